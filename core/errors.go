@@ -1,0 +1,168 @@
+package core
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Code is a stable, machine-readable error code. Programs switch on codes;
+// the words of an error message may change, a code does not.
+//
+// A Code is itself an error, so errors.Is can test for it:
+//
+//	if errors.Is(err, core.CodeSessionExpired) { … offer to relaunch … }
+type Code string
+
+// The error codes. Each maps to an HTTP status with [Code.HTTPStatus].
+const (
+	// CodeInvalidRequest: a launch or callback request is missing a
+	// parameter or has a malformed one (400).
+	CodeInvalidRequest Code = "invalid_request"
+	// CodeUnknownIssuer: the issuer is not in Config.Issuers and
+	// AllowAnyIssuer is off, or the issuer URL is not allowed (403).
+	CodeUnknownIssuer Code = "unknown_issuer"
+	// CodeDiscoveryFailed: the issuer's SMART configuration could not be
+	// fetched or understood (502).
+	CodeDiscoveryFailed Code = "discovery_failed"
+	// CodeInvalidState: the callback's state matches no pending launch of
+	// this browser session (400).
+	CodeInvalidState Code = "invalid_state"
+	// CodeLaunchExpired: the pending launch's time ran out before the
+	// callback came back (400).
+	CodeLaunchExpired Code = "launch_expired"
+	// CodeAuthorizationDenied: the EHR answered the authorization request
+	// with an error, such as access_denied (403).
+	CodeAuthorizationDenied Code = "authorization_denied"
+	// CodeTokenExchangeFailed: the token endpoint refused or failed the
+	// code exchange (502).
+	CodeTokenExchangeFailed Code = "token_exchange_failed"
+	// CodeInvalidIDToken: the id_token failed verification (502).
+	CodeInvalidIDToken Code = "invalid_id_token"
+	// CodeNoSession: the browser session has no launch, or the launch
+	// handle names none of its launches (401).
+	CodeNoSession Code = "no_session"
+	// CodeSessionExpired: the launch's tokens expired and cannot be
+	// refreshed; the user must launch again (401).
+	CodeSessionExpired Code = "session_expired"
+	// CodeRefreshFailed: the token endpoint refused or failed a refresh;
+	// the launch is ended (401).
+	CodeRefreshFailed Code = "refresh_failed"
+	// CodeFHIRRequestFailed: a FHIR request failed or the server answered
+	// with an error status (502).
+	CodeFHIRRequestFailed Code = "fhir_request_failed"
+	// CodeResourceNotFound: the FHIR server answered 404 (404).
+	CodeResourceNotFound Code = "resource_not_found"
+	// CodeStorageUnavailable: the Storage failed; nothing was changed that
+	// the error does not say (503).
+	CodeStorageUnavailable Code = "storage_unavailable"
+	// CodeInvalidConfig: the Config is incomplete or contradictory. It is
+	// only returned by [New].
+	CodeInvalidConfig Code = "invalid_config"
+)
+
+// Error returns the code prefixed with "smart: ".
+func (c Code) Error() string { return "smart: " + string(c) }
+
+// HTTPStatus is the status an HTTP handler should answer with for an error of
+// this code. Unknown codes map to 500.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeInvalidRequest, CodeInvalidState, CodeLaunchExpired:
+		return http.StatusBadRequest
+	case CodeNoSession, CodeSessionExpired, CodeRefreshFailed:
+		return http.StatusUnauthorized
+	case CodeUnknownIssuer, CodeAuthorizationDenied:
+		return http.StatusForbidden
+	case CodeResourceNotFound:
+		return http.StatusNotFound
+	case CodeDiscoveryFailed, CodeTokenExchangeFailed, CodeInvalidIDToken, CodeFHIRRequestFailed:
+		return http.StatusBadGateway
+	case CodeStorageUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Error is the one error type of this package. Every error the engine
+// returns is an *Error, so callers can read the Code with errors.As, or test
+// for one with errors.Is(err, core.CodeX).
+//
+// Messages never contain a token.
+type Error struct {
+	// Code is the stable code.
+	Code Code
+	// Op is the operation that failed: "launch", "callback", "ready",
+	// "refresh", "fhir", "config".
+	Op string
+	// Description is a sentence for people, such as the EHR's
+	// error_description or which check failed. It may be empty.
+	Description string
+	// Status is the HTTP status of the upstream response that caused the
+	// error (token endpoint, FHIR server), or 0.
+	Status int
+	// Outcome is the FHIR OperationOutcome the server returned with an
+	// error status, or nil.
+	Outcome *OperationOutcome
+	// Err is the underlying cause, or nil.
+	Err error
+}
+
+// Error returns "smart: op: code: description: cause".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("smart: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString(string(e.Code))
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is this error's Code, so that
+// errors.Is(err, core.CodeInvalidState) works.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && c == e.Code
+}
+
+// HTTPStatus is the status for this error's code; see [Code.HTTPStatus].
+func (e *Error) HTTPStatus() int { return e.Code.HTTPStatus() }
+
+// ErrorCode returns the Code of the first *Error in err's chain, or "" when
+// there is none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// HTTPStatus returns the HTTP status for err: the status of its Code, 500
+// for an error that is not an *Error, and 200 for nil.
+func HTTPStatus(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	if c := ErrorCode(err); c != "" {
+		return c.HTTPStatus()
+	}
+	return http.StatusInternalServerError
+}
+
+func newError(op string, code Code, desc string, cause error) *Error {
+	return &Error{Op: op, Code: code, Description: desc, Err: cause}
+}

@@ -1,0 +1,39 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by a Storage for a key it does not hold or whose
+// time-to-live has run out.
+var ErrNotFound = errors.New("smart: storage: record not found")
+
+// Storage keeps the engine's records: pending launches, launch records with
+// their tokens, and each browser session's list of launches. The engine owns
+// the encoding of the bytes and the choice of keys; a Storage only keeps
+// them. Keys are short printable strings; values are up to a few KiB.
+//
+// Implementations must be safe for concurrent use. The sessions package turns
+// any scs.Store into a Storage.
+type Storage interface {
+	// Get returns the value stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for at most ttl, replacing any value
+	// already there.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Locker is an optional Storage capability: a lock shared by every process
+// that uses the same storage. When the Storage is a Locker, the engine holds
+// the lock around a token refresh, so that several app instances refresh a
+// launch once and never lose a rotated refresh token.
+type Locker interface {
+	// TryLock takes the lock named key for at most ttl. It returns ok false
+	// and a nil error when another owner holds the lock. The returned unlock
+	// releases the lock only if this owner still holds it.
+	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
+}
