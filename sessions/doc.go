@@ -1,0 +1,29 @@
+// Package sessions plugs scs into the SMART engine: any scs.Store becomes a
+// [core.Storage], and an *scs.SessionManager gives each browser its SMART
+// session.
+//
+// One Browser per app, made at startup:
+//
+//	sm := scs.New()                       // or nil: New makes one, memstore
+//	b := sessions.New(sm)
+//	sm.Store = redisstore.New(pool)       // the one-line swap, before or after New
+//
+// Then, on each request inside b.LoadAndSave:
+//
+//	id, err := b.ID(ctx)                  // launch: get or create the SMART session id
+//	sess := eng.Session(id, b.Storage())  // cheap, per request
+//	…
+//	err = b.Renew(ctx)                    // after a successful callback: new scs token
+//
+// The SMART records (pending launches, launch records with their tokens)
+// live in the same store as the app's sessions, under the key prefix
+// "smart:", with the engine's time-to-live as the store's expiry. A store
+// that fails gives a *core.Error with Code core.CodeStorageUnavailable,
+// which adapters answer with 503; a missing or expired record gives
+// core.ErrNotFound.
+//
+// The session cookie is HttpOnly, Secure and SameSite=Lax by default; an
+// app shown in an iframe by the EHR uses [EmbeddedInEHR] (SameSite=None,
+// Secure, Partitioned), and development over plain http uses
+// [AllowInsecureHTTP].
+package sessions
