@@ -1,0 +1,166 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// CallbackRequest is the EHR's answer to the authorize request, as the
+// browser brings it to the callback URL.
+type CallbackRequest struct {
+	Code  string
+	State string
+	// Issuer is the RFC 9207 iss parameter, when the EHR sends one.
+	Issuer string
+	// Error and ErrorDescription are set when the EHR refused.
+	Error            string
+	ErrorDescription string
+}
+
+// CallbackResult is a finished launch.
+type CallbackResult struct {
+	// Handle is the new launch's opaque handle.
+	Handle string
+	// RedirectURL is Config.RedirectURL with the handle added as
+	// HandleParam: where to send the browser next.
+	RedirectURL string
+	// Context is the launch context.
+	Context LaunchContext
+}
+
+// Callback finishes a launch. The state must name a pending launch of this
+// browser session that has not expired; it is deleted before anything else
+// is done, so it cannot be replayed. The code is exchanged with the
+// issuer's client authentication and PKCE verifier, the id_token (when
+// there is one) is verified, and the launch is stored under a new handle.
+//
+// After a successful callback the app should renew the browser session's
+// identifier (the adapters do), against session fixation.
+func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackResult, error) {
+	const op = "callback"
+	e := s.engine
+	for _, v := range []string{req.Code, req.State, req.Issuer, req.Error, req.ErrorDescription} {
+		if len(v) > maxParamLen {
+			return nil, newError(op, CodeInvalidRequest, "a callback parameter is too long", nil)
+		}
+	}
+	if s.id == "" {
+		return nil, newError(op, CodeNoSession, "the request has no browser session; cookies may be blocked", nil)
+	}
+	if req.Error != "" {
+		// Burn the pending launch, if it is ours, so the state is single use.
+		if req.State != "" {
+			var p pendingLaunch
+			if getRecord(ctx, s.store, op, pendingKey(req.State), &p) == nil && p.Session == s.id {
+				_ = deleteRecord(ctx, s.store, op, pendingKey(req.State))
+			}
+		}
+		desc := "the EHR refused the authorization: " + printable(req.Error)
+		if req.ErrorDescription != "" {
+			desc += " (" + printable(req.ErrorDescription) + ")"
+		}
+		return nil, newError(op, CodeAuthorizationDenied, desc, nil)
+	}
+	if req.State == "" {
+		return nil, newError(op, CodeInvalidRequest, "the callback has no state", nil)
+	}
+	if req.Code == "" {
+		return nil, newError(op, CodeInvalidRequest, "the callback has no code", nil)
+	}
+
+	var p pendingLaunch
+	switch err := getRecord(ctx, s.store, op, pendingKey(req.State), &p); {
+	case errors.Is(err, ErrNotFound):
+		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", nil)
+	case err != nil:
+		return nil, err
+	}
+	if p.Session != s.id {
+		return nil, newError(op, CodeInvalidState, "the state belongs to another browser session", nil)
+	}
+	if err := deleteRecord(ctx, s.store, op, pendingKey(req.State)); err != nil {
+		return nil, err
+	}
+	if e.cfg.Now().After(p.Expires) {
+		return nil, newError(op, CodeLaunchExpired, "the launch took too long; launch the app again", nil)
+	}
+	is, err := e.issuer(op, p.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	as, err := e.server(ctx, op, is)
+	if err != nil {
+		return nil, err
+	}
+	if req.Issuer != "" && req.Issuer != as.disc.Issuer && strings.TrimRight(req.Issuer, "/") != is.URL {
+		return nil, newError(op, CodeInvalidRequest, "the callback's iss does not match the issuer the launch went to (RFC 9207 mix-up defence)", nil)
+	}
+
+	tr, err := e.requestToken(ctx, op, CodeTokenExchangeFailed, is, as, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {req.Code},
+		"redirect_uri":  {e.cfg.CallbackURL},
+		"code_verifier": {string(p.Verifier)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	lc := launchContextFrom(is.URL, tr, e.cfg.Now())
+	if tr.IDToken != "" {
+		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, p.Nonce)
+		if err != nil {
+			return nil, err
+		}
+		lc.Subject, lc.AuthIssuer, lc.FHIRUser = claims.Subject, claims.Issuer, claims.FHIRUser
+		if ref, ok := ParseReference(is.URL, claims.FHIRUser); ok {
+			lc.User = ref
+		}
+	}
+
+	rec := launchRecord{
+		V:       recordVersion,
+		Handle:  newSecretString(),
+		Tokens:  tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry},
+		Context: lc,
+		Created: e.cfg.Now(),
+	}
+	if err := putRecord(ctx, s.store, op, launchKey(s.id, rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
+		return nil, err
+	}
+	evicted, err := s.addToIndex(ctx, op, rec.Handle)
+	if err != nil {
+		_ = deleteRecord(ctx, s.store, op, launchKey(s.id, rec.Handle))
+		return nil, err
+	}
+	for _, h := range evicted {
+		_ = deleteRecord(ctx, s.store, op, launchKey(s.id, h))
+	}
+	e.log.LogAttrs(ctx, logDebug, "callback", slogIssuer(is), slogBool("id_token", tr.IDToken != ""))
+	return &CallbackResult{Handle: rec.Handle, RedirectURL: e.redirectURL(rec.Handle), Context: lc}, nil
+}
+
+// redirectURL adds the handle to Config.RedirectURL.
+func (e *Engine) redirectURL(handle string) string {
+	u, _ := url.Parse(e.cfg.RedirectURL) // checked in New
+	q := u.Query()
+	q.Set(HandleParam, handle)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// printable keeps an EHR-supplied string short and free of control
+// characters before it goes into an error message.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

@@ -1,0 +1,355 @@
+package core
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults used by [New] for the Config fields left zero.
+const (
+	DefaultScope            = "launch openid fhirUser patient/*.read offline_access"
+	DefaultPendingLaunchTTL = 10 * time.Minute
+	DefaultSessionTTL       = 12 * time.Hour
+	DefaultDiscoveryTTL     = time.Hour
+	DefaultLeeway           = time.Minute
+	DefaultHTTPTimeout      = 15 * time.Second
+	DefaultMaxResponseBytes = 1 << 20
+	DefaultMaxFHIRBytes     = 8 << 20
+	DefaultMaxRetries       = 2
+	DefaultMaxLaunches      = 10
+	DefaultRefreshLockTTL   = 30 * time.Second
+)
+
+// HandleParam is the query parameter, and HandleHeader the request header,
+// that carry a launch handle from the browser to the app. The callback's
+// redirect URL carries the handle in HandleParam.
+const (
+	HandleParam  = "launch_handle"
+	HandleHeader = "Smart-Launch-Handle"
+)
+
+// Config configures an [Engine]. Only ClientID, CallbackURL, RedirectURL and
+// either Issuers or AllowAnyIssuer are required; every other field has a
+// default, named in its comment.
+type Config struct {
+	// ClientID is the app's client id at the EHR's authorization server.
+	// An Issuer may override it.
+	ClientID string
+
+	// Scope is the space-separated scope requested on an EHR launch. The
+	// default is DefaultScope: "launch openid fhirUser patient/*.read
+	// offline_access".
+	Scope string
+
+	// StandaloneScope is the scope requested on a standalone launch (one
+	// without a launch parameter). The default is Scope with "launch"
+	// replaced by "launch/patient", so the EHR asks the user for a patient.
+	StandaloneScope string
+
+	// CallbackURL is the absolute URL of the app's callback route: the
+	// OAuth redirect_uri registered with the EHR.
+	CallbackURL string
+
+	// RedirectURL is where the browser goes after a successful callback: the
+	// app's first page. The launch handle is added to it as HandleParam. It
+	// may be absolute or a path such as "/fhir/".
+	RedirectURL string
+
+	// Issuers lists the EHRs (FHIR base URLs, the launch's iss) the app
+	// accepts, each with its own settings. A launch from an issuer not in
+	// the list fails with CodeUnknownIssuer unless AllowAnyIssuer is set.
+	Issuers []Issuer
+
+	// AllowAnyIssuer accepts launches from any issuer, with the settings of
+	// DefaultIssuer. Only apps that are registered with many EHRs under one
+	// client id need it. When it is set, the default HTTP client refuses to
+	// connect to loopback, private, link-local and unspecified addresses,
+	// unless AllowPrivateNetworks is also set. The default is false.
+	AllowAnyIssuer bool
+
+	// DefaultIssuer holds the settings (client auth, headers …) for issuers
+	// accepted through AllowAnyIssuer. Its URL is ignored.
+	DefaultIssuer Issuer
+
+	// AllowInsecureHTTP accepts http:// issuers and endpoints. It is for
+	// local development and tests only: over plain http, tokens travel in
+	// clear text. The default is false: https only.
+	AllowInsecureHTTP bool
+
+	// AllowPrivateNetworks lets the default HTTP client connect to loopback
+	// and private addresses when AllowAnyIssuer is set. It is for local
+	// development only. The default is false.
+	AllowPrivateNetworks bool
+
+	// HTTPClient makes every request to the EHR. The default is a client
+	// with a DefaultHTTPTimeout timeout that follows no redirect to another
+	// origin. A client you set is used as it is (its Transport wrapped so
+	// response sizes stay capped); give it a timeout.
+	HTTPClient *http.Client
+
+	// Now is the clock. The default is time.Now.
+	Now func() time.Time
+
+	// Logger receives structured logs. It never receives a token. The
+	// default discards everything.
+	Logger *slog.Logger
+
+	// Leeway is the clock skew allowed when checking id_token times, and how
+	// long before its expiry an access token is refreshed. The default is
+	// DefaultLeeway (one minute).
+	Leeway time.Duration
+
+	// PendingLaunchTTL is how long a user may take between the launch and
+	// the callback. The default is DefaultPendingLaunchTTL (10 minutes).
+	PendingLaunchTTL time.Duration
+
+	// SessionTTL is how long a finished launch is kept. The default is
+	// DefaultSessionTTL (12 hours).
+	SessionTTL time.Duration
+
+	// DiscoveryTTL is how long an issuer's SMART configuration is cached.
+	// The default is DefaultDiscoveryTTL (one hour).
+	DiscoveryTTL time.Duration
+
+	// MaxResponseBytes caps each discovery, JWKS and token response. The
+	// default is DefaultMaxResponseBytes (1 MiB).
+	MaxResponseBytes int64
+
+	// MaxFHIRResponseBytes caps each FHIR response read by a ReadyClient.
+	// The default is DefaultMaxFHIRBytes (8 MiB).
+	MaxFHIRResponseBytes int64
+
+	// MaxRetries is how many times a request to the EHR's discovery or token
+	// endpoint is retried after a network error or a 5xx answer, with
+	// backoff. The default is DefaultMaxRetries (2); -1 disables retries.
+	MaxRetries int
+
+	// RefreshLockTTL bounds one token refresh: the time a refresh may take,
+	// and how long the Storage's lock (when it is a Locker) is held at most
+	// if its holder dies. The default is DefaultRefreshLockTTL (30 seconds).
+	RefreshLockTTL time.Duration
+
+	// MaxLaunches is how many finished launches one browser session keeps;
+	// launching more evicts the oldest. The default is DefaultMaxLaunches
+	// (10).
+	MaxLaunches int
+}
+
+// Issuer is one EHR the app accepts launches from, with its own settings.
+type Issuer struct {
+	// URL is the FHIR base URL, exactly as the EHR sends it in iss (a
+	// trailing slash is ignored).
+	URL string
+
+	// Name is a label for logs and pages. The default is the URL's host.
+	Name string
+
+	// ClientID overrides Config.ClientID for this issuer.
+	ClientID string
+
+	// Scope overrides Config.Scope (and StandaloneScope) for this issuer.
+	Scope string
+
+	// Auth is how the app authenticates at the token endpoint. The default
+	// is a public client (no authentication).
+	Auth ClientAuth
+
+	// Audience overrides the aud parameter sent to the authorize endpoint.
+	// The default is the FHIR base URL, as SMART requires.
+	Audience string
+
+	// Header holds extra headers sent on every request to this issuer's
+	// discovery, token and FHIR endpoints, for vendor quirks.
+	Header http.Header
+}
+
+// AuthMethod names a client authentication method of the token endpoint.
+type AuthMethod string
+
+// The client authentication methods.
+const (
+	// AuthPublic: a public client; only client_id is sent.
+	AuthPublic AuthMethod = "none"
+	// AuthClientSecretBasic: client id and secret in HTTP Basic auth.
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	// AuthClientSecretPost: client id and secret in the form body.
+	AuthClientSecretPost AuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT: a JWT signed with the app's private key (SMART's
+	// asymmetric client authentication, RFC 7523).
+	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
+)
+
+// ClientAuth is how the app authenticates at an issuer's token endpoint.
+type ClientAuth struct {
+	// Method is the authentication method. The default is AuthPublic.
+	Method AuthMethod
+
+	// Secret is the client secret for the client_secret methods.
+	Secret string
+
+	// Signer signs client assertions for AuthPrivateKeyJWT. Any
+	// crypto.Signer works, so a key held in a KMS or HSM can be used. Its
+	// public key is RSA (for RS384) or ECDSA P-384 or P-256 (for ES384).
+	Signer crypto.Signer
+
+	// KeyID is the kid of the signing key in the app's published JWKS.
+	KeyID string
+
+	// Algorithm is "RS384" or "ES384". The default follows the Signer's key
+	// type.
+	Algorithm string
+}
+
+// validate checks one issuer's settings and fills its defaults.
+func (is *Issuer) validate(field string, cfg *Config, any bool) error {
+	if !any {
+		u, err := url.Parse(is.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return configError(field+".URL", "must be an absolute http(s) URL, got %q", is.URL)
+		}
+		if u.Scheme == "http" && !cfg.AllowInsecureHTTP {
+			return configError(field+".URL", "is http (%q); use https, or set AllowInsecureHTTP for local development", is.URL)
+		}
+		is.URL = strings.TrimRight(is.URL, "/")
+		if is.Name == "" {
+			is.Name = u.Host
+		}
+	}
+	if is.ClientID == "" {
+		is.ClientID = cfg.ClientID
+	}
+	if is.ClientID == "" {
+		return configError(field+".ClientID", "is empty and Config.ClientID is empty")
+	}
+	a := &is.Auth
+	switch a.Method {
+	case "":
+		a.Method = AuthPublic
+	case AuthPublic:
+	case AuthClientSecretBasic, AuthClientSecretPost:
+		if a.Secret == "" {
+			return configError(field+".Auth.Secret", "is empty but Method is %s", a.Method)
+		}
+	case AuthPrivateKeyJWT:
+		if a.Signer == nil {
+			return configError(field+".Auth.Signer", "is nil but Method is private_key_jwt")
+		}
+		alg, err := signingAlgorithm(a.Signer, a.Algorithm)
+		if err != nil {
+			return configError(field+".Auth.Algorithm", "%v", err)
+		}
+		a.Algorithm = alg
+	default:
+		return configError(field+".Auth.Method", "unknown method %q", a.Method)
+	}
+	return nil
+}
+
+func signingAlgorithm(s crypto.Signer, alg string) (string, error) {
+	switch s.Public().(type) {
+	case *rsa.PublicKey:
+		if alg == "" || alg == "RS384" {
+			return "RS384", nil
+		}
+	case *ecdsa.PublicKey:
+		if alg == "" || alg == "ES384" {
+			return "ES384", nil
+		}
+	default:
+		return "", fmt.Errorf("signer's key is %T; SMART needs RSA (RS384) or ECDSA (ES384)", s.Public())
+	}
+	return "", fmt.Errorf("%q does not fit the signer's %T key; use RS384 for RSA, ES384 for ECDSA", alg, s.Public())
+}
+
+// withDefaults validates cfg and returns a copy with every default filled.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.ClientID == "" && len(cfg.Issuers) == 0 {
+		return cfg, configError("ClientID", "is empty")
+	}
+	if cfg.Scope == "" {
+		cfg.Scope = DefaultScope
+	}
+	if cfg.StandaloneScope == "" {
+		cfg.StandaloneScope = standaloneScope(cfg.Scope)
+	}
+	cb, err := url.Parse(cfg.CallbackURL)
+	if cfg.CallbackURL == "" || err != nil || !cb.IsAbs() || cb.Host == "" {
+		return cfg, configError("CallbackURL", "must be the absolute URL of the callback route, got %q", cfg.CallbackURL)
+	}
+	if cfg.RedirectURL == "" {
+		return cfg, configError("RedirectURL", "is empty; set the app page the browser lands on after the callback")
+	}
+	if _, err := url.Parse(cfg.RedirectURL); err != nil {
+		return cfg, configError("RedirectURL", "is not a URL: %v", err)
+	}
+	if len(cfg.Issuers) == 0 && !cfg.AllowAnyIssuer {
+		return cfg, configError("Issuers", "is empty; list the EHRs the app accepts, or set AllowAnyIssuer")
+	}
+	issuers := make([]Issuer, len(cfg.Issuers))
+	seen := map[string]bool{}
+	for i, is := range cfg.Issuers {
+		if err := is.validate(fmt.Sprintf("Issuers[%d]", i), &cfg, false); err != nil {
+			return cfg, err
+		}
+		if seen[is.URL] {
+			return cfg, configError(fmt.Sprintf("Issuers[%d].URL", i), "lists %q twice", is.URL)
+		}
+		seen[is.URL] = true
+		issuers[i] = is
+	}
+	cfg.Issuers = issuers
+	if cfg.AllowAnyIssuer {
+		if err := cfg.DefaultIssuer.validate("DefaultIssuer", &cfg, true); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&cfg.Leeway, DefaultLeeway)
+	setDefault(&cfg.PendingLaunchTTL, DefaultPendingLaunchTTL)
+	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
+	setDefault(&cfg.DiscoveryTTL, DefaultDiscoveryTTL)
+	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	setDefault(&cfg.MaxFHIRResponseBytes, DefaultMaxFHIRBytes)
+	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
+	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	return cfg, nil
+}
+
+func setDefault[T int | int64 | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
+}
+
+// standaloneScope turns an EHR-launch scope into a standalone one.
+func standaloneScope(scope string) string {
+	f := strings.Fields(scope)
+	for i, s := range f {
+		if s == "launch" {
+			f[i] = "launch/patient"
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+func configError(field, format string, args ...any) error {
+	return &Error{Op: "config", Code: CodeInvalidConfig, Description: "Config." + field + " " + fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,180 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+)
+
+// discovery is what the engine needs from an issuer's SMART configuration.
+type discovery struct {
+	// Issuer is the authorization server's issuer identifier: the iss of
+	// its id_tokens. It is empty when the configuration came from the
+	// CapabilityStatement, which does not carry one.
+	Issuer                string   `json:"issuer"`
+	JWKSURI               string   `json:"jwks_uri"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	RevocationEndpoint    string   `json:"revocation_endpoint"`
+	Capabilities          []string `json:"capabilities"`
+	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
+	AuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
+	IssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+// oauthURIs is the extension URL of the CapabilityStatement's OAuth endpoints.
+const oauthURIs = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+// discover fetches {iss}/.well-known/smart-configuration and falls back to
+// the oauth-uris extension of {iss}/metadata. Relative endpoint URLs are
+// resolved against the document they came from.
+func (e *Engine) discover(ctx context.Context, is *Issuer) (*discovery, error) {
+	wellKnown := is.URL + "/.well-known/smart-configuration"
+	d, err := e.fetchSmartConfiguration(ctx, is, wellKnown)
+	if err == nil {
+		return d, nil
+	}
+	e.log.LogAttrs(ctx, logWarn, "smart-configuration unusable, trying the CapabilityStatement",
+		slogIssuer(is), attrErr(err))
+	d, err2 := e.fetchCapabilityStatement(ctx, is, is.URL+"/metadata")
+	if err2 != nil {
+		return nil, fmt.Errorf("%s: %w; %s/metadata: %w", wellKnown, err, is.URL, err2)
+	}
+	return d, nil
+}
+
+func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept string, v any) error {
+	resp, err := e.send(ctx, is, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+		if err == nil {
+			req.Header.Set("Accept", accept)
+		}
+		return req, err
+	})
+	if err != nil {
+		return err
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*discovery, error) {
+	var d discovery
+	if err := e.fetchJSON(ctx, is, docURL, "application/json", &d); err != nil {
+		return nil, err
+	}
+	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// capabilityStatement holds the parts of a CapabilityStatement that carry
+// OAuth endpoints.
+type capabilityStatement struct {
+	ResourceType string `json:"resourceType"`
+	Rest         []struct {
+		Security struct {
+			Extension []struct {
+				URL       string `json:"url"`
+				Extension []struct {
+					URL      string `json:"url"`
+					ValueURI string `json:"valueUri"`
+				} `json:"extension"`
+			} `json:"extension"`
+		} `json:"security"`
+	} `json:"rest"`
+}
+
+func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docURL string) (*discovery, error) {
+	var cs capabilityStatement
+	if err := e.fetchJSON(ctx, is, docURL, "application/fhir+json", &cs); err != nil {
+		return nil, err
+	}
+	d, err := cs.oauthEndpoints()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// oauthEndpoints reads the oauth-uris extension.
+func (cs *capabilityStatement) oauthEndpoints() (*discovery, error) {
+	if cs.ResourceType != "CapabilityStatement" {
+		return nil, errors.New("not a CapabilityStatement")
+	}
+	var d discovery
+	for _, r := range cs.Rest {
+		for _, ext := range r.Security.Extension {
+			if ext.URL != oauthURIs {
+				continue
+			}
+			for _, sub := range ext.Extension {
+				switch sub.URL {
+				case "authorize":
+					d.AuthorizationEndpoint = sub.ValueURI
+				case "token":
+					d.TokenEndpoint = sub.ValueURI
+				case "revoke":
+					d.RevocationEndpoint = sub.ValueURI
+				}
+			}
+		}
+	}
+	return &d, nil
+}
+
+// resolve makes every endpoint absolute against base and checks the ones the
+// launch needs.
+func (d *discovery) resolve(base string, allowHTTP bool) error {
+	b, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name     string
+		p        *string
+		required bool
+	}{
+		{"authorization_endpoint", &d.AuthorizationEndpoint, true},
+		{"token_endpoint", &d.TokenEndpoint, true},
+		{"jwks_uri", &d.JWKSURI, false},
+		{"revocation_endpoint", &d.RevocationEndpoint, false},
+	} {
+		if *f.p == "" {
+			if f.required {
+				return fmt.Errorf("no %s", f.name)
+			}
+			continue
+		}
+		u, err := b.Parse(*f.p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
+			return fmt.Errorf("%s must be https", f.name)
+		}
+		*f.p = u.String()
+	}
+	return nil
+}
+
+// supportsS256 reports whether the server advertises PKCE S256. PKCE S256 is
+// sent either way; this only feeds a log line.
+func (d *discovery) supportsS256() bool { return slices.Contains(d.CodeChallengeMethods, "S256") }

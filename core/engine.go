@@ -1,0 +1,165 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Engine is the long-lived, concurrency-safe SMART client of an app. Build
+// one with [New] when the app starts and share it: it holds the HTTP client,
+// the per-issuer discovery cache and the id_token key sets. Bind it to one
+// browser session per request with [Engine.Session].
+type Engine struct {
+	cfg     Config
+	client  *http.Client // discovery, JWKS, token
+	fhir    *http.Client // FHIR requests of ReadyClients
+	log     *slog.Logger
+	issuers map[string]*Issuer
+
+	mu      sync.RWMutex
+	servers map[string]*authServer // by FHIR base URL
+	flight  singleflight.Group
+
+	refreshing singleflight.Group // by launch key: one refresh per launch per process
+}
+
+// New validates cfg, fills its defaults and returns an Engine. An invalid
+// Config gives an *Error with CodeInvalidConfig whose message names the
+// field.
+func New(cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:     cfg,
+		client:  newHTTPClient(&cfg, cfg.MaxResponseBytes),
+		fhir:    newHTTPClient(&cfg, cfg.MaxFHIRResponseBytes),
+		log:     cfg.Logger,
+		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
+		servers: map[string]*authServer{},
+	}
+	for i := range e.cfg.Issuers {
+		is := &e.cfg.Issuers[i]
+		e.issuers[is.URL] = is
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration with its defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Session binds the engine to one browser session: id is the session's
+// opaque, unguessable identifier and st is where its records live. It is
+// cheap (no network, no parsing) and meant to be made for each request.
+func (e *Engine) Session(id string, st Storage) *Session {
+	return &Session{engine: e, id: id, store: st}
+}
+
+// Session is an Engine bound to one browser session. Its methods are the
+// three steps of SMART App Launch: [Session.Launch], [Session.Callback] and
+// [Session.Ready].
+type Session struct {
+	engine *Engine
+	id     string
+	store  Storage
+}
+
+// ID returns the browser session's identifier.
+func (s *Session) ID() string { return s.id }
+
+// issuer returns the settings for a launch's iss, or an error saying why the
+// issuer is refused.
+func (e *Engine) issuer(op, iss string) (*Issuer, error) {
+	if iss == "" {
+		return nil, newError(op, CodeInvalidRequest, "the issuer (iss) is missing", nil)
+	}
+	u, err := url.Parse(iss)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" || u.RawQuery != "" {
+		return nil, newError(op, CodeInvalidRequest, "the issuer (iss) is not an absolute URL without query or fragment", nil)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !e.cfg.AllowInsecureHTTP {
+			return nil, newError(op, CodeUnknownIssuer, "the issuer uses http; only https issuers are accepted unless AllowInsecureHTTP is set", nil)
+		}
+	default:
+		return nil, newError(op, CodeUnknownIssuer, "the issuer's scheme must be https", nil)
+	}
+	key := strings.TrimRight(iss, "/")
+	if is, ok := e.issuers[key]; ok {
+		return is, nil
+	}
+	if !e.cfg.AllowAnyIssuer {
+		return nil, newError(op, CodeUnknownIssuer, "the issuer "+quoteShort(key)+" is not one of the configured issuers", nil)
+	}
+	is := e.cfg.DefaultIssuer
+	is.URL = key
+	is.Name = u.Host
+	return &is, nil
+}
+
+// authServer is what the engine caches per issuer: its discovered endpoints
+// and the id_token verifier built on its JWKS.
+type authServer struct {
+	disc     *discovery
+	fetched  time.Time
+	verifier idTokenVerifier
+}
+
+// server returns the issuer's discovered configuration, fetching it when
+// the cache has none or it is older than DiscoveryTTL. Concurrent callers
+// for one issuer share one fetch.
+func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer, error) {
+	now := e.cfg.Now()
+	e.mu.RLock()
+	as := e.servers[is.URL]
+	e.mu.RUnlock()
+	if as != nil && now.Sub(as.fetched) < e.cfg.DiscoveryTTL {
+		return as, nil
+	}
+	ch := e.flight.DoChan(is.URL, func() (any, error) {
+		// The fetch belongs to every waiting caller: do not let the first
+		// caller's cancellation fail the others.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultHTTPTimeout)
+		defer cancel()
+		d, err := e.discover(fctx, is)
+		if err != nil {
+			return nil, err
+		}
+		next := &authServer{disc: d, fetched: e.cfg.Now()}
+		if as != nil && as.disc.JWKSURI == d.JWKSURI && as.disc.Issuer == d.Issuer {
+			next.verifier = as.verifier // keep the cached keys
+		} else {
+			next.verifier = e.newVerifier(is, d)
+		}
+		e.mu.Lock()
+		e.servers[is.URL] = next
+		e.mu.Unlock()
+		return next, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, newError(op, CodeDiscoveryFailed, "cancelled while discovering the issuer's endpoints", ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, newError(op, CodeDiscoveryFailed, "could not discover the issuer's SMART configuration", r.Err)
+		}
+		return r.Val.(*authServer), nil
+	}
+}
+
+func quoteShort(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return "\"" + s + "\""
+}

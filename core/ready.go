@@ -1,0 +1,173 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+)
+
+// Ready returns the client for one of the session's launches: the one named
+// by handle, or the most recent when handle is empty. It makes no network
+// call while the access token is fresh; an expired token is refreshed once
+// (see [ReadyClient.Refresh]).
+//
+// A handle names a launch only within its own browser session: another
+// session's handle gives CodeNoSession.
+func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error) {
+	const op = "ready"
+	if s.id == "" {
+		return nil, newError(op, CodeNoSession, "the request has no browser session", nil)
+	}
+	if len(handle) > 128 {
+		return nil, newError(op, CodeNoSession, "the launch handle is malformed", nil)
+	}
+	if handle == "" {
+		h, err := s.latestHandle(ctx, op)
+		if errors.Is(err, ErrNotFound) {
+			return nil, newError(op, CodeNoSession, "this browser session has no launch; launch the app from the EHR", nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		handle = h
+	}
+	var rec launchRecord
+	switch err := getRecord(ctx, s.store, op, launchKey(s.id, handle), &rec); {
+	case errors.Is(err, ErrNotFound):
+		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", nil)
+	case err != nil:
+		return nil, err
+	}
+	rc := &ReadyClient{session: s, handle: handle, rec: rec}
+	if rc.needsRefresh() {
+		if _, err := rc.refresh(ctx, op, ""); err != nil {
+			return nil, err
+		}
+	}
+	return rc, nil
+}
+
+// ReadyClient is one launch, ready to use: its launch context, and (see
+// fhir.go) FHIR access with the launch's token, refreshed when needed. It is
+// made per request by [Session.Ready] and safe for concurrent use.
+type ReadyClient struct {
+	session *Session
+	handle  string
+
+	mu  sync.Mutex
+	rec launchRecord
+}
+
+// Handle returns the launch handle. Carry it in the app's URLs (as
+// HandleParam) or requests (as HandleHeader) to stay on this launch.
+func (rc *ReadyClient) Handle() string { return rc.handle }
+
+// Context returns the launch context. It makes no network call.
+func (rc *ReadyClient) Context() LaunchContext {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.rec.Context
+}
+
+// Issuer returns the FHIR base URL of the launch.
+func (rc *ReadyClient) Issuer() string { return rc.rec.Context.Issuer }
+
+// Patient is the patient in context; its zero value when there is none.
+func (rc *ReadyClient) Patient() ContextRef { return rc.ref("Patient", rc.rec.Context.Patient) }
+
+// Encounter is the encounter in context; its zero value when there is none.
+func (rc *ReadyClient) Encounter() ContextRef { return rc.ref("Encounter", rc.rec.Context.Encounter) }
+
+// User is the logged-in user (the id_token's fhirUser): a Practitioner,
+// Patient, RelatedPerson or Person; its zero value when there is none.
+func (rc *ReadyClient) User() ContextRef {
+	return ContextRef{rc: rc, ref: rc.rec.Context.User}
+}
+
+func (rc *ReadyClient) ref(typ, id string) ContextRef {
+	if id == "" {
+		return ContextRef{rc: rc}
+	}
+	return ContextRef{rc: rc, ref: Reference{Type: typ, ID: id, Reference: typ + "/" + id}}
+}
+
+// ContextRef is a resource of the launch context: the patient, encounter or
+// user. Its accessors cost no network call; Read fetches the resource.
+type ContextRef struct {
+	rc  *ReadyClient
+	ref Reference
+}
+
+// ID returns the resource id, or "".
+func (r ContextRef) ID() string { return r.ref.ID }
+
+// Type returns the resource type, or "".
+func (r ContextRef) Type() string { return r.ref.Type }
+
+// Reference returns "Type/id" (or an absolute URL for a resource on another
+// server), or "".
+func (r ContextRef) Reference() string { return r.ref.Reference }
+
+// IsZero reports whether the launch has no such resource in context.
+func (r ContextRef) IsZero() bool { return r.ref.IsZero() }
+
+// Read fetches the resource from the FHIR server and decodes its JSON into
+// v. It fails with CodeResourceNotFound when the launch has no such
+// resource in context.
+func (r ContextRef) Read(ctx context.Context, v any) error {
+	if r.IsZero() {
+		return newError("fhir", CodeResourceNotFound, "the launch has no such resource in context", nil)
+	}
+	return r.rc.Read(ctx, r.ref.Reference, v)
+}
+
+// Validate checks, without a network call, that the launch has an access
+// token that has not expired (allowing for Config.Leeway).
+func (rc *ReadyClient) Validate(ctx context.Context) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.rec.Tokens.Access == "" {
+		return newError("validate", CodeSessionExpired, "the launch has no access token", nil)
+	}
+	if rc.expiredLocked() {
+		return newError("validate", CodeSessionExpired, "the access token has expired", nil)
+	}
+	return nil
+}
+
+func (rc *ReadyClient) needsRefresh() bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.expiredLocked()
+}
+
+// expiredLocked: the token expires within the leeway.
+func (rc *ReadyClient) expiredLocked() bool {
+	exp := rc.rec.Tokens.Expiry
+	e := rc.session.engine
+	return !exp.IsZero() && !e.cfg.Now().Add(e.cfg.Leeway).Before(exp)
+}
+
+// sameOrigin reports whether u is on the launch's FHIR server origin.
+func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
+	base, err := url.Parse(rc.rec.Context.Issuer)
+	return err == nil && u.Scheme == base.Scheme && u.Host == base.Host
+}
+
+type contextKey struct{ name string }
+
+func (k *contextKey) String() string { return "smart context value " + k.name }
+
+var readyClientKey = &contextKey{"ReadyClient"}
+
+// NewContext returns a copy of ctx carrying rc.
+func NewContext(ctx context.Context, rc *ReadyClient) context.Context {
+	return context.WithValue(ctx, readyClientKey, rc)
+}
+
+// FromContext returns the ReadyClient in ctx, or nil.
+func FromContext(ctx context.Context) *ReadyClient {
+	rc, _ := ctx.Value(readyClientKey).(*ReadyClient)
+	return rc
+}

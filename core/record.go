@@ -1,0 +1,179 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// recordVersion is the version of the stored record encoding. A record of
+// another version is treated as missing, so an upgrade never misreads one.
+const recordVersion = 1
+
+// Storage keys. Pending launches are keyed by state alone (the callback
+// knows nothing else), finished launches by session and handle, so a handle
+// is useless in another session.
+func pendingKey(state string) string      { return "pending:" + state }
+func launchKey(sid, handle string) string { return "launch:" + sid + ":" + handle }
+func indexKey(sid string) string          { return "launches:" + sid }
+func refreshLockKey(sid, handle string) string {
+	return "lock:refresh:" + sid + ":" + handle
+}
+
+// pendingLaunch is the record kept between launch and callback.
+type pendingLaunch struct {
+	V        int       `json:"v"`
+	Session  string    `json:"sid"`
+	Issuer   string    `json:"iss"`
+	Launch   string    `json:"launch,omitempty"`
+	Verifier Secret    `json:"pkce"`
+	Nonce    string    `json:"nonce"`
+	Expires  time.Time `json:"exp"`
+}
+
+// tokens are a launch's credentials.
+type tokens struct {
+	Access  Secret    `json:"at"`
+	Refresh Secret    `json:"rt,omitempty"`
+	Expiry  time.Time `json:"exp,omitzero"`
+}
+
+// launchRecord is a finished launch: its tokens and context.
+type launchRecord struct {
+	V       int           `json:"v"`
+	Handle  string        `json:"h"`
+	Tokens  tokens        `json:"tok"`
+	Context LaunchContext `json:"ctx"`
+	Created time.Time     `json:"created"`
+}
+
+// launchIndex lists a session's launch handles, oldest first.
+type launchIndex struct {
+	V       int      `json:"v"`
+	Handles []string `json:"h"`
+}
+
+// newSecretString returns 256 random bits, base64url without padding.
+func newSecretString() string {
+	var b [32]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return b64.EncodeToString(b[:])
+}
+
+// get loads and decodes a record. A missing or undecodable record gives
+// ErrNotFound; a storage failure gives CodeStorageUnavailable.
+func getRecord(ctx context.Context, st Storage, op, key string, v any) error {
+	b, err := st.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return storageError(op, err)
+	}
+	if err := decodeRecord(b, v); err != nil {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// decodeRecord decodes a record and checks its version.
+func decodeRecord(b []byte, v any) error {
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return err
+	}
+	if head.V != recordVersion {
+		return fmt.Errorf("record version %d, want %d", head.V, recordVersion)
+	}
+	return json.Unmarshal(b, v)
+}
+
+func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return newError(op, CodeStorageUnavailable, "encoding a record", err)
+	}
+	if err := st.Set(ctx, key, b, ttl); err != nil {
+		return storageError(op, err)
+	}
+	return nil
+}
+
+func deleteRecord(ctx context.Context, st Storage, op, key string) error {
+	if err := st.Delete(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+		return storageError(op, err)
+	}
+	return nil
+}
+
+func storageError(op string, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeStorageUnavailable {
+		return &Error{Op: op, Code: CodeStorageUnavailable, Description: e.Description, Err: e.Err}
+	}
+	return newError(op, CodeStorageUnavailable, "the session storage failed", err)
+}
+
+// addToIndex records a new launch handle as the session's most recent and
+// evicts the oldest launches beyond MaxLaunches. It returns the evicted
+// handles, whose records the caller deletes.
+func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, error) {
+	e := s.engine
+	var idx launchIndex
+	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	idx.V = recordVersion
+	idx.Handles = append(slices.DeleteFunc(idx.Handles, func(h string) bool { return h == handle }), handle)
+	var evicted []string
+	if n := len(idx.Handles) - e.cfg.MaxLaunches; n > 0 {
+		evicted = slices.Clone(idx.Handles[:n])
+		idx.Handles = idx.Handles[n:]
+	}
+	if err := putRecord(ctx, s.store, op, indexKey(s.id), &idx, e.cfg.SessionTTL); err != nil {
+		return nil, err
+	}
+	return evicted, nil
+}
+
+// latestHandle returns the session's most recent launch handle.
+func (s *Session) latestHandle(ctx context.Context, op string) (string, error) {
+	var idx launchIndex
+	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
+		return "", err
+	}
+	if len(idx.Handles) == 0 {
+		return "", ErrNotFound
+	}
+	return idx.Handles[len(idx.Handles)-1], nil
+}
+
+// Handles returns the session's launch handles, oldest first.
+func (s *Session) Handles(ctx context.Context) ([]string, error) {
+	var idx launchIndex
+	err := getRecord(ctx, s.store, "handles", indexKey(s.id), &idx)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return idx.Handles, err
+}
+
+// Logout deletes every launch of the session, with its tokens.
+func (s *Session) Logout(ctx context.Context) error {
+	handles, err := s.Handles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range handles {
+		if err := deleteRecord(ctx, s.store, "logout", launchKey(s.id, h)); err != nil {
+			return err
+		}
+	}
+	return deleteRecord(ctx, s.store, "logout", indexKey(s.id))
+}

@@ -1,0 +1,166 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+)
+
+// Refresh replaces the launch's access token now, using its refresh token,
+// even when the token has not expired. The engine calls it on its own when
+// a token is about to expire or the FHIR server answers 401.
+func (rc *ReadyClient) Refresh(ctx context.Context) error {
+	rc.mu.Lock()
+	stale := rc.rec.Tokens.Access
+	rc.mu.Unlock()
+	_, err := rc.refresh(ctx, "refresh", stale)
+	return err
+}
+
+// accessToken returns a fresh access token, refreshing first if it expires
+// within the leeway.
+func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {
+	rc.mu.Lock()
+	tok, expired := rc.rec.Tokens.Access, rc.expiredLocked()
+	rc.mu.Unlock()
+	if !expired {
+		return tok, nil
+	}
+	return rc.refresh(ctx, "refresh", "")
+}
+
+// refresh gets the launch a new access token and returns it. stale is the
+// access token the caller found refused ("" when it merely expired): if the
+// stored launch already holds another, fresh token (refreshed by another
+// request or instance), that one is used and no refresh is made.
+//
+// Within a process, concurrent refreshes of one launch are one refresh
+// (single-flight). When the Storage is a Locker, its lock makes it one
+// refresh across processes too.
+func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (Secret, error) {
+	s := rc.session
+	e := s.engine
+	ch := e.refreshing.DoChan(launchKey(s.id, rc.handle), func() (any, error) {
+		// The refresh belongs to every waiting request: the first one's
+		// cancellation must not lose a rotated refresh token.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RefreshLockTTL)
+		defer cancel()
+		return s.refreshLaunch(fctx, rc.handle, stale)
+	})
+	select {
+	case <-ctx.Done():
+		return "", newError(op, CodeRefreshFailed, "cancelled while waiting for a token refresh", ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		rec := r.Val.(*launchRecord)
+		rc.mu.Lock()
+		rc.rec = *rec
+		rc.mu.Unlock()
+		return rec.Tokens.Access, nil
+	}
+}
+
+// refreshLaunch does one refresh of a stored launch, under the storage's
+// lock when it has one.
+func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret) (*launchRecord, error) {
+	const op = "refresh"
+	e := s.engine
+	key := launchKey(s.id, handle)
+	if l, ok := s.store.(Locker); ok {
+		unlock, err := acquire(ctx, l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
+	}
+
+	var rec launchRecord
+	switch err := getRecord(ctx, s.store, op, key, &rec); {
+	case errors.Is(err, ErrNotFound):
+		return nil, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
+	case err != nil:
+		return nil, err
+	}
+	now := e.cfg.Now()
+	fresh := rec.Tokens.Expiry.IsZero() || now.Add(e.cfg.Leeway).Before(rec.Tokens.Expiry)
+	if fresh && rec.Tokens.Access != stale {
+		return &rec, nil // refreshed meanwhile by someone else
+	}
+	if rec.Tokens.Refresh == "" {
+		return nil, newError(op, CodeSessionExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
+	}
+	is, err := e.issuer(op, rec.Context.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	as, err := e.server(ctx, op, is)
+	if err != nil {
+		return nil, &Error{Op: op, Code: CodeRefreshFailed, Description: "could not discover the issuer's token endpoint", Err: err}
+	}
+	tr, err := e.requestToken(ctx, op, CodeRefreshFailed, is, as, url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {string(rec.Tokens.Refresh)},
+	})
+	if err != nil {
+		var fe *Error
+		if errors.As(err, &fe) && fe.Status >= 400 && fe.Status < 500 {
+			// The grant is gone: end the launch rather than retry forever.
+			_ = deleteRecord(ctx, s.store, op, key)
+		}
+		return nil, err
+	}
+	if tr.IDToken != "" {
+		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, "")
+		if err != nil {
+			_ = deleteRecord(ctx, s.store, op, key)
+			return nil, &Error{Op: op, Code: CodeRefreshFailed, Description: "the refreshed id_token failed verification", Err: err}
+		}
+		if (rec.Context.Subject != "" && claims.Subject != rec.Context.Subject) ||
+			(rec.Context.AuthIssuer != "" && claims.Issuer != rec.Context.AuthIssuer) {
+			_ = deleteRecord(ctx, s.store, op, key)
+			return nil, newError(op, CodeRefreshFailed, "the refreshed id_token names another user or issuer", nil)
+		}
+	}
+	rec.Tokens.Access = Secret(tr.AccessToken)
+	if tr.RefreshToken != "" {
+		rec.Tokens.Refresh = Secret(tr.RefreshToken)
+	}
+	rec.Tokens.Expiry = tr.expiry(now)
+	rec.Context.Expiry = rec.Tokens.Expiry
+	if tr.Scope != "" {
+		rec.Context.Scope = tr.Scope
+	}
+	// Store before use: a rotated refresh token must never be lost.
+	ttl := max(rec.Created.Add(e.cfg.SessionTTL).Sub(now), time.Minute)
+	if err := putRecord(ctx, s.store, op, key, &rec, ttl); err != nil {
+		return nil, err
+	}
+	e.log.LogAttrs(ctx, logDebug, "refreshed", slogIssuer(is))
+	return &rec, nil
+}
+
+// acquire takes a Locker's lock, waiting for another holder to release it
+// or for its time to run out.
+func acquire(ctx context.Context, l Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
+	wait := 10 * time.Millisecond
+	for {
+		unlock, ok, err := l.TryLock(ctx, key, ttl)
+		if err != nil {
+			return nil, storageError("refresh", err)
+		}
+		if ok {
+			return unlock, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, newError("refresh", CodeRefreshFailed, "timed out waiting for another instance's token refresh", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}

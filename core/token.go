@@ -1,0 +1,186 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/cryptosigner"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+)
+
+// The token endpoint is called by hand rather than through oauth2.Config:
+// x/oauth2's refresh path cannot carry a client assertion (private_key_jwt),
+// and its Token hides the raw response, where SMART's launch context lives.
+// Errors keep x/oauth2's *oauth2.RetrieveError shape, so errors.As works as
+// with x/oauth2.
+
+// tokenResponse is a token endpoint's answer, with SMART's launch context.
+type tokenResponse struct {
+	AccessToken  string      `json:"access_token"`
+	TokenType    string      `json:"token_type"`
+	ExpiresIn    json.Number `json:"expires_in"`
+	RefreshToken string      `json:"refresh_token"`
+	Scope        string      `json:"scope"`
+	IDToken      string      `json:"id_token"`
+
+	// raw holds every field, for the launch context and its extras.
+	raw map[string]json.RawMessage
+}
+
+// requestToken POSTs form to the issuer's token endpoint with the issuer's
+// client authentication.
+func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Issuer, as *authServer, form url.Values) (*tokenResponse, error) {
+	tokenURL := as.disc.TokenEndpoint
+	resp, err := e.send(ctx, is, func() (*http.Request, error) {
+		v := url.Values{}
+		for k, vs := range form {
+			v[k] = vs
+		}
+		header := http.Header{}
+		if err := e.authenticate(is, tokenURL, v, header); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(v.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = header
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	})
+	if err != nil {
+		return nil, newError(op, code, "the token endpoint could not be reached", err)
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return nil, newError(op, code, "the token endpoint's answer could not be read", err)
+	}
+	var tr tokenResponse
+	jsonErr := json.Unmarshal(body, &tr.raw)
+	if jsonErr == nil {
+		jsonErr = json.Unmarshal(body, &tr)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 || (jsonErr == nil && tr.raw["error"] != nil) {
+		re := &oauth2.RetrieveError{Response: resp, Body: body}
+		var oe struct {
+			Error            string `json:"error"`
+			ErrorDescription string `json:"error_description"`
+			ErrorURI         string `json:"error_uri"`
+		}
+		if json.Unmarshal(body, &oe) == nil {
+			re.ErrorCode, re.ErrorDescription, re.ErrorURI = oe.Error, oe.ErrorDescription, oe.ErrorURI
+		}
+		err := &Error{Op: op, Code: code, Status: resp.StatusCode, Err: &tokenEndpointError{re}}
+		err.Description = fmt.Sprintf("the token endpoint answered %d", resp.StatusCode)
+		if re.ErrorCode != "" {
+			err.Description += " " + re.ErrorCode
+		}
+		return nil, err
+	}
+	if jsonErr != nil {
+		return nil, newError(op, code, "the token endpoint's answer is not valid JSON", jsonErr)
+	}
+	if tr.AccessToken == "" {
+		return nil, newError(op, code, "the token endpoint's answer has no access_token", nil)
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, newError(op, code, "the token endpoint issued a "+quoteShort(tr.TokenType)+" token; only Bearer tokens are supported", nil)
+	}
+	return &tr, nil
+}
+
+// expiry is when the access token expires: from expires_in, so opaque
+// tokens work. Zero when the server gave no lifetime.
+func (tr *tokenResponse) expiry(now time.Time) time.Time {
+	n, err := tr.ExpiresIn.Int64()
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(n) * time.Second)
+}
+
+// tokenEndpointError wraps *oauth2.RetrieveError for errors.As, with a
+// message that leaves out the response body (a broken server could echo
+// secrets into it).
+type tokenEndpointError struct{ re *oauth2.RetrieveError }
+
+func (t *tokenEndpointError) Error() string {
+	s := "oauth2: " + t.re.Response.Status
+	if t.re.ErrorCode != "" {
+		s += " " + t.re.ErrorCode
+	}
+	if t.re.ErrorDescription != "" {
+		s += ": " + t.re.ErrorDescription
+	}
+	return s
+}
+
+func (t *tokenEndpointError) Unwrap() error { return t.re }
+
+// authenticate adds the issuer's client authentication to a token request.
+func (e *Engine) authenticate(is *Issuer, tokenURL string, form url.Values, header http.Header) error {
+	a := &is.Auth
+	switch a.Method {
+	case AuthClientSecretBasic:
+		// RFC 6749 section 2.3.1: form-encode both parts before Basic.
+		header.Set("Authorization", "Basic "+basicAuth(url.QueryEscape(is.ClientID), url.QueryEscape(a.Secret)))
+	case AuthClientSecretPost:
+		form.Set("client_id", is.ClientID)
+		form.Set("client_secret", a.Secret)
+	case AuthPrivateKeyJWT:
+		assertion, err := e.clientAssertion(is, tokenURL)
+		if err != nil {
+			return err
+		}
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", assertion)
+	default:
+		form.Set("client_id", is.ClientID)
+	}
+	return nil
+}
+
+// clientAssertion signs a private_key_jwt assertion: iss = sub = client id,
+// aud = the token URL, a fresh jti, exp five minutes ahead.
+func (e *Engine) clientAssertion(is *Issuer, tokenURL string) (string, error) {
+	a := &is.Auth
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if a.KeyID != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), a.KeyID)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: jose.SignatureAlgorithm(a.Algorithm),
+		Key:       cryptosigner.Opaque(a.Signer),
+	}, opts)
+	if err != nil {
+		return "", fmt.Errorf("client assertion signer: %w", err)
+	}
+	now := e.cfg.Now()
+	claims := jwt.Claims{
+		Issuer:   is.ClientID,
+		Subject:  is.ClientID,
+		Audience: jwt.Audience{tokenURL},
+		ID:       rand.Text(),
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(5 * time.Minute)),
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("signing the client assertion: %w", err)
+	}
+	return s, nil
+}
+
+func basicAuth(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
