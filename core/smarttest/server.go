@@ -1,0 +1,406 @@
+package smarttest
+
+import (
+	"crypto"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a [Server]. The zero value is a working sandbox EHR.
+type Options struct {
+	// Addr is the TCP address to listen on, such as "127.0.0.1:9090".
+	// The default is a random port on 127.0.0.1.
+	Addr string
+
+	// TLS starts the server with TLS (httptest's self-signed certificate);
+	// use [Server.Client] to talk to it. The default is plain HTTP.
+	TLS bool
+
+	// Now is the server's clock, used for token, code and id_token times.
+	// The default is time.Now.
+	Now func() time.Time
+
+	// AccessTokenLifetime is the lifetime of issued access tokens. The
+	// default is one hour.
+	AccessTokenLifetime time.Duration
+
+	// IDTokenLifetime is the lifetime of issued id_tokens. The default is
+	// one hour.
+	IDTokenLifetime time.Duration
+
+	// JWTAccessTokens makes access tokens signed JWTs (RS256, key "rsa-1")
+	// instead of opaque random strings. The default is opaque tokens.
+	JWTAccessTokens bool
+
+	// IDTokenAlg is the id_token signing algorithm: "RS256", "RS384",
+	// "ES256" or "ES384". The default is "RS256". Any other value makes
+	// NewServer panic.
+	IDTokenAlg string
+
+	// OmitKID makes the JWKS serve only the id_token key, without a kid,
+	// and id_tokens carry no kid header. The default is false.
+	OmitKID bool
+
+	// StandaloneContext is the launch context of an authorization request
+	// that has no launch parameter (a standalone launch). When it is the
+	// zero value, the context is the first sample patient ("pat-1") with
+	// fhirUser "Practitioner/prac-1".
+	StandaloneContext LaunchContext
+
+	// NoSmartConfiguration makes /fhir/.well-known/smart-configuration
+	// answer 404, so clients must fall back to /fhir/metadata. The default
+	// is false.
+	NoSmartConfiguration bool
+
+	// RelativeEndpoints makes the smart-configuration give its endpoints as
+	// root-relative URLs ("/auth/token") and the CapabilityStatement as
+	// path-relative ones ("../auth/token"), so clients must resolve them.
+	// The issuer stays absolute. The default is false.
+	RelativeEndpoints bool
+
+	// AuthorizationResponseIss adds the RFC 9207 iss parameter (the
+	// AuthIssuer) to the authorization response and advertises
+	// authorization_response_iss_parameter_supported. The default is false.
+	AuthorizationResponseIss bool
+
+	// AppLaunchURL is the app's launch URL, linked from the EHR page at "/".
+	// The default is empty: the page then says there is no app to launch.
+	AppLaunchURL string
+}
+
+// Server is a fake EHR: a SMART App Launch 2.2 authorization server and a
+// FHIR R4 server over in-memory sample data, served by an
+// [httptest.Server]. All its methods are safe for concurrent use.
+type Server struct {
+	opts    Options
+	keys    *keySet
+	handler http.Handler
+	done    chan struct{}
+
+	url       atomic.Pointer[string]
+	srv       *httptest.Server
+	closeOnce sync.Once
+
+	mu             sync.Mutex
+	faults         Faults
+	counts         map[Endpoint]int
+	fhirTokens     []string
+	clients        map[string]Client
+	launches       map[string]LaunchContext
+	codes          map[string]*authCode
+	accessTokens   map[string]*accessToken
+	refreshTokens  map[string]*grant
+	rotatedRefresh map[string]*grant
+	assertionIDs   map[string]bool
+	store          *resourceStore
+}
+
+// AuthMethod is how a client authenticates at the token endpoint; the
+// values are the OAuth token_endpoint_auth_method names.
+type AuthMethod string
+
+// The client authentication methods the token endpoint knows.
+const (
+	// AuthPublic is a public client: client_id only, no secret.
+	AuthPublic AuthMethod = "none"
+	// AuthClientSecretBasic sends id and secret in an HTTP Basic header.
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends client_id and client_secret as form fields.
+	AuthClientSecretPost AuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT sends a client_assertion JWT signed with RS384 or
+	// ES384 by the client's private key.
+	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
+)
+
+// Client is an OAuth client registered with [Server.RegisterClient].
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Auth is the client's token endpoint authentication method. The
+	// default is AuthPublic.
+	Auth AuthMethod
+	// Secret is the shared secret for the client_secret methods.
+	Secret string
+	// PublicKey verifies private_key_jwt assertions: an *rsa.PublicKey, an
+	// *ecdsa.PublicKey or a jose.JSONWebKey.
+	PublicKey crypto.PublicKey
+	// RedirectURIs lists the accepted redirect_uri values. When empty, any
+	// absolute URL is accepted.
+	RedirectURIs []string
+}
+
+// LaunchContext is the context an authorization server hands to the app with
+// the access token.
+type LaunchContext struct {
+	// Patient is the patient id ("pat-1").
+	Patient string
+	// Encounter is the encounter id ("enc-1").
+	Encounter string
+	// FHIRUser is the user's FHIR resource, relative ("Practitioner/prac-1")
+	// or absolute; it goes into the id_token's fhirUser claim as given.
+	FHIRUser string
+	// FHIRContext is the fhirContext array of the token response.
+	FHIRContext []map[string]any
+	// NeedPatientBanner is the need_patient_banner token response field.
+	NeedPatientBanner bool
+	// SmartStyleURL is the smart_style_url token response field.
+	SmartStyleURL string
+	// Intent is the intent token response field.
+	Intent string
+	// Tenant is the tenant token response field.
+	Tenant string
+	// Extra holds further fields added to the token response as they are.
+	Extra map[string]any
+}
+
+func (lc LaunchContext) isZero() bool {
+	return lc.Patient == "" && lc.Encounter == "" && lc.FHIRUser == "" &&
+		lc.FHIRContext == nil && !lc.NeedPatientBanner && lc.SmartStyleURL == "" &&
+		lc.Intent == "" && lc.Tenant == "" && lc.Extra == nil
+}
+
+// NewServer returns a started Server, listening on Options.Addr or a random
+// port on 127.0.0.1. The caller must Close it, typically with t.Cleanup.
+func NewServer(opts Options) *Server {
+	s := NewUnstarted(opts)
+	s.Start()
+	return s
+}
+
+// NewUnstarted returns a Server that is not listening yet: its Handler can be
+// served by the caller, or it can be started with [Server.Start] or
+// [Server.StartOn]. Until it is started, its URLs are taken from each
+// request's Host and the URL methods return relative paths.
+// It panics if Options.IDTokenAlg is not supported.
+func NewUnstarted(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AccessTokenLifetime <= 0 {
+		opts.AccessTokenLifetime = time.Hour
+	}
+	if opts.IDTokenLifetime <= 0 {
+		opts.IDTokenLifetime = time.Hour
+	}
+	if opts.IDTokenAlg == "" {
+		opts.IDTokenAlg = "RS256"
+	}
+	if opts.StandaloneContext.isZero() {
+		opts.StandaloneContext = LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"}
+	}
+	keys, err := newKeySet(opts.IDTokenAlg, opts.OmitKID)
+	if err != nil {
+		panic("smarttest: " + err.Error())
+	}
+	s := &Server{
+		opts:           opts,
+		keys:           keys,
+		done:           make(chan struct{}),
+		counts:         make(map[Endpoint]int),
+		clients:        make(map[string]Client),
+		launches:       make(map[string]LaunchContext),
+		codes:          make(map[string]*authCode),
+		accessTokens:   make(map[string]*accessToken),
+		refreshTokens:  make(map[string]*grant),
+		rotatedRefresh: make(map[string]*grant),
+		assertionIDs:   make(map[string]bool),
+		store:          newSampleStore(opts.Now()),
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// Start starts the server on Options.Addr or a random port on 127.0.0.1.
+// It panics if the server was already started or the address can't be used.
+func (s *Server) Start() { s.StartOn(nil) }
+
+// StartOn starts the server on the given listener, or as Start does when l is
+// nil. It panics if the server was already started.
+func (s *Server) StartOn(l net.Listener) {
+	if s.srv != nil {
+		panic("smarttest: server already started")
+	}
+	if l == nil && s.opts.Addr != "" {
+		var err error
+		if l, err = net.Listen("tcp", s.opts.Addr); err != nil {
+			panic("smarttest: " + err.Error())
+		}
+	}
+	srv := httptest.NewUnstartedServer(s.handler)
+	if l != nil {
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	if s.opts.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	s.srv = srv
+	u := srv.URL
+	s.url.Store(&u)
+}
+
+// Close stops the server, cutting short any Latency or Drip in progress, and
+// waits for requests in flight.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
+
+// Handler returns the server's HTTP handler, for callers that serve it
+// themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Client returns an HTTP client for the server: with Options.TLS it trusts
+// the server's certificate. It is nil before the server is started.
+func (s *Server) Client() *http.Client {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Client()
+}
+
+// URL returns the server's root URL, such as "http://127.0.0.1:PORT", or ""
+// before it is started.
+func (s *Server) URL() string {
+	if p := s.url.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// FHIRBaseURL returns the FHIR base URL, URL()+"/fhir": the SMART iss and the
+// aud an app must send to the authorize endpoint.
+func (s *Server) FHIRBaseURL() string { return s.URL() + "/fhir" }
+
+// AuthIssuer returns the authorization server's issuer, URL()+"/auth": the
+// issuer of the smart-configuration and of id_tokens. It is deliberately not
+// the FHIR base URL.
+func (s *Server) AuthIssuer() string { return s.URL() + "/auth" }
+
+// AuthorizeURL returns the authorization endpoint's URL.
+func (s *Server) AuthorizeURL() string { return s.URL() + "/auth/authorize" }
+
+// TokenURL returns the token endpoint's URL, the aud of client assertions.
+func (s *Server) TokenURL() string { return s.URL() + "/auth/token" }
+
+// JWKSURL returns the URL of the JSON Web Key Set that verifies id_tokens.
+func (s *Server) JWKSURL() string { return s.URL() + "/auth/jwks" }
+
+// root returns the root URL for a request: the started server's URL, or one
+// built from the request when the caller serves the Handler.
+func (s *Server) root(r *http.Request) string {
+	if u := s.URL(); u != "" {
+		return u
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", s.endpoint(EndpointEHR, s.serveEHR))
+	mux.Handle("GET /fhir/.well-known/smart-configuration", s.endpoint(EndpointDiscovery, s.serveSmartConfiguration))
+	mux.Handle("GET /fhir/metadata", s.endpoint(EndpointMetadata, s.serveMetadata))
+	fhir := s.endpoint(EndpointFHIR, s.serveFHIR)
+	mux.Handle("/fhir", fhir)
+	mux.Handle("/fhir/", fhir)
+	mux.Handle("GET /auth/authorize", s.endpoint(EndpointAuthorize, s.serveAuthorize))
+	mux.Handle("POST /auth/token", s.endpoint(EndpointToken, s.serveToken))
+	mux.Handle("GET /auth/jwks", s.endpoint(EndpointJWKS, s.serveJWKS))
+	return mux
+}
+
+// RegisterClient registers (or replaces) a client. The authorize and token
+// endpoints refuse client ids that are not registered.
+func (s *Server) RegisterClient(c Client) {
+	if c.Auth == "" {
+		c.Auth = AuthPublic
+	}
+	c.RedirectURIs = append([]string(nil), c.RedirectURIs...)
+	s.mu.Lock()
+	s.clients[c.ID] = c
+	s.mu.Unlock()
+}
+
+// NewLaunch records an EHR launch context and returns its opaque launch id,
+// the value of the launch parameter. Launch ids don't expire.
+func (s *Server) NewLaunch(lc LaunchContext) string {
+	id := randomToken(16)
+	s.mu.Lock()
+	s.launches[id] = lc
+	s.mu.Unlock()
+	return id
+}
+
+// EHRLaunchURL records an EHR launch context and returns the URL the EHR
+// opens to launch the app: appLaunchURL with iss (the FHIR base URL) and
+// launch added to its query, which is otherwise kept.
+func (s *Server) EHRLaunchURL(appLaunchURL string, lc LaunchContext) string {
+	return s.ehrLaunchURL(s.FHIRBaseURL(), appLaunchURL, lc)
+}
+
+func (s *Server) ehrLaunchURL(iss, appLaunchURL string, lc LaunchContext) string {
+	id := s.NewLaunch(lc)
+	u, err := url.Parse(appLaunchURL)
+	if err != nil {
+		sep := "?"
+		if strings.Contains(appLaunchURL, "?") {
+			sep = "&"
+		}
+		return appLaunchURL + sep + "iss=" + url.QueryEscape(iss) + "&launch=" + id
+	}
+	q := u.Query()
+	q.Set("iss", iss)
+	q.Set("launch", id)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Count returns the number of requests served by an endpoint since the
+// server started or since ResetCounts. A token request counts for
+// EndpointToken and for EndpointTokenCode or EndpointTokenRefresh.
+func (s *Server) Count(e Endpoint) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[e]
+}
+
+// ResetCounts sets every endpoint's count to zero.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	clear(s.counts)
+	s.mu.Unlock()
+}
+
+// FHIRTokens returns the bearer tokens carried by FHIR resource requests
+// (EndpointFHIR), in order of arrival. Requests without a token are not
+// listed. The slice is a copy.
+func (s *Server) FHIRTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.fhirTokens...)
+}
+
+// ExpireAccessTokens expires every access token issued so far: the FHIR
+// server answers 401 to them, so clients must refresh. Tokens issued later
+// are not affected.
+func (s *Server) ExpireAccessTokens() {
+	s.mu.Lock()
+	for _, at := range s.accessTokens {
+		at.expired = true
+	}
+	s.mu.Unlock()
+}
