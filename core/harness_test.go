@@ -1,0 +1,228 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// memStorage is a core.Storage in a map, honouring TTLs against a clock.
+type memStorage struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	data map[string]memEntry
+	fail error // when set, every call fails with it
+}
+
+type memEntry struct {
+	b   []byte
+	exp time.Time
+}
+
+func newMemStorage(now func() time.Time) *memStorage {
+	if now == nil {
+		now = time.Now
+	}
+	return &memStorage{now: now, data: map[string]memEntry{}}
+}
+
+func (m *memStorage) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return nil, m.fail
+	}
+	e, ok := m.data[key]
+	if !ok || !m.now().Before(e.exp) {
+		return nil, core.ErrNotFound
+	}
+	return append([]byte(nil), e.b...), nil
+}
+
+func (m *memStorage) Set(_ context.Context, key string, v []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.data[key] = memEntry{b: append([]byte(nil), v...), exp: m.now().Add(ttl)}
+	return nil
+}
+
+func (m *memStorage) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	delete(m.data, key)
+	return nil
+}
+
+func (m *memStorage) setFail(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
+}
+
+func (m *memStorage) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.data)
+}
+
+// clock is a settable clock for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// harness is a fake EHR, an engine configured for it and a storage.
+type harness struct {
+	t     testing.TB
+	ehr   *smarttest.Server
+	eng   *core.Engine
+	store *memStorage
+	clock *clock
+}
+
+// newHarness starts smarttest with opts, registers client, and builds an
+// engine with cfg completed for that EHR. cfg.Issuers, when empty, lists
+// the EHR with issuer's settings.
+func newHarness(t testing.TB, opts smarttest.Options, client smarttest.Client, cfg core.Config, issuer core.Issuer) *harness {
+	t.Helper()
+	c := newClock()
+	if opts.Now == nil {
+		opts.Now = c.Now
+	}
+	ehr := smarttest.NewServer(opts)
+	t.Cleanup(ehr.Close)
+	if client.ID == "" {
+		client.ID = "app"
+	}
+	ehr.RegisterClient(client)
+	if cfg.ClientID == "" {
+		cfg.ClientID = client.ID
+	}
+	if cfg.CallbackURL == "" {
+		cfg.CallbackURL = "http://app.test/fhir/callback"
+	}
+	if cfg.RedirectURL == "" {
+		cfg.RedirectURL = "http://app.test/fhir/"
+	}
+	if cfg.Now == nil {
+		cfg.Now = c.Now
+	}
+	if len(cfg.Issuers) == 0 && !cfg.AllowAnyIssuer {
+		issuer.URL = ehr.FHIRBaseURL()
+		cfg.Issuers = []core.Issuer{issuer}
+	}
+	cfg.AllowInsecureHTTP = true
+	eng, err := core.New(cfg)
+	if err != nil {
+		t.Fatalf("core.New: %v", err)
+	}
+	return &harness{t: t, ehr: ehr, eng: eng, store: newMemStorage(c.Now), clock: c}
+}
+
+func (h *harness) session(id string) *core.Session { return h.eng.Session(id, h.store) }
+
+// noRedirect is an HTTP client that hands back redirects instead of
+// following them.
+var noRedirect = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       10 * time.Second,
+}
+
+// authorize follows an authorize URL to the EHR and returns the callback
+// parameters it redirects with.
+func authorize(t testing.TB, authURL string) core.CallbackRequest {
+	t.Helper()
+	cb, err := authorizeErr(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cb
+}
+
+// authorizeErr is authorize for goroutines, which must not call t.Fatal.
+func authorizeErr(authURL string) (core.CallbackRequest, error) {
+	resp, err := noRedirect.Get(authURL)
+	if err != nil {
+		return core.CallbackRequest{}, fmt.Errorf("authorize: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		return core.CallbackRequest{}, fmt.Errorf("authorize: status %d, want 302", resp.StatusCode)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return core.CallbackRequest{}, fmt.Errorf("authorize: Location: %w", err)
+	}
+	q := loc.Query()
+	return core.CallbackRequest{
+		Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
+		Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
+	}, nil
+}
+
+// launch runs an EHR launch for lc (standalone when lc is nil) in the
+// session and returns the callback parameters.
+func (h *harness) launch(s *core.Session, lc *smarttest.LaunchContext) core.CallbackRequest {
+	h.t.Helper()
+	req := core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()}
+	if lc != nil {
+		req.Launch = h.ehr.NewLaunch(*lc)
+	}
+	authURL, err := s.Launch(context.Background(), req)
+	if err != nil {
+		h.t.Fatalf("Launch: %v", err)
+	}
+	return authorize(h.t, authURL)
+}
+
+// complete runs launch and callback and returns the result.
+func (h *harness) complete(s *core.Session, lc *smarttest.LaunchContext) *core.CallbackResult {
+	h.t.Helper()
+	cb := h.launch(s, lc)
+	res, err := s.Callback(context.Background(), cb)
+	if err != nil {
+		h.t.Fatalf("Callback: %v", err)
+	}
+	return res
+}
+
+func wantCode(t testing.TB, err error, code core.Code) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s", code)
+	}
+	if !strings.Contains(err.Error(), "smart: ") {
+		t.Errorf("error %q lacks the package prefix", err)
+	}
+	if got := core.ErrorCode(err); got != code {
+		t.Fatalf("got code %q (%v), want %s", got, err, code)
+	}
+}
