@@ -233,6 +233,6 @@ func TestStorageErrorMapping(t *testing.T) {
 // failingStore is an scs.Store whose every call fails.
 type failingStore struct{ err error }
 
-func (f failingStore) Find(string) ([]byte, bool, error)       { return nil, false, f.err }
+func (f failingStore) Find(string) ([]byte, bool, error)      { return nil, false, f.err }
 func (f failingStore) Commit(string, []byte, time.Time) error { return f.err }
 func (f failingStore) Delete(string) error                    { return f.err }
