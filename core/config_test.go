@@ -1,0 +1,130 @@
+package core_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fhirware/smart/core"
+)
+
+func TestNewReportsTheField(t *testing.T) {
+	t.Parallel()
+	rsaKey := mustRSA(t)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	ok := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*core.Config)
+		field string
+	}{
+		{"no client id", func(c *core.Config) { c.ClientID = "" }, "ClientID"},
+		{"no callback", func(c *core.Config) { c.CallbackURL = "" }, "CallbackURL"},
+		{"relative callback", func(c *core.Config) { c.CallbackURL = "/cb" }, "CallbackURL"},
+		{"no redirect", func(c *core.Config) { c.RedirectURL = "" }, "RedirectURL"},
+		{"bad redirect", func(c *core.Config) { c.RedirectURL = "http://[::1" }, "RedirectURL"},
+		{"no issuers", func(c *core.Config) { c.Issuers = nil }, "Issuers"},
+		{"relative issuer", func(c *core.Config) { c.Issuers[0].URL = "/fhir" }, "Issuers[0].URL"},
+		{"duplicate issuer", func(c *core.Config) {
+			c.Issuers = append(c.Issuers, core.Issuer{URL: "https://ehr.test/fhir/"})
+		}, "Issuers[1].URL"},
+		{"secret missing", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthClientSecretBasic}
+		}, "Issuers[0].Auth.Secret"},
+		{"signer missing", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT}
+		}, "Issuers[0].Auth.Signer"},
+		{"RSA key with ES384", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: rsaKey, Algorithm: "ES384"}
+		}, "Issuers[0].Auth.Algorithm"},
+		{"Ed25519 key", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: edKey}
+		}, "Issuers[0].Auth.Algorithm"},
+		{"unknown method", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Method: "magic"}
+		}, "Issuers[0].Auth.Method"},
+		{"default issuer without client", func(c *core.Config) {
+			c.ClientID, c.Issuers, c.AllowAnyIssuer = "", nil, true
+		}, "ClientID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := ok
+			cfg.Issuers = append([]core.Issuer(nil), ok.Issuers...)
+			tc.edit(&cfg)
+			_, err := core.New(cfg)
+			wantCode(t, err, core.CodeInvalidConfig)
+			if !strings.Contains(err.Error(), "Config."+tc.field+" ") {
+				t.Errorf("error %q does not name Config.%s", err, tc.field)
+			}
+		})
+	}
+	if _, err := core.New(ok); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(mustEC(t).Curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+		Scope:   "launch openid fhirUser user/*.rs",
+		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir/", Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: key}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := eng.Config()
+	if cfg.StandaloneScope != "launch/patient openid fhirUser user/*.rs" {
+		t.Errorf("StandaloneScope %q", cfg.StandaloneScope)
+	}
+	is := cfg.Issuers[0]
+	if is.URL != "https://ehr.test/fhir" || is.Name != "ehr.test" || is.ClientID != "app" || is.Auth.Algorithm != "ES384" {
+		t.Errorf("issuer defaults %+v", is)
+	}
+	if cfg.PendingLaunchTTL != core.DefaultPendingLaunchTTL || cfg.SessionTTL != core.DefaultSessionTTL ||
+		cfg.Leeway != core.DefaultLeeway || cfg.MaxRetries != core.DefaultMaxRetries ||
+		cfg.MaxLaunches != core.DefaultMaxLaunches || cfg.Now == nil || cfg.Logger == nil {
+		t.Errorf("defaults not filled: %+v", cfg)
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("dial tcp: refused")
+	err := error(&core.Error{Op: "ready", Code: core.CodeStorageUnavailable, Description: "the session storage failed", Err: cause})
+	if got := err.Error(); got != "smart: ready: storage_unavailable: the session storage failed: dial tcp: refused" {
+		t.Errorf("message %q", got)
+	}
+	if !errors.Is(err, core.CodeStorageUnavailable) || errors.Is(err, core.CodeNoSession) || !errors.Is(err, cause) {
+		t.Error("errors.Is does not see the code and the cause")
+	}
+	var e *core.Error
+	if !errors.As(err, &e) || e.HTTPStatus() != http.StatusServiceUnavailable {
+		t.Error("errors.As / HTTPStatus")
+	}
+	for code, status := range map[core.Code]int{
+		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400, core.CodeLaunchExpired: 400,
+		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403,
+		core.CodeNoSession: 401, core.CodeSessionExpired: 401, core.CodeRefreshFailed: 401,
+		core.CodeDiscoveryFailed: 502, core.CodeTokenExchangeFailed: 502, core.CodeInvalidIDToken: 502,
+		core.CodeFHIRRequestFailed: 502, core.CodeResourceNotFound: 404, core.CodeStorageUnavailable: 503,
+		core.CodeInvalidConfig: 500,
+	} {
+		if got := core.HTTPStatus(&core.Error{Code: code}); got != status {
+			t.Errorf("%s → %d, want %d", code, got, status)
+		}
+	}
+	if core.HTTPStatus(nil) != 200 || core.HTTPStatus(cause) != 500 || core.ErrorCode(cause) != "" {
+		t.Error("HTTPStatus of nil or foreign errors")
+	}
+	if core.CodeNoSession.Error() != "smart: no_session" {
+		t.Errorf("Code.Error %q", core.CodeNoSession.Error())
+	}
+}
