@@ -1,0 +1,126 @@
+package adapters
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/fhirware/smart/core"
+)
+
+// Config configures the SMART routes and middleware of an app. It holds the
+// engine's [core.Config] and what the HTTP side adds: the browser session,
+// its cookie, how errors are answered and where the launch handle comes
+// from. Invalid settings are reported by [New], with the field's name.
+type Config struct {
+	// Config is the engine's configuration: client id, callback and
+	// redirect URLs, issuers, logger … See [core.Config] for each field
+	// and its default. Its Logger also receives the adapters' logs.
+	core.Config
+
+	// SessionManager keeps the browser sessions, and its Store the SMART
+	// records. The default (nil) is a manager made by sessions.New: scs's
+	// memstore, a cookie named "smart_session", HttpOnly, Secure,
+	// SameSite=Lax, and session store failures answered through the
+	// adapter's error page (503). A manager you pass is used as it is,
+	// except for the cookie attributes that Cookies names; set its
+	// ErrorFunc to [Smart.StoreError] to answer store failures the same
+	// way. Swap the store with one line: sm.Store = redisstore.New(pool).
+	SessionManager *scs.SessionManager
+
+	// Cookies chooses the session cookie's attributes. The default,
+	// CookieSecure, suits an app opened in its own window or tab.
+	Cookies CookieMode
+
+	// EHRLaunchOnly refuses launches without a launch parameter with 400
+	// invalid_request. The default is false: a launch request with iss
+	// but without launch starts a standalone launch at that issuer. A
+	// launch request without iss is always refused with 400.
+	EHRLaunchOnly bool
+
+	// RequireHandle makes the ready middleware refuse, with 401
+	// no_session, a request that carries no launch handle (neither the
+	// core.HandleParam query parameter nor the core.HandleHeader header).
+	// The default is false: such a request gets the browser session's most
+	// recent launch, so an app used in one tab needs no handle in its URLs.
+	RequireHandle bool
+
+	// RenderError writes the response for every failure of the launch,
+	// callback, logout and ready handlers, after the adapter has logged
+	// it. Its status should be core.HTTPStatus(err). The default is
+	// [RenderError]: an HTML page, or JSON when the request's Accept asks
+	// for it.
+	RenderError ErrorRenderer
+}
+
+// CookieMode chooses the attributes of the browser session's cookie. Every
+// mode makes it HttpOnly.
+type CookieMode int
+
+// The cookie modes.
+const (
+	// CookieSecure: Secure and SameSite=Lax. It works for apps launched in
+	// a new window or tab, and is the default.
+	CookieSecure CookieMode = iota
+	// CookieEmbeddedInEHR: SameSite=None, Secure and Partitioned, for apps
+	// the EHR shows in an iframe on its own site. The app must be served
+	// over https. See sessions.EmbeddedInEHR.
+	CookieEmbeddedInEHR
+	// CookieInsecureHTTP: SameSite=Lax without Secure, so the cookie
+	// travels over plain http. It is for development on localhost only:
+	// anyone on the network path can read the cookie and take over the
+	// session. See sessions.AllowInsecureHTTP.
+	CookieInsecureHTTP
+)
+
+// String returns the mode's name.
+func (m CookieMode) String() string {
+	switch m {
+	case CookieSecure:
+		return "CookieSecure"
+	case CookieEmbeddedInEHR:
+		return "CookieEmbeddedInEHR"
+	case CookieInsecureHTTP:
+		return "CookieInsecureHTTP"
+	}
+	return "CookieMode(invalid)"
+}
+
+// ErrorRenderer writes the response for a failed request. err is usually a
+// *core.Error; its status is core.HTTPStatus(err). A renderer must never
+// write err's cause (err.Error()) into the response: it is for logs.
+type ErrorRenderer func(w http.ResponseWriter, r *http.Request, err error)
+
+// checkCookie reports settings under which the browser would never send
+// the session cookie back.
+func checkCookie(cfg *Config, sm *scs.SessionManager) error {
+	switch cfg.Cookies {
+	case CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP:
+	default:
+		return configError("Cookies", "is %d, not one of CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP", int(cfg.Cookies))
+	}
+	u, err := url.Parse(cfg.CallbackURL)
+	if err != nil || u.Scheme != "http" || !sm.Cookie.Secure || loopback(u.Hostname()) {
+		return nil
+	}
+	return configError("Cookies", "is %s, so the session cookie is Secure, but CallbackURL %q is plain http: "+
+		"browsers would not send the cookie back; serve the app over https, or use CookieInsecureHTTP for local development",
+		cfg.Cookies, cfg.CallbackURL)
+}
+
+// loopback reports whether host is localhost or a loopback address, where
+// browsers send Secure cookies over plain http.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func configError(field, format string, args ...any) error {
+	return &core.Error{Op: "config", Code: core.CodeInvalidConfig, Description: "Config." + field + " " + fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,161 @@
+package adapters
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fhirware/smart/core"
+)
+
+// Error answers a failed request: it logs err, with its cause, to the
+// engine's logger (at level Error for a 5xx status, Info otherwise; without
+// the query, which may hold a code) and writes the response with
+// Config.RenderError, or [RenderError] by default. Every handler and
+// middleware of Smart answers its failures through it. Errors from core
+// never hold a token, so neither does the log line.
+func (s *Smart) Error(w http.ResponseWriter, r *http.Request, err error) {
+	status := core.HTTPStatus(err)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	op := "request"
+	var e *core.Error
+	if errors.As(err, &e) && e.Op != "" {
+		op = e.Op
+	}
+	s.log.LogAttrs(r.Context(), level, "smart: "+op+" failed",
+		slog.String("code", errorCode(err)),
+		slog.Int("status", status),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()))
+	s.render(w, r, err)
+}
+
+// StoreError answers a failure of the session store to load or save a
+// browser session (503, through [Smart.Error]). It is an scs ErrorFunc: New
+// installs it on the session manager it makes; install it on your own with
+//
+//	sm.ErrorFunc = s.StoreError
+func (s *Smart) StoreError(w http.ResponseWriter, r *http.Request, err error) {
+	s.Error(w, r, &core.Error{Op: "session", Code: core.CodeStorageUnavailable,
+		Description: "the session store is not available; try again later", Err: err})
+}
+
+// RenderError is the default [ErrorRenderer]. It answers with the status of
+// the error's code (core.HTTPStatus: 400 for a missing or malformed
+// parameter, 401 for no or an ended launch, 403 for an unknown issuer or a
+// refusal by the EHR, 502 when the EHR fails, 503 when the store fails, 500
+// for an error that is not a *core.Error) and, when the request's Accept
+// header asks for application/json, the body
+//
+//	{"error": "<code>", "error_description": "<sentence>"}
+//
+// or else a small HTML page saying the same, with a hint to launch the app
+// again when that is the way out. Only the code and the error's Description
+// are shown, never its cause. The response is not cached.
+func RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	status := core.HTTPStatus(err)
+	p := errorPage{Code: errorCode(err), Title: errorTitle(status)}
+	var e *core.Error
+	if errors.As(err, &e) {
+		p.Description = e.Description
+		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeLaunchExpired || e.Code == core.CodeInvalidState
+	}
+	if p.Description == "" {
+		p.Description = p.Title + "."
+	}
+	h := w.Header()
+	h.Del("Location")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if wantsJSON(r) {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description,omitempty"`
+		}{p.Code, p.Description})
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(status)
+	errorTemplate.Execute(w, p)
+}
+
+type errorPage struct {
+	Code, Title, Description string
+	Relaunch                 bool
+}
+
+var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;line-height:1.5}code{color:#555}</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+<p>{{.Description}}</p>
+{{if .Relaunch}}<p>Launch the app again from your EHR to continue.</p>
+{{end}}<p><small>Error code: <code>{{.Code}}</code></small></p>
+</body>
+</html>
+`))
+
+func errorCode(err error) string {
+	if c := core.ErrorCode(err); c != "" {
+		return string(c)
+	}
+	return "server_error"
+}
+
+func errorTitle(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "The request is not valid"
+	case http.StatusUnauthorized:
+		return "No active launch"
+	case http.StatusForbidden:
+		return "Access was refused"
+	case http.StatusNotFound:
+		return "Not found"
+	case http.StatusBadGateway:
+		return "The EHR could not be reached"
+	case http.StatusServiceUnavailable:
+		return "The service is unavailable"
+	}
+	return "Something went wrong"
+}
+
+// wantsJSON reports whether the Accept header asks for JSON before, or
+// instead of, HTML: its first media range that names either, with a
+// non-zero quality, decides.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q <= 0 {
+			continue
+		}
+		switch {
+		case mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+			return true
+		case mt == "text/html" || mt == "application/xhtml+xml":
+			return false
+		}
+	}
+	return false
+}

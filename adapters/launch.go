@@ -1,0 +1,98 @@
+package adapters
+
+import (
+	"net/http"
+
+	"github.com/fhirware/smart/core"
+)
+
+// Launch returns the launch handler, for GET /launch:
+//
+//   - /launch?iss=…&launch=… is an EHR launch;
+//   - /launch?iss=… (no launch) is a standalone launch at the issuer the app
+//     names, unless Config.EHRLaunchOnly refuses it with 400;
+//   - a request without iss is refused with 400 invalid_request.
+//
+// On success it answers 302 to the issuer's authorize endpoint, with every
+// SMART parameter; errors go to the error page with their status (403 for
+// an issuer the app does not accept, 502 when the EHR cannot be reached,
+// 503 when the session store fails).
+func (s *Smart) Launch() http.Handler { return s.launch }
+
+// Callback returns the callback handler, for GET /callback: the EHR's
+// answer (?code=…&state=…[&iss=…], or ?error=…&error_description=…&state=…)
+// is checked and exchanged, the browser session gets a new token (against
+// session fixation), and the browser is sent, with 302, to Config.RedirectURL
+// carrying the new launch handle. A refusal by the EHR (error=access_denied)
+// answers 403; an unknown or used state 400; no browser session 401.
+func (s *Smart) Callback() http.Handler { return s.callback }
+
+// Logout returns the logout handler, meant for POST /logout: it deletes
+// every launch of the browser session, with its tokens, and answers 204 No
+// Content. The browser session itself stays.
+func (s *Smart) Logout() http.Handler { return s.logout }
+
+func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
+	const op = "launch"
+	q := r.URL.Query()
+	req := core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")}
+	switch {
+	case req.Issuer == "":
+		s.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
+			Description: "the launch request has no iss parameter; launch the app from the EHR"})
+		return
+	case req.Launch == "" && s.ehrLaunchOnly:
+		s.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
+			Description: "the launch request has no launch parameter; this app must be launched from the EHR"})
+		return
+	}
+	ctx := r.Context()
+	id, err := s.browser.ID(ctx)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	authorize, err := s.engine.Session(id, s.browser.Storage()).Launch(ctx, req)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, authorize, http.StatusFound)
+}
+
+func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ctx := r.Context()
+	id, _ := s.browser.Existing(ctx) // none: the engine answers no_session
+	res, err := s.engine.Session(id, s.browser.Storage()).Callback(ctx, core.CallbackRequest{
+		Code:             q.Get("code"),
+		State:            q.Get("state"),
+		Issuer:           q.Get("iss"),
+		Error:            q.Get("error"),
+		ErrorDescription: q.Get("error_description"),
+	})
+	if err == nil {
+		err = s.browser.Renew(ctx)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds the code
+	http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+}
+
+func (s *Smart) serveLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if id, ok := s.browser.Existing(ctx); ok {
+		if err := s.engine.Session(id, s.browser.Storage()).Logout(ctx); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}

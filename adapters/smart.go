@@ -1,0 +1,133 @@
+package adapters
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions"
+)
+
+// Smart is the HTTP side of a SMART app: the launch, callback and logout
+// handlers and the ready middleware, sharing one [core.Engine] (with its
+// discovery cache and key sets) and one browser session manager. Build it
+// once, when the app starts, with [New] or [MustNew]; it is safe for
+// concurrent use.
+//
+// Every handler and middleware of Smart runs inside the browser session:
+// it loads the session itself unless an outer handler of the same Smart
+// already did, so they can be combined and nested freely.
+type Smart struct {
+	engine  *core.Engine
+	browser *sessions.Browser
+	log     *slog.Logger
+	render  ErrorRenderer
+
+	ehrLaunchOnly bool
+	requireHandle bool
+
+	launch, callback, logout http.Handler
+}
+
+// New validates cfg and returns a Smart. An invalid Config gives a
+// *core.Error with Code core.CodeInvalidConfig whose message names the
+// field, such as "Config.CallbackURL must be the absolute URL …".
+func New(cfg Config) (*Smart, error) {
+	engine, err := core.New(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	log := engine.Config().Logger
+	opts := []sessions.Option{sessions.WithLogger(log)}
+	switch cfg.Cookies {
+	case CookieEmbeddedInEHR:
+		opts = append(opts, sessions.EmbeddedInEHR())
+	case CookieInsecureHTTP:
+		opts = append(opts, sessions.AllowInsecureHTTP())
+	}
+	browser := sessions.New(cfg.SessionManager, opts...)
+	if err := checkCookie(&cfg, browser.SessionManager()); err != nil {
+		return nil, err
+	}
+	s := &Smart{
+		engine:        engine,
+		browser:       browser,
+		log:           log,
+		render:        cfg.RenderError,
+		ehrLaunchOnly: cfg.EHRLaunchOnly,
+		requireHandle: cfg.RequireHandle,
+	}
+	if s.render == nil {
+		s.render = RenderError
+	}
+	if cfg.SessionManager == nil {
+		browser.SessionManager().ErrorFunc = s.StoreError
+	}
+	s.launch = s.Sessions(http.HandlerFunc(s.serveLaunch))
+	s.callback = s.Sessions(http.HandlerFunc(s.serveCallback))
+	s.logout = s.Sessions(http.HandlerFunc(s.serveLogout))
+	return s, nil
+}
+
+// MustNew is like [New] but panics, with New's message, if the Config is
+// invalid. Like regexp.MustCompile, it is for a Config written in the
+// program, where an error is the programmer's.
+func MustNew(cfg Config) *Smart {
+	s, err := New(cfg)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// Engine returns the engine shared by the handlers, for direct use of
+// [core.Session] outside HTTP handlers.
+func (s *Smart) Engine() *core.Engine { return s.engine }
+
+// Browser returns the browser session identity, with its session manager
+// and Storage.
+func (s *Smart) Browser() *sessions.Browser { return s.browser }
+
+type contextKey struct{ name string }
+
+func (k *contextKey) String() string { return "adapters context value " + k.name }
+
+// sessionKey marks a request whose browser session a Smart has loaded; its
+// value is that Smart.
+var sessionKey = &contextKey{"browser session"}
+
+// Sessions is middleware that loads the browser session before next and
+// saves it, with its cookie, before the response's first byte (the session
+// manager's LoadAndSave). It does nothing when an outer handler of the same
+// Smart has loaded the session already.
+func (s *Smart) Sessions(next http.Handler) http.Handler {
+	marked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
+	})
+	load := s.browser.LoadAndSave(marked)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.inSession(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		load.ServeHTTP(w, r)
+	})
+}
+
+func (s *Smart) inSession(r *http.Request) bool { return r.Context().Value(sessionKey) == s }
+
+// Handler returns the whole SMART side of an app as one http.Handler, for
+// apps without a router: GET /launch, GET /callback and POST /logout, and
+// every other path served by app behind [Smart.RequireReady]. Mount it
+// under a prefix with http.StripPrefix:
+//
+//	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(app)))
+func (s *Smart) Handler(app http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /launch", s.launch)
+	mux.Handle("GET /callback", s.callback)
+	mux.Handle("POST /logout", s.logout)
+	mux.Handle("/", s.RequireReady(app))
+	return mux
+}
