@@ -76,6 +76,7 @@ func existingID(b *sessions.Browser) http.HandlerFunc {
 func body(t *testing.T, res *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
