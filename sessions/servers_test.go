@@ -61,10 +61,12 @@ func serverFromEnv(t *testing.T, env string, hostport func(string) (string, erro
 }
 
 func redisAddr(t *testing.T) string {
+	t.Helper()
 	return serverFromEnv(t, envRedis, func(v string) (string, error) { return v, nil })
 }
 
 func postgresURL(t *testing.T) string {
+	t.Helper()
 	return serverFromEnv(t, envPostgres, func(v string) (string, error) {
 		cfg, err := pgxpool.ParseConfig(v)
 		if err != nil {
