@@ -29,10 +29,12 @@ const MinTTL = time.Second
 //
 // When the store implements the context methods of scs.CtxStore
 // (goredisstore does), the request's context is passed on, so a cancelled
-// request stops waiting for Redis or the database. Stores without them
-// (redisstore, this pgxstore) cannot be interrupted: give their pool dial,
-// read and write timeouts. Every call first checks the context, so a
-// cancelled context fails with every store.
+// request stops waiting for Redis or the database; go-redis puts the
+// context's deadline on the connection only when its Options set
+// ContextTimeoutEnabled. Stores without them (redisstore; pgxstore up to
+// its 2024 version) cannot be interrupted: give their pool dial, read and
+// write timeouts. Every call first checks the context, so a cancelled
+// context fails with every store.
 //
 // A failing store gives a *core.Error with Code
 // [core.CodeStorageUnavailable], Op "storage" and the store's error as the
