@@ -31,9 +31,9 @@ const MinTTL = time.Second
 // (goredisstore does), the request's context is passed on, so a cancelled
 // request stops waiting for Redis or the database; go-redis puts the
 // context's deadline on the connection only when its Options set
-// ContextTimeoutEnabled. Stores without them (redisstore; pgxstore up to
-// its 2024 version) cannot be interrupted: give their pool dial, read and
-// write timeouts. Every call first checks the context, so a cancelled
+// ContextTimeoutEnabled. Stores without them (redisstore, and pgxstore at
+// the version this module requires) cannot be interrupted: give their pool
+// dial, read and write timeouts. Every call first checks the context, so a cancelled
 // context fails with every store.
 //
 // A failing store gives a *core.Error with Code
