@@ -1,0 +1,103 @@
+package echoware
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/core"
+)
+
+// Group is the *echo.Group of the app routes: every route added to it runs
+// behind the ready middleware, inside the browser session. New has added
+// the SMART routes GET /launch, GET /callback and POST /logout to the
+// group it was given.
+type Group struct {
+	*echo.Group
+
+	smart *adapters.Smart
+}
+
+// New validates cfg, adds the SMART routes to g and returns the group for
+// the app routes, with g's prefix. An invalid Config gives a *core.Error
+// with Code core.CodeInvalidConfig whose message names the field.
+func New(g *echo.Group, cfg adapters.Config) (*Group, error) {
+	s, err := adapters.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sg := &Group{smart: s}
+	g.GET("/launch", echo.WrapHandler(s.Launch()))
+	g.GET("/callback", echo.WrapHandler(s.Callback()))
+	g.POST("/logout", echo.WrapHandler(s.Logout()))
+	sg.Group = g.Group("", sg.RequireReady)
+	return sg, nil
+}
+
+// Smart is like [New] but panics, with New's message, if the Config is
+// invalid. Like regexp.MustCompile, it is for a Config written in the
+// program, where an error is the programmer's.
+func Smart(g *echo.Group, cfg adapters.Config) *Group {
+	sg, err := New(g, cfg)
+	if err != nil {
+		panic(err.Error())
+	}
+	return sg
+}
+
+// RequireReady is the ready middleware, for routes outside the group. It
+// shares the Group's engine and caches: requests with a usable launch get
+// the ReadyClient, others the error page (401).
+func (g *Group) RequireReady(next echo.HandlerFunc) echo.HandlerFunc {
+	return g.session(g.ready(next, true))
+}
+
+// LoadReady is the ready middleware that lets requests without a launch
+// through, with no ReadyClient; see [adapters.Smart.LoadReady].
+func (g *Group) LoadReady(next echo.HandlerFunc) echo.HandlerFunc {
+	return g.session(g.ready(next, false))
+}
+
+// Adapter returns the net/http handlers the Group is made of, with the
+// engine and the browser session.
+func (g *Group) Adapter() *adapters.Smart { return g.smart }
+
+// session runs next inside the browser session, with the response going
+// through the session's writer so the session is saved before the first
+// byte. An error next returns is answered there too, for the same reason,
+// and then returned, as echo's own middleware do.
+func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		res := c.Response()
+		orig := res.Writer
+		defer func() { res.Writer = orig }()
+		g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			res.Writer = w
+			c.SetRequest(r)
+			if err = next(c); err != nil {
+				c.Error(err)
+			}
+		})).ServeHTTP(orig, c.Request())
+		return err
+	}
+}
+
+func (g *Group) ready(next echo.HandlerFunc, require bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r, ok := g.smart.Ready(c.Response(), c.Request(), require)
+		if !ok {
+			return nil
+		}
+		c.SetRequest(r)
+		return next(c)
+	}
+}
+
+// ReadyClient returns the launch's client put in the request by the ready
+// middleware, or nil.
+func ReadyClient(c echo.Context) *core.ReadyClient { return core.FromContext(c.Request().Context()) }
+
+// URL returns the app URL ref with the request's launch handle in its
+// query; see [adapters.URL].
+func URL(c echo.Context, ref string) string { return adapters.URL(c.Request(), ref) }
