@@ -170,6 +170,9 @@ func (d *discovery) resolve(base string, allowHTTP bool) error {
 		if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
 			return fmt.Errorf("%s must be https", f.name)
 		}
+		if u.Host == "" {
+			return fmt.Errorf("%s has no host", f.name)
+		}
 		*f.p = u.String()
 	}
 	return nil

@@ -65,6 +65,12 @@ func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Iss
 	if err != nil {
 		return nil, newError(op, code, "the token endpoint's answer could not be read", err)
 	}
+	return parseTokenResponse(op, code, resp, body)
+}
+
+// parseTokenResponse reads a token endpoint's answer: an error status or an
+// error field gives an *Error wrapping *oauth2.RetrieveError.
+func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) (*tokenResponse, error) {
 	var tr tokenResponse
 	jsonErr := json.Unmarshal(body, &tr.raw)
 	if jsonErr == nil {
@@ -78,12 +84,12 @@ func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Iss
 			ErrorURI         string `json:"error_uri"`
 		}
 		if json.Unmarshal(body, &oe) == nil {
-			re.ErrorCode, re.ErrorDescription, re.ErrorURI = oe.Error, oe.ErrorDescription, oe.ErrorURI
+			re.ErrorCode, re.ErrorDescription, re.ErrorURI = oe.Error, printable(oe.ErrorDescription), oe.ErrorURI
 		}
 		err := &Error{Op: op, Code: code, Status: resp.StatusCode, Err: &tokenEndpointError{re}}
 		err.Description = fmt.Sprintf("the token endpoint answered %d", resp.StatusCode)
 		if re.ErrorCode != "" {
-			err.Description += " " + re.ErrorCode
+			err.Description += " " + printable(re.ErrorCode)
 		}
 		return nil, err
 	}
@@ -94,7 +100,7 @@ func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Iss
 		return nil, newError(op, code, "the token endpoint's answer has no access_token", nil)
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, newError(op, code, "the token endpoint issued a "+quoteShort(tr.TokenType)+" token; only Bearer tokens are supported", nil)
+		return nil, newError(op, code, "the token endpoint issued a "+quoteShort(printable(tr.TokenType))+" token; only Bearer tokens are supported", nil)
 	}
 	return &tr, nil
 }

@@ -1,0 +1,191 @@
+package core
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// Fuzz targets for every parser of untrusted input. Seeds live in
+// testdata/fuzz; .ci/run runs each target for a short while.
+
+func FuzzParseReference(f *testing.F) {
+	f.Add("https://ehr.test/fhir", "Practitioner/123")
+	f.Add("https://ehr.test/fhir", "https://ehr.test/fhir/Patient/p-1/_history/2")
+	f.Add("https://ehr.test/fhir/", "https://other.test/Person/9?x=1#y")
+	f.Add("", "Patient/../../etc")
+	f.Fuzz(func(t *testing.T, base, ref string) {
+		r, ok := ParseReference(base, ref)
+		if !ok {
+			if r != (Reference{}) {
+				t.Fatalf("refused reference returned %+v", r)
+			}
+			return
+		}
+		if !validType(r.Type) || !validID(r.ID) || r.Reference == "" {
+			t.Fatalf("accepted %q as %+v", ref, r)
+		}
+		if !strings.Contains(r.Reference, "://") && r.Reference != r.Type+"/"+r.ID {
+			t.Fatalf("relative reference %q is not Type/ID", r.Reference)
+		}
+	})
+}
+
+func FuzzDiscovery(f *testing.F) {
+	f.Add([]byte(`{"issuer":"https://ehr.test/auth","jwks_uri":"../auth/jwks","authorization_endpoint":"/auth/authorize","token_endpoint":"https://ehr.test/auth/token"}`))
+	f.Add([]byte(`{"authorization_endpoint":"javascript:alert(1)","token_endpoint":"//evil.test/t"}`))
+	f.Add([]byte(`{"authorization_endpoint":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d discovery
+		if json.Unmarshal(data, &d) != nil {
+			return
+		}
+		if d.resolve("https://ehr.test/fhir/.well-known/smart-configuration", false) != nil {
+			return
+		}
+		for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint} {
+			u, err := url.Parse(e)
+			if err != nil || u.Scheme != "https" || u.Host == "" {
+				t.Fatalf("resolved endpoint %q is not an https URL", e)
+			}
+		}
+	})
+}
+
+func FuzzCapabilityStatement(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":[{"security":{"extension":[{"url":"` + oauthURIs + `","extension":[{"url":"authorize","valueUri":"https://ehr.test/a"},{"url":"token","valueUri":"/t"}]}]}}]}`))
+	f.Add([]byte(`{"resourceType":"Patient"}`))
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var cs capabilityStatement
+		if json.Unmarshal(data, &cs) != nil {
+			return
+		}
+		d, err := cs.oauthEndpoints()
+		if err != nil {
+			return
+		}
+		if d.resolve("https://ehr.test/fhir/metadata", false) == nil && (d.AuthorizationEndpoint == "" || d.TokenEndpoint == "") {
+			t.Fatal("resolve accepted a statement without endpoints")
+		}
+	})
+}
+
+func FuzzTokenResponse(f *testing.F) {
+	f.Add(200, []byte(`{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt","scope":"launch openid","id_token":"x.y.z","patient":"p1","encounter":"e1","need_patient_banner":true,"fhirContext":[{"reference":"Appointment/1"}],"vendor":{"a":1}}`))
+	f.Add(400, []byte(`{"error":"invalid_grant","error_description":"bad\ncode"}`))
+	f.Add(200, []byte(`{"error":"x","access_token":"at"}`))
+	f.Add(200, []byte(`{"access_token":"at","token_type":"mac","expires_in":"soon"}`))
+	f.Add(500, []byte(`<html>`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		resp := &http.Response{StatusCode: status, Status: http.StatusText(status)}
+		tr, err := parseTokenResponse("callback", CodeTokenExchangeFailed, resp, body)
+		if err != nil {
+			if ErrorCode(err) != CodeTokenExchangeFailed {
+				t.Fatalf("error without its code: %v", err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("error message carries control characters: %q", err)
+			}
+			return
+		}
+		if tr.AccessToken == "" || status < 200 || status > 299 {
+			t.Fatalf("accepted status %d / empty token", status)
+		}
+		lc := launchContextFrom("https://ehr.test/fhir", tr, time.Unix(0, 0))
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if _, ok := lc.Extra[k]; ok {
+				t.Fatalf("launch context kept %s", k)
+			}
+		}
+	})
+}
+
+func FuzzIDToken(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	e := &Engine{cfg: Config{Now: time.Now, Leeway: time.Minute}}
+	as := &authServer{verifier: oidc.NewVerifier("https://ehr.test/auth",
+		&oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}},
+		&oidc.Config{ClientID: "app", SupportedSigningAlgs: idTokenAlgs})}
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2Voci50ZXN0L2F1dGgiLCJhdWQiOiJhcHAifQ.")
+	f.Add("eyJhbGciOiJIUzI1NiJ9.e30.c2ln")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, raw string) {
+		_, err := e.verifyIDToken(context.Background(), "callback", as, raw, "nonce")
+		if err == nil {
+			t.Fatalf("an unsigned or forged id_token was accepted: %q", raw)
+		}
+		if ErrorCode(err) != CodeInvalidIDToken {
+			t.Fatalf("error without its code: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add([]byte(`{"v":1,"h":"abc","tok":{"at":"x","rt":"y","exp":"2026-01-01T00:00:00Z"},"ctx":{"iss":"https://ehr.test/fhir","patient":"p1"},"created":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(`{"v":1,"sid":"s","iss":"i","pkce":"v","nonce":"n","exp":"bad"}`))
+	f.Add([]byte(`{"v":1,"h":["a","b"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rec launchRecord
+		if decodeRecord(data, &rec) == nil && rec.V != recordVersion {
+			t.Fatalf("decoded a version %d record", rec.V)
+		}
+		var p pendingLaunch
+		_ = decodeRecord(data, &p)
+		var idx launchIndex
+		_ = decodeRecord(data, &idx)
+	})
+}
+
+// FuzzCallbackParams feeds arbitrary callback parameters to a session with
+// no pending launch: every answer is a coded error and nothing is stored.
+func FuzzCallbackParams(f *testing.F) {
+	e, err := New(Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+		Issuers: []Issuer{{URL: "https://ehr.test/fhir"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("code", "state", "", "", "")
+	f.Add("", "", "https://evil.test", "access_denied", "no\r\nSet-Cookie: x")
+	f.Add("c", strings.Repeat("s", 5000), "", "", "")
+	f.Fuzz(func(t *testing.T, code, state, iss, errCode, desc string) {
+		st := &countingStorage{}
+		_, err := e.Session("sid", st).Callback(context.Background(), CallbackRequest{
+			Code: code, State: state, Issuer: iss, Error: errCode, ErrorDescription: desc})
+		switch ErrorCode(err) {
+		case CodeInvalidRequest, CodeInvalidState, CodeAuthorizationDenied:
+		default:
+			t.Fatalf("unexpected result %v", err)
+		}
+		if strings.ContainsAny(err.Error(), "\r\n") {
+			t.Fatalf("error message carries control characters: %q", err)
+		}
+		if st.sets != 0 {
+			t.Fatal("a refused callback stored a record")
+		}
+	})
+}
+
+// countingStorage holds nothing and counts writes.
+type countingStorage struct{ sets int }
+
+func (c *countingStorage) Get(context.Context, string) ([]byte, error) { return nil, ErrNotFound }
+func (c *countingStorage) Set(context.Context, string, []byte, time.Duration) error {
+	c.sets++
+	return nil
+}
+func (c *countingStorage) Delete(context.Context, string) error { return nil }
