@@ -1,0 +1,145 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/chiware"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// The ready path: a request with the session cookie and a launch handle goes
+// through chiware's ready middleware (session load, launch record load,
+// token fresh, ReadyClient in the context) to a handler that reads the
+// patient id. The baseline is the same chi route behind scs's own
+// LoadAndSave, reading one session value. Both run in-process through
+// ServeHTTP: no network, so the figures are the middleware's own cost.
+
+func BenchmarkReadyPath(b *testing.B) {
+	b.Run("store=memstore/smart", func(b *testing.B) { benchSmart(b, memstore.New()) })
+	b.Run("store=memstore/baseline", func(b *testing.B) { benchBaseline(b, memstore.New()) })
+	if c := redisClient(b); c != nil {
+		b.Run("store=redis/smart", func(b *testing.B) { benchSmart(b, goredisstore.NewWithPrefix(c, prefix(b))) })
+		b.Run("store=redis/baseline", func(b *testing.B) { benchBaseline(b, goredisstore.NewWithPrefix(c, prefix(b))) })
+	}
+}
+
+func prefix(b *testing.B) string { return fmt.Sprintf("bench:%d:", time.Now().UnixNano()) }
+
+// redisClient returns a client for SMART_TEST_REDIS_ADDR, or nil when the
+// variable is unset (the Redis rows are then left out).
+func redisClient(b *testing.B) *redis.Client {
+	addr := os.Getenv("SMART_TEST_REDIS_ADDR")
+	if addr == "" {
+		b.Log("SMART_TEST_REDIS_ADDR is unset: the Redis benchmarks are left out")
+		return nil
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		b.Fatalf("redis at %s: %v", addr, err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchSmart(b *testing.B, store scs.Store) {
+	ehr := smarttest.NewServer(smarttest.Options{})
+	b.Cleanup(ehr.Close)
+	ehr.RegisterClient(smarttest.Client{ID: "app"})
+
+	sm := scs.New()
+	sm.Store = store
+	app := httptest.NewUnstartedServer(nil)
+	base := "http://" + app.Listener.Addr().String()
+	s := chiware.Smart(adapters.Config{
+		Config: core.Config{
+			ClientID: "app", CallbackURL: base + "/fhir/callback", RedirectURL: base + "/fhir/",
+			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
+		},
+		SessionManager: sm,
+		Cookies:        adapters.CookieInsecureHTTP,
+	})
+	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, chiware.ReadyClient(r).Patient().ID())
+	})
+	r := chi.NewRouter()
+	r.Mount("/fhir", s)
+	app.Config.Handler = r
+	app.Start()
+	b.Cleanup(app.Close)
+
+	// One real launch through HTTP, to get the cookie and the handle.
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	launch := ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
+	resp, err := client.Get(launch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(page) != "pat-1" {
+		b.Fatalf("launch ended on %q (%d), want the app page", page, resp.StatusCode)
+	}
+	handle := resp.Request.URL.Query().Get(core.HandleParam)
+	u, _ := url.Parse(base)
+	cookies := jar.Cookies(u)
+	if handle == "" || len(cookies) == 0 {
+		b.Fatalf("no handle %q or cookie %v", handle, cookies)
+	}
+
+	req := httptest.NewRequest(http.MethodGet, "/fhir/?"+core.HandleParam+"="+handle, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	before := ehr.Count(smarttest.EndpointToken) + ehr.Count(smarttest.EndpointFHIR)
+	run(b, r, req, "pat-1")
+	if after := ehr.Count(smarttest.EndpointToken) + ehr.Count(smarttest.EndpointFHIR); after != before {
+		b.Fatalf("the ready path made %d network calls with a fresh token", after-before)
+	}
+}
+
+func benchBaseline(b *testing.B, store scs.Store) {
+	sm := scs.New()
+	sm.Store = store
+	r := chi.NewRouter()
+	r.Use(sm.LoadAndSave)
+	r.Get("/set", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "patient", "pat-1") })
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, sm.GetString(r.Context(), "patient")) })
+
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/set", nil))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range rec.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	run(b, r, req, "pat-1")
+}
+
+// run serves req repeatedly and checks every answer.
+func run(b *testing.B, h http.Handler, req *http.Request, want string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || rec.Body.String() != want {
+			b.Fatalf("status %d body %q", rec.Code, rec.Body.String())
+		}
+	}
+}
