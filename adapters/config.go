@@ -9,6 +9,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions"
 )
 
 // Config configures the SMART routes and middleware of an app. It holds the
@@ -94,14 +95,22 @@ func (m CookieMode) String() string {
 // write err's cause (err.Error()) into the response: it is for logs.
 type ErrorRenderer func(w http.ResponseWriter, r *http.Request, err error)
 
+// sessionOptions returns the sessions options for the cookie mode.
+func (cfg *Config) sessionOptions() ([]sessions.Option, error) {
+	switch cfg.Cookies {
+	case CookieSecure:
+		return nil, nil
+	case CookieEmbeddedInEHR:
+		return []sessions.Option{sessions.EmbeddedInEHR()}, nil
+	case CookieInsecureHTTP:
+		return []sessions.Option{sessions.AllowInsecureHTTP()}, nil
+	}
+	return nil, configError("Cookies", "is %d, not one of CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP", int(cfg.Cookies))
+}
+
 // checkCookie reports settings under which the browser would never send
 // the session cookie back.
 func checkCookie(cfg *Config, sm *scs.SessionManager) error {
-	switch cfg.Cookies {
-	case CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP:
-	default:
-		return configError("Cookies", "is %d, not one of CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP", int(cfg.Cookies))
-	}
 	u, err := url.Parse(cfg.CallbackURL)
 	if err != nil || u.Scheme != "http" || !sm.Cookie.Secure || loopback(u.Hostname()) {
 		return nil

@@ -47,6 +47,9 @@ func (s *Smart) Error(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Smart) StoreError(w http.ResponseWriter, r *http.Request, err error) {
 	s.Error(w, r, &core.Error{Op: "session", Code: core.CodeStorageUnavailable,
 		Description: "the session store is not available; try again later", Err: err})
+	if g, ok := w.(*storeGuard); ok {
+		g.answered = true
+	}
 }
 
 // RenderError is the default [ErrorRenderer]. It answers with the status of

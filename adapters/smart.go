@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -38,15 +39,12 @@ func New(cfg Config) (*Smart, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := engine.Config().Logger
-	opts := []sessions.Option{sessions.WithLogger(log)}
-	switch cfg.Cookies {
-	case CookieEmbeddedInEHR:
-		opts = append(opts, sessions.EmbeddedInEHR())
-	case CookieInsecureHTTP:
-		opts = append(opts, sessions.AllowInsecureHTTP())
+	opts, err := cfg.sessionOptions()
+	if err != nil {
+		return nil, err
 	}
-	browser := sessions.New(cfg.SessionManager, opts...)
+	log := engine.Config().Logger
+	browser := sessions.New(cfg.SessionManager, append(opts, sessions.WithLogger(log))...)
 	if err := checkCookie(&cfg, browser.SessionManager()); err != nil {
 		return nil, err
 	}
@@ -111,9 +109,36 @@ func (s *Smart) Sessions(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		load.ServeHTTP(w, r)
+		load.ServeHTTP(&storeGuard{ResponseWriter: w}, r)
 	})
 }
+
+// storeGuard is the writer under the session manager's. When the store
+// fails to save the session, the manager answers through its ErrorFunc in
+// place of the handler, before the handler's own status and body; once
+// StoreError has answered, the guard drops those.
+type storeGuard struct {
+	http.ResponseWriter
+	answered bool
+}
+
+func (g *storeGuard) WriteHeader(code int) {
+	if !g.answered {
+		g.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (g *storeGuard) Write(b []byte) (int, error) {
+	if g.answered {
+		return 0, errAnswered
+	}
+	return g.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (g *storeGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+var errAnswered = errors.New("adapters: the response was already answered with the session store's failure")
 
 func (s *Smart) inSession(r *http.Request) bool { return r.Context().Value(sessionKey) == s }
 

@@ -1,0 +1,354 @@
+package adaptertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// clientID is the app's client id at the fake EHR.
+const clientID = "adaptertest-app"
+
+// env is one app under test with its own fake EHR. It records every
+// response the browsers see, every log line and every token the EHR
+// issues, and checks when the test ends that no response or log line holds
+// a token.
+type env struct {
+	t     *testing.T
+	ehr   *smarttest.Server
+	app   *httptest.Server
+	smart *adapters.Smart
+	cfg   adapters.Config
+
+	logs   lockedBuffer
+	tokens tokenRecorder
+
+	mu         sync.Mutex
+	transcript strings.Builder // every response: status, headers, body
+}
+
+// newEnv starts a fake EHR and the app mounted by r, with the default
+// configuration changed by tweak.
+func newEnv(t *testing.T, r Router, tweak func(*adapters.Config)) *env {
+	t.Helper()
+	e := &env{t: t}
+	e.ehr = smarttest.NewServer(smarttest.Options{})
+	t.Cleanup(e.ehr.Close)
+	e.ehr.RegisterClient(smarttest.Client{ID: clientID})
+
+	e.app = httptest.NewUnstartedServer(nil)
+	t.Cleanup(e.app.Close)
+	base := "http://" + e.app.Listener.Addr().String()
+
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	e.tokens.base = tr
+	e.cfg = adapters.Config{
+		Config: core.Config{
+			ClientID:          clientID,
+			CallbackURL:       base + "/fhir/callback",
+			RedirectURL:       "/fhir/api/patient",
+			Issuers:           []core.Issuer{{URL: e.ehr.FHIRBaseURL()}},
+			AllowInsecureHTTP: true,
+			HTTPClient:        &http.Client{Transport: &e.tokens, Timeout: 10 * time.Second},
+			Logger:            slog.New(slog.NewJSONHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
+		Cookies: adapters.CookieInsecureHTTP,
+	}
+	if tweak != nil {
+		tweak(&e.cfg)
+	}
+	var h http.Handler
+	h, e.smart = r.Mount(t, e.cfg)
+	e.app.Config.Handler = h
+	e.app.Start()
+	t.Cleanup(e.checkNoTokens)
+	return e
+}
+
+// url returns the app's URL for path.
+func (e *env) url(path string) string { return e.app.URL + path }
+
+// ehrLaunch returns the URL the EHR opens to launch the app with lc.
+func (e *env) ehrLaunch(lc smarttest.LaunchContext) string {
+	return e.ehr.EHRLaunchURL(e.url("/fhir/launch"), lc)
+}
+
+func (e *env) record(format string, args ...any) {
+	e.mu.Lock()
+	fmt.Fprintf(&e.transcript, format, args...)
+	e.mu.Unlock()
+}
+
+// checkNoTokens fails the test if a response the browsers saw, or a log
+// line, holds a token the EHR issued.
+func (e *env) checkNoTokens() {
+	e.mu.Lock()
+	seen := e.transcript.String()
+	e.mu.Unlock()
+	logs := e.logs.String()
+	for _, tok := range append(e.tokens.all(), e.ehr.FHIRTokens()...) {
+		if len(tok) < 8 {
+			continue
+		}
+		if strings.Contains(seen, tok) {
+			e.t.Errorf("a response to the browser holds a token issued by the EHR")
+		}
+		if strings.Contains(logs, tok) {
+			e.t.Errorf("a log line holds a token issued by the EHR")
+		}
+	}
+}
+
+// browser is a user agent with its own cookie jar that follows no
+// redirect by itself, so that every response is seen.
+type browser struct {
+	e      *env
+	client *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	e.t.Cleanup(tr.CloseIdleConnections)
+	return &browser{e: e, client: &http.Client{
+		Jar:           jar,
+		Transport:     tr,
+		Timeout:       20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// response is a recorded response.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// location returns the response's Location, resolved against base.
+func (r *response) location(t *testing.T, base string) *url.URL {
+	t.Helper()
+	loc := r.header.Get("Location")
+	if loc == "" {
+		t.Fatalf("status %d without Location; body: %.300s", r.status, r.body)
+	}
+	b, _ := url.Parse(base)
+	u, err := b.Parse(loc)
+	if err != nil {
+		t.Fatalf("Location %q: %v", loc, err)
+	}
+	return u
+}
+
+// cookie returns the response's Set-Cookie for name, or nil.
+func (r *response) cookie(name string) *http.Cookie {
+	for _, line := range r.header.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// do sends a request; header holds name, value pairs.
+func (b *browser) do(method, rawURL string, header ...string) *response {
+	t := b.e.t
+	t.Helper()
+	req, err := http.NewRequest(method, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, rawURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, rawURL, err)
+	}
+	r := &response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	var hdr bytes.Buffer
+	resp.Header.Write(&hdr)
+	b.e.record("%s %s\n%d\n%s\n%s\n\n", method, rawURL, r.status, hdr.String(), body)
+	return r
+}
+
+func (b *browser) get(rawURL string, header ...string) *response {
+	b.e.t.Helper()
+	return b.do(http.MethodGet, rawURL, header...)
+}
+
+// expect fails the test unless r has the status.
+func expect(t *testing.T, r *response, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body: %.500s", r.status, status, r.body)
+	}
+}
+
+// startLaunch opens the app's launch URL and returns the authorize URL it
+// redirects to.
+func (b *browser) startLaunch(launchURL string) *url.URL {
+	t := b.e.t
+	t.Helper()
+	r := b.get(launchURL)
+	expect(t, r, http.StatusFound)
+	return r.location(t, launchURL)
+}
+
+// authorize follows the authorize redirect at the EHR and returns the
+// callback URL the EHR redirects back to.
+func (b *browser) authorize(u *url.URL) *url.URL {
+	t := b.e.t
+	t.Helper()
+	r := b.get(u.String())
+	expect(t, r, http.StatusFound)
+	return r.location(t, u.String())
+}
+
+// callback follows the redirect to the app's callback and returns the app
+// URL it redirects to.
+func (b *browser) callback(u *url.URL) *url.URL {
+	t := b.e.t
+	t.Helper()
+	r := b.get(u.String())
+	expect(t, r, http.StatusFound)
+	return r.location(t, u.String())
+}
+
+// launch makes a whole EHR launch with lc and returns the app URL the
+// callback sends the browser to.
+func (b *browser) launch(lc smarttest.LaunchContext) *url.URL {
+	b.e.t.Helper()
+	return b.callback(b.authorize(b.startLaunch(b.e.ehrLaunch(lc))))
+}
+
+// patient gets an app URL answered by Patient.
+func (b *browser) patient(rawURL string, header ...string) PatientAnswer {
+	t := b.e.t
+	t.Helper()
+	r := b.get(rawURL, header...)
+	expect(t, r, http.StatusOK)
+	var a PatientAnswer
+	if err := json.Unmarshal([]byte(r.body), &a); err != nil {
+		t.Fatalf("%s: %v; body: %.300s", rawURL, err, r.body)
+	}
+	return a
+}
+
+// lockedBuffer is a bytes.Buffer for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tokenRecorder is the engine's transport: it keeps every token in the
+// token endpoint's answers.
+type tokenRecorder struct {
+	base http.RoundTripper
+
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (tr *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := tr.base.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var answer map[string]any
+	if json.Unmarshal(body, &answer) == nil {
+		tr.mu.Lock()
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if s, ok := answer[k].(string); ok && s != "" {
+				tr.tokens = append(tr.tokens, s)
+			}
+		}
+		tr.mu.Unlock()
+	}
+	return resp, nil
+}
+
+func (tr *tokenRecorder) all() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]string(nil), tr.tokens...)
+}
+
+// flakyStore is an scs.Store that fails while down is set: the session
+// store going away.
+type flakyStore struct {
+	scs.Store
+	down atomic.Bool
+}
+
+var errStoreDown = errors.New("adaptertest: the store is down")
+
+func newFlakyStore() *flakyStore { return &flakyStore{Store: memstore.NewWithCleanupInterval(0)} }
+
+func (s *flakyStore) Find(token string) ([]byte, bool, error) {
+	if s.down.Load() {
+		return nil, false, errStoreDown
+	}
+	return s.Store.Find(token)
+}
+
+func (s *flakyStore) Commit(token string, b []byte, expiry time.Time) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.Store.Commit(token, b, expiry)
+}
+
+func (s *flakyStore) Delete(token string) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.Store.Delete(token)
+}
