@@ -1,0 +1,92 @@
+// Package goredislock is a lock for token refreshes in Redis or Valkey,
+// through go-redis: a [core.Locker] for app instances that share their
+// sessions in Redis.
+//
+// A lock is one key, taken with SET key owner NX PX ttl and released by a
+// script that deletes the key only while it still names its owner, so a
+// holder that outlived its ttl never releases another's lock. A holder that
+// dies leaves the key to run out on its own. Expiry is kept by Redis's
+// clock, so app instances need no synchronised clocks.
+//
+// Combine it with the store that keeps the records:
+//
+//	st := sessions.NewStorage(goredisstore.New(client)).WithLocker(goredislock.New(client))
+//
+// The lock is as strong as the Redis it runs on: a failover to a replica
+// that had not yet received the lock's key lets a second instance refresh
+// at the same time, and an EHR that rotates refresh tokens strictly may then
+// end the launch (the user launches again). Nothing is corrupted.
+package goredislock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fhirware/smart/core"
+)
+
+// releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
+var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// UnlockTimeout bounds the release of a lock when the context passed to
+// unlock has no earlier deadline. A release that fails leaves the lock to
+// run out with its ttl.
+const UnlockTimeout = 5 * time.Second
+
+// Locker takes locks in Redis through a go-redis client. Make one with
+// [New]; it is safe for concurrent use.
+type Locker struct {
+	client redis.UniversalClient
+}
+
+// New returns a Locker over client: a *redis.Client, a *redis.ClusterClient
+// (a lock is one key, so any slot works), a failover client or a ring. Lock
+// names go to Redis as they are; the caller prefixes them (a
+// sessions.LockingStorage puts its key prefix in front). It panics if
+// client is nil.
+//
+// Give the client timeouts (ReadTimeout, WriteTimeout) or set
+// ContextTimeoutEnabled, so a Redis that hangs fails a refresh instead of
+// holding it.
+func New(client redis.UniversalClient) *Locker {
+	if client == nil {
+		panic("goredislock: New: nil client")
+	}
+	return &Locker{client: client}
+}
+
+// TryLock takes the lock named key for ttl, rounded down to a millisecond
+// and at least one. It returns ok false and a nil error when another owner
+// holds it. unlock releases the lock only while this owner holds it.
+func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
+	owner := newOwner()
+	ok, err = l.client.SetNX(ctx, key, owner, max(ttl, time.Millisecond)).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("goredislock: taking a lock: %w", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
+		defer cancel()
+		if err := releaseScript.Run(ctx, l.client, []string{key}, owner).Err(); err != nil {
+			return fmt.Errorf("goredislock: releasing a lock: %w", err)
+		}
+		return nil
+	}, true, nil
+}
+
+// newOwner returns 128 random bits naming one holder of a lock.
+func newOwner() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var _ core.Locker = (*Locker)(nil)

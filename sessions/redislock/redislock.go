@@ -1,0 +1,120 @@
+// Package redislock is a lock for token refreshes in Redis or Valkey,
+// through a redigo pool: a [core.Locker] for app instances that share their
+// sessions in Redis with scs's redisstore.
+//
+// A lock is one key, taken with SET key owner NX PX ttl and released by a
+// script that deletes the key only while it still names its owner, so a
+// holder that outlived its ttl never releases another's lock. A holder that
+// dies leaves the key to run out on its own. Expiry is kept by Redis's
+// clock, so app instances need no synchronised clocks.
+//
+// Combine it with the store that keeps the records, over the same pool:
+//
+//	st := sessions.NewStorage(redisstore.New(pool)).WithLocker(redislock.New(pool))
+//
+// The lock is as strong as the Redis it runs on: a failover to a replica
+// that had not yet received the lock's key lets a second instance refresh
+// at the same time, and an EHR that rotates refresh tokens strictly may then
+// end the launch (the user launches again). Nothing is corrupted.
+package redislock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/fhirware/smart/core"
+)
+
+// releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
+var releaseScript = redis.NewScript(1, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// UnlockTimeout bounds the release of a lock when the context passed to
+// unlock has no earlier deadline. A release that fails leaves the lock to
+// run out with its ttl.
+const UnlockTimeout = 5 * time.Second
+
+// Locker takes locks in Redis through a redigo pool. Make one with [New];
+// it is safe for concurrent use.
+type Locker struct {
+	pool *redis.Pool
+}
+
+// New returns a Locker over pool. Lock names go to Redis as they are; the
+// caller prefixes them (a sessions.LockingStorage puts its key prefix in
+// front). It panics if pool is nil.
+//
+// The context of a call bounds the wait for a connection and, when the
+// connection is a redis.ConnWithContext (redigo's own are), the command.
+// Give the pool's Dial read and write timeouts too, so a Redis that hangs
+// fails a refresh instead of holding it.
+func New(pool *redis.Pool) *Locker {
+	if pool == nil {
+		panic("redislock: New: nil pool")
+	}
+	return &Locker{pool: pool}
+}
+
+// TryLock takes the lock named key for ttl, rounded down to a millisecond
+// and at least one. It returns ok false and a nil error when another owner
+// holds it. unlock releases the lock only while this owner holds it.
+func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
+	owner := newOwner()
+	conn, err := l.pool.GetContext(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("redislock: taking a lock: %w", err)
+	}
+	defer conn.Close()
+	ms := max(ttl.Milliseconds(), 1)
+	_, err = redis.String(do(ctx, conn, "SET", key, owner, "NX", "PX", ms))
+	switch {
+	case errors.Is(err, redis.ErrNil):
+		return nil, false, nil // held by another owner
+	case err != nil:
+		return nil, false, fmt.Errorf("redislock: taking a lock: %w", err)
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
+		defer cancel()
+		conn, err := l.pool.GetContext(ctx)
+		if err != nil {
+			return fmt.Errorf("redislock: releasing a lock: %w", err)
+		}
+		defer conn.Close()
+		if _, err := release(ctx, conn, key, owner); err != nil {
+			return fmt.Errorf("redislock: releasing a lock: %w", err)
+		}
+		return nil
+	}, true, nil
+}
+
+// do runs a command, bounded by ctx when the connection allows it.
+func do(ctx context.Context, conn redis.Conn, cmd string, args ...any) (any, error) {
+	if _, ok := conn.(redis.ConnWithContext); ok {
+		return redis.DoContext(conn, ctx, cmd, args...)
+	}
+	return conn.Do(cmd, args...)
+}
+
+// release runs the release script, bounded by ctx when the connection
+// allows it.
+func release(ctx context.Context, conn redis.Conn, key, owner string) (any, error) {
+	if _, ok := conn.(redis.ConnWithContext); ok {
+		return releaseScript.DoContext(ctx, conn, key, owner)
+	}
+	return releaseScript.Do(conn, key, owner)
+}
+
+// newOwner returns 128 random bits naming one holder of a lock.
+func newOwner() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var _ core.Locker = (*Locker)(nil)
