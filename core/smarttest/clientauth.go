@@ -1,6 +1,7 @@
 package smarttest
 
 import (
+	"crypto"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -13,11 +14,57 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
+// AuthMethod is how a client authenticates at the token endpoint; the
+// values are the OAuth token_endpoint_auth_method names.
+type AuthMethod string
+
+// The client authentication methods the token endpoint knows.
+const (
+	// AuthPublic is a public client: client_id only, no secret.
+	AuthPublic AuthMethod = "none"
+	// AuthClientSecretBasic sends id and secret in an HTTP Basic header.
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends client_id and client_secret as form fields.
+	AuthClientSecretPost AuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT sends a client_assertion JWT signed with RS384 or
+	// ES384 by the client's private key.
+	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
+)
+
+// Client is an OAuth client registered with [Server.RegisterClient].
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Auth is the client's token endpoint authentication method. The
+	// default is AuthPublic.
+	Auth AuthMethod
+	// Secret is the shared secret for the client_secret methods.
+	Secret string
+	// PublicKey verifies private_key_jwt assertions: an *rsa.PublicKey, an
+	// *ecdsa.PublicKey or a jose.JSONWebKey.
+	PublicKey crypto.PublicKey
+	// RedirectURIs lists the accepted redirect_uri values. When empty, any
+	// absolute URL is accepted.
+	RedirectURIs []string
+}
+
 // jwtBearer is the client_assertion_type of private_key_jwt.
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // maxAssertionLifetime bounds how far ahead a client assertion's exp may be.
 const maxAssertionLifetime = 5 * time.Minute
+
+// RegisterClient registers (or replaces) a client. The authorize and token
+// endpoints refuse client ids that are not registered.
+func (s *Server) RegisterClient(c Client) {
+	if c.Auth == "" {
+		c.Auth = AuthPublic
+	}
+	c.RedirectURIs = append([]string(nil), c.RedirectURIs...)
+	s.mu.Lock()
+	s.clients[c.ID] = c
+	s.mu.Unlock()
+}
 
 // authenticateClient authenticates the client of a token request by the
 // method it registered. The form must be parsed.

@@ -1,12 +1,9 @@
 package smarttest
 
 import (
-	"crypto"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,70 +96,6 @@ type Server struct {
 	rotatedRefresh map[string]*grant
 	assertionIDs   map[string]bool
 	store          *resourceStore
-}
-
-// AuthMethod is how a client authenticates at the token endpoint; the
-// values are the OAuth token_endpoint_auth_method names.
-type AuthMethod string
-
-// The client authentication methods the token endpoint knows.
-const (
-	// AuthPublic is a public client: client_id only, no secret.
-	AuthPublic AuthMethod = "none"
-	// AuthClientSecretBasic sends id and secret in an HTTP Basic header.
-	AuthClientSecretBasic AuthMethod = "client_secret_basic"
-	// AuthClientSecretPost sends client_id and client_secret as form fields.
-	AuthClientSecretPost AuthMethod = "client_secret_post"
-	// AuthPrivateKeyJWT sends a client_assertion JWT signed with RS384 or
-	// ES384 by the client's private key.
-	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
-)
-
-// Client is an OAuth client registered with [Server.RegisterClient].
-type Client struct {
-	// ID is the client_id.
-	ID string
-	// Auth is the client's token endpoint authentication method. The
-	// default is AuthPublic.
-	Auth AuthMethod
-	// Secret is the shared secret for the client_secret methods.
-	Secret string
-	// PublicKey verifies private_key_jwt assertions: an *rsa.PublicKey, an
-	// *ecdsa.PublicKey or a jose.JSONWebKey.
-	PublicKey crypto.PublicKey
-	// RedirectURIs lists the accepted redirect_uri values. When empty, any
-	// absolute URL is accepted.
-	RedirectURIs []string
-}
-
-// LaunchContext is the context an authorization server hands to the app with
-// the access token.
-type LaunchContext struct {
-	// Patient is the patient id ("pat-1").
-	Patient string
-	// Encounter is the encounter id ("enc-1").
-	Encounter string
-	// FHIRUser is the user's FHIR resource, relative ("Practitioner/prac-1")
-	// or absolute; it goes into the id_token's fhirUser claim as given.
-	FHIRUser string
-	// FHIRContext is the fhirContext array of the token response.
-	FHIRContext []map[string]any
-	// NeedPatientBanner is the need_patient_banner token response field.
-	NeedPatientBanner bool
-	// SmartStyleURL is the smart_style_url token response field.
-	SmartStyleURL string
-	// Intent is the intent token response field.
-	Intent string
-	// Tenant is the tenant token response field.
-	Tenant string
-	// Extra holds further fields added to the token response as they are.
-	Extra map[string]any
-}
-
-func (lc LaunchContext) isZero() bool {
-	return lc.Patient == "" && lc.Encounter == "" && lc.FHIRUser == "" &&
-		lc.FHIRContext == nil && !lc.NeedPatientBanner && lc.SmartStyleURL == "" &&
-		lc.Intent == "" && lc.Tenant == "" && lc.Extra == nil
 }
 
 // NewServer returns a started Server, listening on Options.Addr or a random
@@ -321,52 +254,6 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /auth/token", s.endpoint(EndpointToken, s.serveToken))
 	mux.Handle("GET /auth/jwks", s.endpoint(EndpointJWKS, s.serveJWKS))
 	return mux
-}
-
-// RegisterClient registers (or replaces) a client. The authorize and token
-// endpoints refuse client ids that are not registered.
-func (s *Server) RegisterClient(c Client) {
-	if c.Auth == "" {
-		c.Auth = AuthPublic
-	}
-	c.RedirectURIs = append([]string(nil), c.RedirectURIs...)
-	s.mu.Lock()
-	s.clients[c.ID] = c
-	s.mu.Unlock()
-}
-
-// NewLaunch records an EHR launch context and returns its opaque launch id,
-// the value of the launch parameter. Launch ids don't expire.
-func (s *Server) NewLaunch(lc LaunchContext) string {
-	id := randomToken(16)
-	s.mu.Lock()
-	s.launches[id] = lc
-	s.mu.Unlock()
-	return id
-}
-
-// EHRLaunchURL records an EHR launch context and returns the URL the EHR
-// opens to launch the app: appLaunchURL with iss (the FHIR base URL) and
-// launch added to its query, which is otherwise kept.
-func (s *Server) EHRLaunchURL(appLaunchURL string, lc LaunchContext) string {
-	return s.ehrLaunchURL(s.FHIRBaseURL(), appLaunchURL, lc)
-}
-
-func (s *Server) ehrLaunchURL(iss, appLaunchURL string, lc LaunchContext) string {
-	id := s.NewLaunch(lc)
-	u, err := url.Parse(appLaunchURL)
-	if err != nil {
-		sep := "?"
-		if strings.Contains(appLaunchURL, "?") {
-			sep = "&"
-		}
-		return appLaunchURL + sep + "iss=" + url.QueryEscape(iss) + "&launch=" + id
-	}
-	q := u.Query()
-	q.Set("iss", iss)
-	q.Set("launch", id)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // Count returns the number of requests served by an endpoint since the
