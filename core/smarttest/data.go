@@ -16,7 +16,7 @@ type PatientSummary struct {
 	BirthDate string // "1987-02-20"
 }
 
-// Patients returns the server's patients in id order of creation: the
+// Patients returns the server's patients in order of creation: the
 // samples pat-1, pat-2 and pat-3, and any created since.
 func (s *Server) Patients() []PatientSummary {
 	s.mu.Lock()

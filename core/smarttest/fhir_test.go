@@ -272,3 +272,18 @@ func TestFHIRUnauthorizedFault(t *testing.T) {
 		t.Errorf("FHIRTokens %d, count %d", len(s.FHIRTokens()), s.Count(smarttest.EndpointFHIR))
 	}
 }
+
+func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
+	s, tok := session(t, smarttest.Options{JWTAccessTokens: true})
+	claims, err := verifyIDToken(t, s, tok) // same JWKS
+	if err != nil {
+		t.Fatalf("access token is not a JWT signed by the server: %v", err)
+	}
+	if claims["aud"] != s.FHIRBaseURL() || claims["client_id"] != "app" || claims["scope"] != defaultScope {
+		t.Errorf("access token claims %v", claims)
+	}
+	if resp, _ := fhir(t, s, tok, "GET", "/Patient/pat-1", nil); resp.StatusCode != 200 {
+		t.Errorf("JWT access token refused: %d", resp.StatusCode)
+	}
+}
