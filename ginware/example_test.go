@@ -1,0 +1,70 @@
+package ginware_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/ginware"
+)
+
+// The whole wiring: the SMART routes mounted at /fhir, an app page that
+// reads the launched patient, and an EHR launch by a browser, here against
+// the sandbox EHR of core/smarttest.
+func Example() {
+	ehr := smarttest.NewServer(smarttest.Options{}) // in production: the EHR
+	defer ehr.Close()
+	ehr.RegisterClient(smarttest.Client{ID: "my-app"})
+	app := httptest.NewUnstartedServer(nil) // in production: the app's own server
+	defer app.Close()
+	base := "http://" + app.Listener.Addr().String()
+
+	r := gin.New()
+	s := ginware.Smart(r.Group("/fhir"), adapters.Config{
+		Config: core.Config{
+			ClientID:          "my-app",
+			CallbackURL:       base + "/fhir/callback",
+			RedirectURL:       "/fhir/",
+			Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
+			AllowInsecureHTTP: true, // the sandbox speaks plain http
+		},
+		Cookies: adapters.CookieInsecureHTTP, // development on localhost only
+	})
+	s.GET("/", func(c *gin.Context) {
+		var p struct{ Name []struct{ Family string } }
+		if err := ginware.ReadyClient(c).Patient().Read(c.Request.Context(), &p); err != nil {
+			c.String(http.StatusBadGateway, "could not read the patient")
+			return
+		}
+		c.String(http.StatusOK, "Patient: "+p.Name[0].Family)
+	})
+	app.Config.Handler = r
+	app.Start()
+
+	// The EHR opens /fhir/launch?iss=…&launch=…; the browser follows the
+	// redirects to the EHR's authorize endpoint, the callback and the page.
+	fmt.Println(browse(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"})))
+	// Output: Patient: Shaw
+}
+
+// browse gets rawURL as a browser would, following redirects and keeping
+// cookies, and returns the body.
+func browse(rawURL string) string {
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Jar: jar, Transport: tr}).Get(rawURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
