@@ -1,0 +1,233 @@
+package exampleapp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fhirware/smart/core"
+)
+
+// The parts of the FHIR R4 resources the page shows. The library has no
+// FHIR model: an app decodes into its own types, or uses a FHIR library
+// with rc.HTTPClient().
+
+type humanName struct {
+	Use    string   `json:"use"`
+	Text   string   `json:"text"`
+	Prefix []string `json:"prefix"`
+	Given  []string `json:"given"`
+	Family string   `json:"family"`
+}
+
+type identifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+type coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding"`
+	Text   string   `json:"text"`
+}
+
+type patient struct {
+	ID         string       `json:"id"`
+	Name       []humanName  `json:"name"`
+	Gender     string       `json:"gender"`
+	BirthDate  string       `json:"birthDate"`
+	Identifier []identifier `json:"identifier"`
+}
+
+type person struct {
+	ResourceType string      `json:"resourceType"`
+	ID           string      `json:"id"`
+	Name         []humanName `json:"name"`
+}
+
+type encounter struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Class  coding `json:"class"`
+	Period struct {
+		Start string `json:"start"`
+		End   string `json:"end"`
+	} `json:"period"`
+}
+
+type observation struct {
+	ID                string            `json:"id"`
+	Status            string            `json:"status"`
+	Category          []codeableConcept `json:"category"`
+	Code              codeableConcept   `json:"code"`
+	EffectiveDateTime string            `json:"effectiveDateTime"`
+	ValueQuantity     *struct {
+		Value *float64 `json:"value"`
+		Unit  string   `json:"unit"`
+	} `json:"valueQuantity"`
+	ValueString          string           `json:"valueString"`
+	ValueCodeableConcept *codeableConcept `json:"valueCodeableConcept"`
+}
+
+type condition struct {
+	ID             string          `json:"id"`
+	Code           codeableConcept `json:"code"`
+	ClinicalStatus codeableConcept `json:"clinicalStatus"`
+	OnsetDateTime  string          `json:"onsetDateTime"`
+	RecordedDate   string          `json:"recordedDate"`
+}
+
+// chart is what the app page shows of one launch. A part that could not be
+// read holds its error's sentence, and the page shows it in place.
+type chart struct {
+	Patient    patient
+	User       person
+	UserErr    string
+	Encounter  *encounter
+	EncErr     string
+	Obs        []observation
+	ObsErr     string
+	Conditions []condition
+	CondErr    string
+}
+
+// recentObservations is how many observations the page lists.
+const recentObservations = 10
+
+// loadChart reads the launch's patient, user, encounter, observations and
+// conditions through rc, in parallel. Only a failure to read the patient
+// fails the page.
+func loadChart(ctx context.Context, rc *core.ReadyClient) (*chart, error) {
+	c := &chart{}
+	var patientErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { patientErr = rc.Patient().Read(ctx, &c.Patient) })
+	if u := rc.User(); !u.IsZero() {
+		wg.Go(func() { c.UserErr = message(u.Read(ctx, &c.User)) })
+	}
+	if e := rc.Encounter(); !e.IsZero() {
+		wg.Go(func() {
+			var enc encounter
+			if c.EncErr = message(e.Read(ctx, &enc)); c.EncErr == "" {
+				c.Encounter = &enc
+			}
+		})
+	}
+	patientID := rc.Patient().ID()
+	wg.Go(func() {
+		q := url.Values{"patient": {patientID}, "_sort": {"-date"}, "_count": {"50"}}
+		for o, err := range core.Search[observation](ctx, rc, "Observation", q, core.MaxPages(2)) {
+			if err != nil {
+				c.ObsErr = message(err)
+				break
+			}
+			c.Obs = append(c.Obs, o)
+		}
+		slices.SortStableFunc(c.Obs, func(a, b observation) int {
+			return cmp.Compare(b.EffectiveDateTime, a.EffectiveDateTime)
+		})
+		c.Obs = c.Obs[:min(len(c.Obs), recentObservations)]
+	})
+	wg.Go(func() {
+		q := url.Values{"patient": {patientID}, "_count": {"50"}}
+		for cond, err := range core.Search[condition](ctx, rc, "Condition", q, core.MaxPages(1)) {
+			if err != nil {
+				c.CondErr = message(err)
+				break
+			}
+			c.Conditions = append(c.Conditions, cond)
+		}
+	})
+	wg.Wait()
+	if patientErr != nil {
+		return nil, patientErr
+	}
+	return c, nil
+}
+
+// message is the sentence of err for the page: its Description, never its
+// cause.
+func message(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *core.Error
+	if errors.As(err, &e) && e.Description != "" {
+		return e.Description
+	}
+	return "the EHR answered with an error (" + string(core.ErrorCode(err)) + ")"
+}
+
+// The page's formatting functions.
+
+func (n humanName) String() string {
+	if n.Text != "" {
+		return n.Text
+	}
+	return strings.Join(slices.Concat(n.Prefix, n.Given, []string{n.Family}), " ")
+}
+
+// displayName picks the official name, else the first one.
+func displayName(names []humanName) string {
+	for _, n := range names {
+		if n.Use == "official" {
+			return n.String()
+		}
+	}
+	if len(names) > 0 {
+		return names[0].String()
+	}
+	return "(no name)"
+}
+
+func (c codeableConcept) String() string {
+	if c.Text != "" {
+		return c.Text
+	}
+	for _, cd := range c.Coding {
+		if cd.Display != "" {
+			return cd.Display
+		}
+		if cd.Code != "" {
+			return cd.Code
+		}
+	}
+	return ""
+}
+
+// value formats an observation's value.
+func (o observation) Value() string {
+	switch {
+	case o.ValueQuantity != nil && o.ValueQuantity.Value != nil:
+		return strings.TrimSpace(strconv.FormatFloat(*o.ValueQuantity.Value, 'f', -1, 64) + " " + o.ValueQuantity.Unit)
+	case o.ValueCodeableConcept != nil:
+		return o.ValueCodeableConcept.String()
+	}
+	return o.ValueString
+}
+
+// date shortens a FHIR dateTime to its date and minute.
+func date(s string) string {
+	if len(s) >= 16 && s[10] == 'T' {
+		return s[:10] + " " + s[11:16]
+	}
+	return s
+}
+
+// title capitalizes a FHIR code such as "female".
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,202 @@
+package exampleapp
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
+)
+
+// Mount builds an example's HTTP handler with its router: the SMART routes
+// made from cfg (GET /fhir/launch, GET /fhir/callback, POST /fhir/logout),
+// the app routes GET /fhir/, /fhir/api/context and /fhir/api/patient
+// answered with app, and GET /healthz outside the browser session.
+type Mount func(cfg adapters.Config, app *App) (http.Handler, error)
+
+// Main runs the example named router until SIGINT or SIGTERM, with the
+// process's arguments and environment, and exits 1 on failure (2 on a
+// wrong command line).
+func Main(router string, mount Mount) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, router, mount, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(*usageError)):
+		fmt.Fprintf(os.Stderr, "%s: %v\n", router, err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", router, err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a wrong command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// shutdownTimeout bounds the wait for requests in flight at the end.
+const shutdownTimeout = 10 * time.Second
+
+// Run serves the example until ctx ends: it reads the command line (args,
+// then the environment through getenv), opens the session store, starts the
+// embedded sandbox EHR when no issuer is given, builds the handler with
+// mount and listens. It logs to stdout, and prints there the URL to open
+// (the sandbox's patient list) or, with real issuers, the launch URL and
+// redirect URI to register.
+func Run(ctx context.Context, router string, mount Mount, args []string, getenv func(string) string, stdout io.Writer) error {
+	s, err := parseSettings(router, args, getenv, stdout)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{err}
+	}
+	log := slog.New(slog.NewTextHandler(stdout, nil))
+
+	store, closeStore, err := openStore(ctx, s.store)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base, err := s.baseURLFor(ln.Addr())
+	if err != nil {
+		return &usageError{err}
+	}
+	auth, err := s.clientAuth()
+	if err != nil {
+		return err
+	}
+
+	cfg := adapters.Config{Config: core.Config{
+		ClientID:          s.clientID,
+		Scope:             s.scope,
+		CallbackURL:       base + CallbackPath,
+		RedirectURL:       base + PagePath,
+		AllowInsecureHTTP: s.insecureHTTP,
+		Logger:            log,
+	}}
+	var sandbox *smarttest.Server
+	if s.sandbox() {
+		sandbox = startSandbox(&cfg, base, auth)
+		defer sandbox.Close()
+		log.Info("embedded sandbox EHR started", "url", sandbox.URL()+"/", "issuer", sandbox.FHIRBaseURL(), "client_id", cfg.ClientID)
+		log.Warn("the embedded sandbox serves plain http on loopback, so AllowInsecureHTTP and the CookieInsecureHTTP cookie mode are on; " +
+			"run with -issuer (https) for a real EHR")
+	} else {
+		for _, iss := range s.issuers {
+			cfg.Issuers = append(cfg.Issuers, core.Issuer{URL: iss, Auth: auth})
+		}
+	}
+	if strings.HasPrefix(base, "http://") && cfg.AllowInsecureHTTP {
+		cfg.Cookies = adapters.CookieInsecureHTTP
+	}
+	if store != nil {
+		// The one-line swap: the browser sessions and the SMART records
+		// move to the store.
+		sm := sessions.New(nil, sessions.WithLogger(log)).SessionManager()
+		sm.Store = store
+		cfg.SessionManager = sm
+	}
+
+	handler, err := mount(cfg, &App{router: router, log: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.Info("listening", "router", router, "app", base+PagePath, "launch_url", base+LaunchPath,
+		"redirect_uri", base+CallbackPath, "issuers", issuerList(cfg.Issuers), "store", storeName(s.store),
+		"client_auth", string(auth.Method))
+	if sandbox != nil {
+		fmt.Fprintf(stdout, "\nOpen %s/ and click \"Launch app\" next to a patient.\n\n", sandbox.URL())
+	} else {
+		fmt.Fprintf(stdout, "\nLaunch URL:   %s\nRedirect URI: %s\nRegister both with your EHR, then launch the app from it.\n\n",
+			base+LaunchPath, base+CallbackPath)
+	}
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// startSandbox starts the embedded sandbox EHR, whose patient list links
+// to the app's launch URL, registers the app's client there, and makes it
+// the only issuer of cfg. The sandbox is plain http on loopback, so cfg
+// allows http.
+func startSandbox(cfg *adapters.Config, base string, auth core.ClientAuth) *smarttest.Server {
+	sandbox := smarttest.NewServer(smarttest.Options{AppLaunchURL: base + LaunchPath})
+	if cfg.ClientID == "" {
+		cfg.ClientID = sandboxClientID
+	}
+	client := smarttest.Client{
+		ID:           cfg.ClientID,
+		Auth:         smarttest.AuthMethod(auth.Method),
+		Secret:       auth.Secret,
+		RedirectURIs: []string{cfg.CallbackURL},
+	}
+	if auth.Signer != nil {
+		client.PublicKey = auth.Signer.Public()
+	}
+	sandbox.RegisterClient(client)
+	cfg.Issuers = []core.Issuer{{URL: sandbox.FHIRBaseURL(), Name: "sandbox", Auth: auth}}
+	cfg.AllowInsecureHTTP = true
+	return sandbox
+}
+
+func issuerList(issuers []core.Issuer) string {
+	var urls []string
+	for _, is := range issuers {
+		urls = append(urls, is.URL)
+	}
+	return strings.Join(urls, " ")
+}
+
+// storeName is -store without a password.
+func storeName(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return spec
+}

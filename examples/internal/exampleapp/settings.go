@@ -1,0 +1,174 @@
+package exampleapp
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/fhirware/smart/core"
+)
+
+// settings is the command line of an example, after flags and environment.
+type settings struct {
+	addr         string
+	baseURL      string
+	issuers      []string
+	clientID     string
+	clientSecret string
+	privateKey   string
+	kid          string
+	alg          string
+	scope        string
+	store        string
+	insecureHTTP bool
+}
+
+// sandbox reports whether the embedded sandbox EHR runs: when no issuer is
+// given.
+func (s *settings) sandbox() bool { return len(s.issuers) == 0 }
+
+// sandboxClientID is the client id the app uses at the embedded sandbox
+// when -client-id is not given.
+const sandboxClientID = "example-app"
+
+// envName is the environment variable of a flag: SMART_ and its name in
+// capitals, dashes as underscores.
+func envName(flagName string) string {
+	return "SMART_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseSettings reads the flags in args, each defaulting to its environment
+// variable (read with getenv), then to its built-in default.
+func parseSettings(name string, args []string, getenv func(string) string, output io.Writer) (*settings, error) {
+	s := &settings{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	str := func(p *string, flagName, def, usage string) {
+		if v := getenv(envName(flagName)); v != "" {
+			def = v
+		}
+		fs.StringVar(p, flagName, def, usage+" (env "+envName(flagName)+")")
+	}
+	str(&s.addr, "addr", "127.0.0.1:8080", "`host:port` the app listens on")
+	str(&s.baseURL, "base-url", "", "the app's public `URL`; the launch URL is it + /fhir/launch, the redirect URI it + /fhir/callback (default http:// + the address listened on)")
+	issuers := &listFlag{values: strings.Fields(strings.ReplaceAll(getenv(envName("issuer")), ",", " "))}
+	fs.Var(issuers, "issuer", "a FHIR base `URL` the app accepts launches from; repeat for several (env "+envName("issuer")+", space or comma separated). Without any, the embedded sandbox EHR runs and is the only issuer")
+	str(&s.clientID, "client-id", "", "the app's client `id` at the EHR (default "+sandboxClientID+" at the sandbox)")
+	str(&s.clientSecret, "client-secret", "", "client `secret` for client_secret_basic; prefer the environment variable, which ps does not show")
+	str(&s.privateKey, "private-key", "", "PEM `file` of the private key for private_key_jwt (PKCS#8, PKCS#1 or SEC 1)")
+	str(&s.kid, "kid", "", "`kid` of the private key in the app's published JWKS")
+	str(&s.alg, "alg", "", "`algorithm` of private_key_jwt: RS384 or ES384 (default: from the key type)")
+	str(&s.scope, "scope", core.DefaultScope, "the `scope` requested at launch")
+	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…")
+	insecure, _ := strconv.ParseBool(getenv(envName("insecure-http")))
+	fs.BoolVar(&s.insecureHTTP, "insecure-http", insecure, "allow http:// issuers and a session cookie without Secure, for local development only (env "+envName("insecure-http")+"; on by itself for the embedded sandbox)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; see -help", fs.Arg(0))
+	}
+	s.issuers = issuers.values
+	if !s.sandbox() && s.clientID == "" {
+		return nil, errors.New("-client-id is required with -issuer: the app's client id at the EHR")
+	}
+	if s.clientSecret != "" && s.privateKey != "" {
+		return nil, errors.New("-client-secret and -private-key exclude each other: choose client_secret_basic or private_key_jwt")
+	}
+	if s.privateKey == "" && (s.kid != "" || s.alg != "") {
+		return nil, errors.New("-kid and -alg need -private-key")
+	}
+	return s, nil
+}
+
+// listFlag is a repeatable flag. The first value given on the command line
+// replaces the default taken from the environment.
+type listFlag struct {
+	values []string
+	set    bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, " ") }
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		l.values, l.set = nil, true
+	}
+	l.values = append(l.values, v)
+	return nil
+}
+
+// baseURLFor returns the app's public URL: -base-url, or http:// and the
+// address the app listens on, with an unspecified host (":8080",
+// "0.0.0.0:8080") shown as 127.0.0.1.
+func (s *settings) baseURLFor(ln net.Addr) (string, error) {
+	if s.baseURL != "" {
+		u, err := url.Parse(s.baseURL)
+		if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return "", fmt.Errorf("-base-url %q is not an absolute http(s) URL", s.baseURL)
+		}
+		return strings.TrimRight(s.baseURL, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(ln.String())
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// clientAuth returns the client authentication the flags ask for: private
+// key JWT, client secret (basic) or a public client.
+func (s *settings) clientAuth() (core.ClientAuth, error) {
+	switch {
+	case s.privateKey != "":
+		signer, err := readPrivateKey(s.privateKey)
+		if err != nil {
+			return core.ClientAuth{}, err
+		}
+		return core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: signer, KeyID: s.kid, Algorithm: s.alg}, nil
+	case s.clientSecret != "":
+		return core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: s.clientSecret}, nil
+	}
+	return core.ClientAuth{Method: core.AuthPublic}, nil
+}
+
+// readPrivateKey reads an RSA or ECDSA private key from a PEM file.
+func readPrivateKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-private-key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("-private-key: %s holds no PEM block", path)
+	}
+	var key any
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-private-key: %s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("-private-key: %s holds a %T, not a signing key", path, key)
+	}
+	return signer, nil
+}
