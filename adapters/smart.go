@@ -99,6 +99,12 @@ var sessionKey = &contextKey{"browser session"}
 // saves it, with its cookie, before the response's first byte (the session
 // manager's LoadAndSave). It does nothing when an outer handler of the same
 // Smart has loaded the session already.
+//
+// When the session store fails, the request is answered by the manager's
+// ErrorFunc ([Smart.StoreError] on a manager New made): 503, and nothing
+// that next writes afterwards reaches the browser. An app that also wraps
+// these routes in the manager's own LoadAndSave has the session saved
+// twice per request; it is harmless, but wasted work.
 func (s *Smart) Sessions(next http.Handler) http.Handler {
 	marked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
