@@ -1,0 +1,525 @@
+package multiinstance_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/chiware"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testservers"
+	"github.com/fhirware/smart/sessions"
+	"github.com/fhirware/smart/sessions/goredislock"
+	"github.com/fhirware/smart/sessions/pgxlock"
+)
+
+const clientID = "multi-instance-app"
+
+// instanceNames name the instances, in the proxy's round-robin order.
+var instanceNames = []string{"A", "B", "C"}
+
+// A backend is the shared server the instances keep their sessions in.
+type backend struct {
+	name string
+	// connect gives one instance its own connections to the server: an
+	// scs store and a locker for the SMART records and locks under prefix.
+	connect func(t *testing.T, prefix string) (scs.Store, core.Locker)
+	// cleanup removes, when the test ends, what is kept under prefix.
+	cleanup func(t *testing.T, prefix string)
+	// recordBytes returns the sizes of the records stored under prefix,
+	// read back from the server, by key.
+	recordBytes func(t *testing.T, prefix string) map[string]int
+}
+
+func backends() []backend {
+	return []backend{
+		{
+			name: "Redis",
+			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
+				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
+				return goredisstore.New(client), goredislock.New(client)
+			},
+			cleanup: func(t *testing.T, prefix string) {
+				addr := testservers.RedisAddr(t)
+				testservers.DeleteRedisKeys(t, addr, "scs:session:"+prefix+"*")
+				testservers.DeleteRedisKeys(t, addr, prefix+"*")
+			},
+			recordBytes: func(t *testing.T, prefix string) map[string]int {
+				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
+				ctx := t.Context()
+				sizes := map[string]int{}
+				iter := client.Scan(ctx, 0, "scs:session:"+prefix+"*", 100).Iterator()
+				for iter.Next(ctx) {
+					n, err := client.StrLen(ctx, iter.Val()).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					sizes[strings.TrimPrefix(iter.Val(), "scs:session:"+prefix)] = int(n)
+				}
+				if err := iter.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return sizes
+			},
+		},
+		{
+			name: "PostgreSQL",
+			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
+				pool := testservers.PgPool(t, testservers.PostgresURL(t))
+				return pgxstore.NewWithCleanupInterval(pool, 0), pgxlock.New(pool)
+			},
+			cleanup: func(t *testing.T, prefix string) {
+				testservers.DeletePostgresRows(t, testservers.PostgresURL(t), prefix)
+			},
+			recordBytes: func(t *testing.T, prefix string) map[string]int {
+				pool := testservers.PgPool(t, testservers.PostgresURL(t))
+				rows, err := pool.Query(t.Context(), `SELECT token, length(data) FROM sessions WHERE starts_with(token, $1) AND expiry > now()`, prefix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				sizes := map[string]int{}
+				for rows.Next() {
+					var key string
+					var n int
+					if err := rows.Scan(&key, &n); err != nil {
+						t.Fatal(err)
+					}
+					sizes[strings.TrimPrefix(key, prefix)] = n
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return sizes
+			},
+		},
+	}
+}
+
+// forEachBackend runs test once per backend, in parallel.
+func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, be)
+		})
+	}
+}
+
+// clock is the time of the EHR and of every instance: real time plus an
+// offset the test moves forward, to make tokens expire.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// kind is how an instance is built.
+type kind int
+
+const (
+	// plain: core and sessions over net/http, with the backend's locker
+	// (the Storage is a sessions.LockingStorage).
+	plain kind = iota
+	// chi: the chiware router from adapters.Config. adapters.Config has no
+	// way to pass a Locker yet, so these instances refresh without the
+	// cross-process lock; they serve the tests that need none.
+	chi
+)
+
+// cluster is one fake EHR and several app instances behind a round-robin
+// proxy, with one browser.
+type cluster struct {
+	t      *testing.T
+	be     backend
+	prefix string
+	clock  *clock
+	ehr    *smarttest.Server
+	proxy  *httptest.Server
+	insts  []*instance
+
+	next atomic.Uint64 // the proxy's round-robin counter
+
+	browser *http.Client
+	jar     http.CookieJar
+}
+
+// instance is one app instance: its own engine (and so discovery cache
+// and key sets), session manager, store connections and locker.
+type instance struct {
+	name    string
+	server  *httptest.Server
+	forward *httputil.ReverseProxy
+	store   *countingStore
+	storage core.Storage // the SMART records, and locks for plain instances
+	browser *sessions.Browser
+	engine  *core.Engine
+}
+
+type clusterOptions struct {
+	kind           kind
+	faults         smarttest.Faults
+	refreshLockTTL time.Duration
+}
+
+func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{t: t, be: be, prefix: testservers.UniquePrefix(t), clock: &clock{}}
+	be.cleanup(t, c.prefix)
+
+	c.ehr = smarttest.NewServer(smarttest.Options{Now: c.clock.Now, AccessTokenLifetime: 10 * time.Minute})
+	t.Cleanup(c.ehr.Close)
+	c.ehr.RegisterClient(smarttest.Client{ID: clientID})
+	c.ehr.SetFaults(o.faults)
+
+	c.proxy = httptest.NewServer(http.HandlerFunc(c.serveProxy))
+	t.Cleanup(c.proxy.Close)
+
+	transport := &http.Transport{MaxIdleConnsPerHost: 200}
+	t.Cleanup(transport.CloseIdleConnections)
+	for _, name := range instanceNames {
+		inst := c.newInstance(name, o)
+		target, _ := url.Parse(inst.server.URL)
+		inst.forward = &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(target)
+				r.Out.Host = r.In.Host // the app sees the address the browser used
+			},
+			Transport: transport,
+		}
+		c.insts = append(c.insts, inst)
+	}
+
+	c.jar, _ = cookiejar.New(nil)
+	c.browser = &http.Client{
+		Jar:           c.jar,
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 200},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	t.Cleanup(c.browser.CloseIdleConnections)
+	return c
+}
+
+func (c *cluster) newInstance(name string, o clusterOptions) *instance {
+	t := c.t
+	store, locker := c.be.connect(t, c.prefix)
+	inst := &instance{name: name, store: newCountingStore(store)}
+	t.Cleanup(func() { inst.store.deleteAll() })
+
+	transport := &http.Transport{MaxIdleConnsPerHost: 200}
+	t.Cleanup(transport.CloseIdleConnections)
+	cfg := core.Config{
+		ClientID:          clientID,
+		CallbackURL:       c.proxy.URL + "/fhir/callback",
+		RedirectURL:       c.proxy.URL + "/fhir/",
+		Issuers:           []core.Issuer{{URL: c.ehr.FHIRBaseURL()}},
+		AllowInsecureHTTP: true,
+		HTTPClient:        &http.Client{Transport: transport, Timeout: 10 * time.Second},
+		Now:               c.clock.Now,
+		RefreshLockTTL:    o.refreshLockTTL,
+	}
+	sm := scs.New()
+	sm.Store = inst.store
+	sm.Cookie.Name = "smart_session"
+
+	var h http.Handler
+	switch o.kind {
+	case plain:
+		eng, err := core.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.engine = eng
+		inst.browser = sessions.New(sm, sessions.AllowInsecureHTTP(), sessions.WithKeyPrefix(c.prefix))
+		inst.storage = inst.browser.Storage().WithLocker(locker)
+		h = inst.browser.LoadAndSave(plainApp(inst))
+	case chi:
+		r, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Cookies: adapters.CookieInsecureHTTP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.engine = r.Adapter().Engine()
+		inst.browser = r.Adapter().Browser()
+		inst.storage = inst.browser.Storage()
+		r.Get("/", func(w http.ResponseWriter, r *http.Request) { page(w, r, chiware.ReadyClient(r)) })
+		mux := http.NewServeMux()
+		mux.Handle("/fhir/", http.StripPrefix("/fhir", r))
+		h = mux
+	}
+	inst.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Instance", name)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(inst.server.Close)
+	return inst
+}
+
+// plainApp is the launch, callback and page routes over core and sessions,
+// the way adapters serves them, with inst.storage, which locks.
+func plainApp(inst *instance) http.Handler {
+	fail := func(w http.ResponseWriter, err error) {
+		http.Error(w, string(core.ErrorCode(err))+": "+err.Error(), core.HTTPStatus(err))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fhir/launch", func(w http.ResponseWriter, r *http.Request) {
+		id, err := inst.browser.ID(r.Context())
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		q := r.URL.Query()
+		u, err := inst.engine.Session(id, inst.storage).Launch(r.Context(), core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")})
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		http.Redirect(w, r, u, http.StatusFound)
+	})
+	mux.HandleFunc("GET /fhir/callback", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := inst.browser.Existing(r.Context())
+		q := r.URL.Query()
+		res, err := inst.engine.Session(id, inst.storage).Callback(r.Context(), core.CallbackRequest{
+			Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
+			Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
+		})
+		if err == nil {
+			err = inst.browser.Renew(r.Context())
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+	})
+	mux.HandleFunc("GET /fhir/{$}", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := inst.browser.Existing(r.Context())
+		rc, err := inst.engine.Session(id, inst.storage).Ready(r.Context(), adapters.Handle(r))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		page(w, r, rc)
+	})
+	mux.HandleFunc("GET /fhir/session-id", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := inst.browser.Existing(r.Context())
+		io.WriteString(w, id)
+	})
+	return mux
+}
+
+// page reads the launch's patient from the FHIR server, with the launch's
+// token (refreshed when needed), unless ?read=no, and writes
+// "patient=<id> handle=<handle>".
+func page(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
+	if rc == nil {
+		http.Error(w, "no ReadyClient", http.StatusInternalServerError)
+		return
+	}
+	if r.URL.Query().Get("read") != "no" {
+		var p struct {
+			ID string `json:"id"`
+		}
+		if err := rc.Patient().Read(r.Context(), &p); err != nil {
+			http.Error(w, string(core.ErrorCode(err))+": "+err.Error(), core.HTTPStatus(err))
+			return
+		}
+		if p.ID != rc.Patient().ID() {
+			http.Error(w, "read Patient/"+p.ID+" for "+rc.Patient().ID(), http.StatusInternalServerError)
+			return
+		}
+	}
+	fmt.Fprintf(w, "patient=%s handle=%s", rc.Patient().ID(), rc.Handle())
+}
+
+// serveProxy forwards each request to the next instance in turn, or to the
+// one named by the X-Pin-Instance header.
+func (c *cluster) serveProxy(w http.ResponseWriter, r *http.Request) {
+	var inst *instance
+	if pin := r.Header.Get("X-Pin-Instance"); pin != "" {
+		for _, i := range c.insts {
+			if i.name == pin {
+				inst = i
+			}
+		}
+	} else {
+		inst = c.insts[(c.next.Add(1)-1)%uint64(len(c.insts))]
+	}
+	if inst == nil {
+		http.Error(w, "no such instance", http.StatusBadGateway)
+		return
+	}
+	inst.forward.ServeHTTP(w, r)
+}
+
+// response is what the browser got.
+type response struct {
+	status   int
+	body     string
+	location string
+	instance string
+}
+
+// get makes one request as the browser, following no redirect.
+func (c *cluster) get(ctx context.Context, u string, header ...string) (response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.browser.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{res.StatusCode, string(b), res.Header.Get("Location"), res.Header.Get("X-Instance")}, nil
+}
+
+// mustGet is get that fails the test unless the status is want.
+func (c *cluster) mustGet(u string, want int, header ...string) response {
+	c.t.Helper()
+	res, err := c.get(c.t.Context(), u, header...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if res.status != want {
+		c.t.Fatalf("GET %s (instance %s): %d %q, want %d", u, res.instance, res.status, res.body, want)
+	}
+	return res
+}
+
+// launchStart opens the app's launch URL from the EHR for patient and
+// returns the EHR's authorize URL the app redirected to.
+func (c *cluster) launchStart(patient string, header ...string) (authorize string, served string) {
+	c.t.Helper()
+	res := c.mustGet(c.ehr.EHRLaunchURL(c.proxy.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient, FHIRUser: "Practitioner/prac-1"}), http.StatusFound, header...)
+	if !strings.HasPrefix(res.location, c.ehr.AuthorizeURL()) {
+		c.t.Fatalf("launch redirected to %q", res.location)
+	}
+	return res.location, res.instance
+}
+
+// authorize has the EHR approve and returns the app's callback URL.
+func (c *cluster) authorize(authorize string) string {
+	c.t.Helper()
+	return c.mustGet(authorize, http.StatusFound).location
+}
+
+// callback lands on the app's callback and returns the launch handle of
+// the page it redirects to.
+func (c *cluster) callback(callback string, header ...string) (handle string, served string) {
+	c.t.Helper()
+	res := c.mustGet(callback, http.StatusFound, header...)
+	u, err := url.Parse(res.location)
+	if err != nil || u.Query().Get(core.HandleParam) == "" {
+		c.t.Fatalf("callback redirected to %q", res.location)
+	}
+	return u.Query().Get(core.HandleParam), res.instance
+}
+
+// launch runs a whole launch for patient and returns its handle.
+func (c *cluster) launch(patient string) string {
+	c.t.Helper()
+	a, _ := c.launchStart(patient)
+	h, _ := c.callback(c.authorize(a))
+	return h
+}
+
+// pageURL is the app page for the launch handle ("" for none).
+func (c *cluster) pageURL(handle string, query ...string) string {
+	q := url.Values{}
+	if handle != "" {
+		q.Set(core.HandleParam, handle)
+	}
+	for i := 0; i+1 < len(query); i += 2 {
+		q.Set(query[i], query[i+1])
+	}
+	if len(q) == 0 {
+		return c.proxy.URL + "/fhir/"
+	}
+	return c.proxy.URL + "/fhir/?" + q.Encode()
+}
+
+// hammer sends n page requests for handle at once and returns the
+// failures, as text.
+func (c *cluster) hammer(handle string, n int) []string {
+	var (
+		mu       sync.Mutex
+		failures []string
+		wg       sync.WaitGroup
+	)
+	want := "handle=" + handle
+	for range n {
+		wg.Go(func() {
+			res, err := c.get(c.t.Context(), c.pageURL(handle))
+			if err == nil && res.status == http.StatusOK && strings.HasSuffix(res.body, want) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			failures = append(failures, fmt.Sprintf("%s: %d %q %v", res.instance, res.status, res.body, err))
+		})
+	}
+	wg.Wait()
+	return failures
+}
+
+// createPatients creates n patients at the EHR, with the bearer token of
+// a FHIR request made before, and returns their ids.
+func (c *cluster) createPatients(n int) []string {
+	c.t.Helper()
+	tokens := c.ehr.FHIRTokens()
+	if len(tokens) == 0 {
+		c.t.Fatal("no FHIR request was made yet")
+	}
+	var ids []string
+	for i := range n {
+		body := fmt.Sprintf(`{"resourceType":"Patient","name":[{"family":"Tab%d"}]}`, i)
+		req, _ := http.NewRequestWithContext(c.t.Context(), http.MethodPost, c.ehr.FHIRBaseURL()+"/Patient", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tokens[len(tokens)-1])
+		req.Header.Set("Content-Type", "application/fhir+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var p struct {
+			ID string `json:"id"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&p)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusCreated || p.ID == "" {
+			c.t.Fatalf("creating a patient: %d, %v", res.StatusCode, err)
+		}
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// sessionID asks the app, through instance A, for the browser's SMART
+// session id (plain instances only).
+func (c *cluster) sessionID() string {
+	c.t.Helper()
+	return c.mustGet(c.proxy.URL+"/fhir/session-id", http.StatusOK, "X-Pin-Instance", "A").body
+}

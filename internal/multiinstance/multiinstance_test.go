@@ -1,0 +1,223 @@
+package multiinstance_test
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
+)
+
+// A launch starts on instance A, its callback lands on B, and the app's
+// pages, served in turn by A, B and C, all find the launch.
+func TestLaunchAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, k := range []struct {
+		name string
+		kind kind
+	}{{"chiware", chi}, {"core", plain}} {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			forEachBackend(t, func(t *testing.T, be backend) {
+				c := newCluster(t, be, clusterOptions{kind: k.kind})
+				authorize, onLaunch := c.launchStart("pat-2")
+				handle, onCallback := c.callback(c.authorize(authorize))
+				if onLaunch != "A" || onCallback != "B" {
+					t.Fatalf("launch on %s, callback on %s; want A then B", onLaunch, onCallback)
+				}
+				var served []string
+				for i := range 9 {
+					u := c.pageURL(handle)
+					if i%3 == 2 {
+						u = c.pageURL("") // no handle: the most recent launch
+					}
+					res := c.mustGet(u, http.StatusOK)
+					if !strings.HasPrefix(res.body, "patient=pat-2 handle="+handle) {
+						t.Fatalf("page on %s: %q", res.instance, res.body)
+					}
+					served = append(served, res.instance)
+				}
+				if got := strings.Join(served, ""); got != "CABCABCAB" {
+					t.Fatalf("pages served by %s; want CABCABCAB", got)
+				}
+				// A discovered at the launch and B at the callback, each for
+				// its own cache; C served pages with no call to the EHR but
+				// the FHIR reads.
+				if n := c.ehr.Count(smarttest.EndpointDiscovery); n != 2 {
+					t.Errorf("%d discoveries; want 2 (A and B, one each)", n)
+				}
+			})
+		})
+	}
+}
+
+// One browser opens ten patients in ten tabs: the launches, the EHR's
+// approvals and the callbacks interleave, on whichever instance, and each
+// tab's handle reads only its own patient.
+func TestTenTabs(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		c := newCluster(t, be, clusterOptions{kind: chi})
+		first := c.launch("pat-1")
+		c.mustGet(c.pageURL(first), http.StatusOK) // a FHIR request, whose token creates patients
+		patients := append([]string{"pat-2", "pat-3"}, c.createPatients(8)...)
+
+		// Ten tabs: every launch starts before any is approved, the
+		// approvals come back in another order, the callbacks in a third.
+		authorizes := make([]string, len(patients))
+		for i, p := range patients {
+			authorizes[i], _ = c.launchStart(p)
+		}
+		callbacks := make([]string, len(patients))
+		for _, i := range rand.Perm(len(patients)) {
+			callbacks[i] = c.authorize(authorizes[i])
+		}
+		handles := map[string]string{} // handle -> patient
+		var last string
+		for _, i := range rand.Perm(len(patients)) {
+			h, _ := c.callback(callbacks[i])
+			handles[h] = patients[i]
+			last = patients[i]
+		}
+		if len(handles) != len(patients) {
+			t.Fatalf("%d distinct handles for %d launches", len(handles), len(patients))
+		}
+
+		// The tabs, used in random order, twice over.
+		for range 2 {
+			for h, p := range shuffled(handles) {
+				res := c.mustGet(c.pageURL(h), http.StatusOK)
+				if want := "patient=" + p + " handle=" + h; res.body != want {
+					t.Fatalf("tab of %s on %s: %q, want %q", p, res.instance, res.body, want)
+				}
+			}
+		}
+		// A request without a handle gets the most recent launch.
+		if res := c.mustGet(c.pageURL(""), http.StatusOK); !strings.HasPrefix(res.body, "patient="+last+" ") {
+			t.Fatalf("without a handle: %q, want the last launch's patient %s", res.body, last)
+		}
+		// The first launch was the eleventh: MaxLaunches (10) evicted it.
+		c.mustGet(c.pageURL(first), http.StatusUnauthorized)
+	})
+}
+
+func shuffled(m map[string]string) map[string]string { return m } // map order is random already
+
+// Three instances, fifty requests each at once, on a launch whose access
+// token has expired: the EHR sees one refresh, and every request succeeds.
+func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		for _, tc := range []struct {
+			name   string
+			expire func(c *cluster)
+		}{
+			// The clock passes the token's expiry: Ready refreshes.
+			{"Expired", func(c *cluster) { c.clock.Advance(10 * time.Minute) }},
+			// The EHR revokes the token early: the FHIR read gets 401
+			// and refreshes.
+			{"Refused", func(c *cluster) { c.ehr.ExpireAccessTokens() }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				c := newCluster(t, be, clusterOptions{kind: plain})
+				h := c.launch("pat-1")
+				c.mustGet(c.pageURL(h), http.StatusOK)
+				c.ehr.ResetCounts()
+				tc.expire(c)
+				if failures := c.hammer(h, 3*50); len(failures) > 0 {
+					t.Fatalf("%d of 150 requests failed; first: %s", len(failures), failures[0])
+				}
+				if n := c.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
+					t.Fatalf("%d refreshes; want 1", n)
+				}
+			})
+		}
+	})
+}
+
+// Under strict rotation an old refresh token revokes the grant. Hundreds
+// of requests over many refresh cycles, across instances: none fails, so
+// no instance ever refreshed with a rotated token.
+func TestStrictRotation(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		c := newCluster(t, be, clusterOptions{kind: plain, faults: smarttest.Faults{StrictRotation: true}})
+		h := c.launch("pat-3")
+		c.ehr.ResetCounts()
+		const cycles, perCycle = 12, 30
+		for cycle := range cycles {
+			if cycle%2 == 0 {
+				c.clock.Advance(10 * time.Minute) // expired: refreshed by Ready
+			} else {
+				c.ehr.ExpireAccessTokens() // refused: refreshed after a 401
+			}
+			if failures := c.hammer(h, perCycle); len(failures) > 0 {
+				t.Fatalf("cycle %d: %d of %d requests failed; first: %s", cycle, len(failures), perCycle, failures[0])
+			}
+		}
+		if n := c.ehr.Count(smarttest.EndpointTokenRefresh); n != cycles {
+			t.Fatalf("%d refreshes in %d cycles; want one each", n, cycles)
+		}
+		if f := c.ehr.Count(smarttest.EndpointFHIR); f < cycles*perCycle {
+			t.Fatalf("%d FHIR requests; want at least %d", f, cycles*perCycle)
+		}
+	})
+}
+
+// An instance dies in the middle of a refresh, holding the lock: the lock
+// runs out after RefreshLockTTL and another instance refreshes.
+func TestHolderDiesDuringRefresh(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		for _, tc := range []struct {
+			name  string
+			after time.Duration // between the death and the next request
+			skip  string
+		}{
+			{name: "NextRequestLater", after: time.Second},
+			{name: "NextRequestAtOnce", skip: "core: the wait for the lock and the refresh share one RefreshLockTTL budget, " +
+				"so a request that starts waiting right after the holder died has no time left to refresh once the lock runs out"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				if tc.skip != "" {
+					t.Skip(tc.skip)
+				}
+				testHolderDies(t, be, tc.after)
+			})
+		}
+	})
+}
+
+func testHolderDies(t *testing.T, be backend, after time.Duration) {
+	const ttl = 2 * time.Second
+	c := newCluster(t, be, clusterOptions{kind: plain, refreshLockTTL: ttl})
+	h := c.launch("pat-1")
+	sid := c.sessionID()
+	c.ehr.ResetCounts()
+	c.clock.Advance(10 * time.Minute)
+
+	// The dying instance takes the lock, as the engine names it (core's
+	// refreshLockKey), and never releases it.
+	dead := c.insts[2].storage.(*sessions.LockingStorage)
+	start := time.Now()
+	if _, ok, err := dead.TryLock(t.Context(), "lock:refresh:"+sid+":"+h, ttl); err != nil || !ok {
+		t.Fatalf("taking the lock: %v, %v", ok, err)
+	}
+	time.Sleep(after)
+
+	res := c.mustGet(c.pageURL(h), http.StatusOK)
+	if waited := time.Since(start); waited < ttl-200*time.Millisecond {
+		t.Fatalf("instance %s refreshed after %v, while the dead holder's lock was still held", res.instance, waited)
+	}
+	if n := c.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
+		t.Fatalf("%d refreshes; want 1", n)
+	}
+	if failures := c.hammer(h, 30); len(failures) > 0 {
+		t.Fatalf("%d requests failed after the refresh; first: %s", len(failures), failures[0])
+	}
+}

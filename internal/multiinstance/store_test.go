@@ -1,0 +1,130 @@
+package multiinstance_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// countingStore is an scs.Store that counts the calls made to the store it
+// wraps (each one a round trip to Redis or PostgreSQL), remembers the size
+// of each value written, and deletes every key written when the test ends.
+type countingStore struct {
+	inner scs.Store
+
+	mu      sync.Mutex
+	calls   map[string]int // "find", "commit", "delete"
+	written map[string]int // key -> size of the last value written
+}
+
+func newCountingStore(inner scs.Store) *countingStore {
+	return &countingStore{inner: inner, calls: map[string]int{}, written: map[string]int{}}
+}
+
+func (s *countingStore) count(op string) {
+	s.mu.Lock()
+	s.calls[op]++
+	s.mu.Unlock()
+}
+
+// reset sets the counts to zero and forgets the sizes, but not the keys.
+func (s *countingStore) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.calls)
+	for k := range s.written {
+		s.written[k] = 0
+	}
+}
+
+// counts returns the calls made since the last reset.
+func (s *countingStore) counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		m[k] = v
+	}
+	return m
+}
+
+// writes returns the size of each value written since the last reset, by
+// kind of key: the part before the first colon after prefix, or "scs
+// session" for keys without prefix.
+func (s *countingStore) writes(prefix string) map[string][]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string][]int{}
+	for k, n := range s.written {
+		if n == 0 {
+			continue
+		}
+		kind := "scs session"
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			kind, _, _ = strings.Cut(rest, ":")
+		}
+		m[kind] = append(m[kind], n)
+	}
+	return m
+}
+
+func (s *countingStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+func (s *countingStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (s *countingStore) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}
+
+func (s *countingStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	s.count("find")
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.FindCtx(ctx, token)
+	}
+	return s.inner.Find(token)
+}
+
+func (s *countingStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	s.count("commit")
+	s.mu.Lock()
+	s.written[token] = len(b)
+	s.mu.Unlock()
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.CommitCtx(ctx, token, b, expiry)
+	}
+	return s.inner.Commit(token, b, expiry)
+}
+
+func (s *countingStore) DeleteCtx(ctx context.Context, token string) error {
+	s.count("delete")
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.DeleteCtx(ctx, token)
+	}
+	return s.inner.Delete(token)
+}
+
+// deleteAll deletes every key ever written through s.
+func (s *countingStore) deleteAll() {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.written))
+	for k := range s.written {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		if cs, ok := s.inner.(scs.CtxStore); ok {
+			cs.DeleteCtx(context.Background(), k)
+		} else {
+			s.inner.Delete(k)
+		}
+	}
+}
+
+var _ scs.CtxStore = (*countingStore)(nil)
