@@ -27,9 +27,10 @@ const (
 var templates embed.FS
 
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"date":  date,
-	"title": title,
-	"name":  displayName,
+	"date":           date,
+	"title":          title,
+	"name":           displayName,
+	"encounterClass": encounterClass,
 }).ParseFS(templates, "templates/page.html"))
 
 // App is the part of the example app every router shares: the app page

@@ -231,3 +231,23 @@ func title(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// encounterClass names an encounter's class (v3 ActCode).
+func encounterClass(c coding) string {
+	if c.Display != "" {
+		return c.Display
+	}
+	switch c.Code {
+	case "AMB":
+		return "Ambulatory"
+	case "EMER":
+		return "Emergency"
+	case "IMP":
+		return "Inpatient"
+	case "HH":
+		return "Home health"
+	case "VR":
+		return "Virtual"
+	}
+	return c.Code
+}
