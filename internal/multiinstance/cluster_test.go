@@ -127,7 +127,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 // offset the test moves forward, to make tokens expire.
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // kind is how an instance is built.
