@@ -14,50 +14,79 @@ import (
 const fhirJSON = "application/fhir+json"
 
 // Do sends req with the launch's bearer token and returns the response,
-// whatever its status; the caller closes its body. The token is added only
-// when req goes to the launch's FHIR server origin: a request to any other
-// host goes without it. A token about to expire is refreshed first; a 401
-// answer refreshes once and retries with the new token, when the request
-// body can be replayed (req.GetBody is set, as http.NewRequest does for
-// in-memory bodies).
+// whatever its status; the caller closes its body. The token, and the
+// issuer's extra headers (Issuer.Header), are added only when req goes to
+// the launch's FHIR server origin (scheme, host and port): a request to any
+// other origin goes without them, and an Authorization header the caller
+// set on it is dropped. req itself is never modified.
+//
+// A token about to expire is refreshed first; a 401 answer refreshes once
+// and retries with the new token, when the request body can be replayed
+// (req.GetBody is set, as http.NewRequest does for in-memory bodies).
+// Concurrent requests of one launch share one refresh, and a request that
+// finds the launch refreshed meanwhile (by another request or app
+// instance) uses that token instead of refreshing again.
 //
 // Response bodies are capped at Config.MaxFHIRResponseBytes: reading past
-// the cap fails.
+// the cap fails. Every request is bounded by ctx and by the engine's HTTP
+// client timeout (DefaultHTTPTimeout unless Config.HTTPClient is set).
 func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
-	req = req.WithContext(ctx)
 	if !rc.sameOrigin(req.URL) {
-		req.Header.Del("Authorization")
-		return rc.session.engine.fhir.Do(req)
+		out := req.Clone(ctx)
+		out.Header.Del("Authorization")
+		return rc.roundTrip(out)
 	}
 	tok, err := rc.accessToken(ctx)
 	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // as http.Client.Do would
+		}
 		return nil, err
 	}
-	resp, err := rc.send(req, tok)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
-	}
-	if req.Body != nil && req.GetBody == nil {
-		return resp, nil // cannot replay the body; the caller sees the 401
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	tok, err = rc.refresh(ctx, "fhir", tok)
-	if err != nil {
-		return nil, err
-	}
-	retry := req.Clone(ctx)
-	if req.GetBody != nil {
-		if retry.Body, err = req.GetBody(); err != nil {
-			return nil, newError("fhir", CodeFHIRRequestFailed, "replaying the request body", err)
+	resp, err := rc.send(ctx, req, tok)
+	// A 401 refreshes the token and retries. The token that comes back may
+	// be one another request stored meanwhile rather than a new one; when
+	// that one is refused too, the request refreshes and retries once more.
+	// A request never makes more than one refresh of its own.
+	for retries := 0; err == nil && resp.StatusCode == http.StatusUnauthorized && retries < 2; retries++ {
+		if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+			return resp, nil // cannot replay the body; the caller sees the 401
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		var refreshed bool
+		if tok, refreshed, err = rc.refresh(ctx, "fhir", tok); err != nil {
+			return nil, err
+		}
+		retry := req
+		if req.GetBody != nil {
+			retry = req.Clone(ctx)
+			if retry.Body, err = req.GetBody(); err != nil {
+				return nil, newError("fhir", CodeFHIRRequestFailed, "replaying the request body", err)
+			}
+		}
+		resp, err = rc.send(ctx, retry, tok)
+		if refreshed {
+			break
 		}
 	}
-	return rc.send(retry, tok)
+	return resp, err
 }
 
-func (rc *ReadyClient) send(req *http.Request, tok Secret) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+string(tok))
+// send sends a copy of req to the FHIR origin with the issuer's headers and
+// the bearer token.
+func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret) (*http.Response, error) {
+	out := req.Clone(ctx)
+	for k, v := range rc.issuer.Header {
+		out.Header[k] = v
+	}
+	out.Header.Set("Authorization", "Bearer "+string(tok))
+	return rc.roundTrip(out)
+}
+
+// roundTrip sends a request the caller owns through the engine's FHIR
+// client.
+func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", fhirJSON)
 	}
@@ -81,16 +110,32 @@ func (t readyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.rc.Do(req.Context(), req)
 }
 
-// resolve turns a reference or path relative to the FHIR base into a URL.
+// resolve turns a reference or path relative to the FHIR base ("Patient/1",
+// "Observation?patient=1") into a URL. An absolute URL is kept as it is.
+// Relative paths may not climb out of the base with "." or ".." segments,
+// nor name another host with "//host".
 func (rc *ReadyClient) resolve(ref string) (*url.URL, error) {
-	if strings.Contains(ref, "://") {
-		return url.Parse(ref)
+	u, err := url.Parse(ref)
+	if err != nil {
+		return nil, err
 	}
-	return url.Parse(strings.TrimRight(rc.Issuer(), "/") + "/" + strings.TrimLeft(ref, "/"))
+	if u.IsAbs() {
+		return u, nil
+	}
+	if u.Host != "" || strings.HasPrefix(ref, "//") {
+		return nil, fmt.Errorf("%s names a host but no scheme", quoteShort(ref))
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return nil, fmt.Errorf("%s has a %q segment", quoteShort(redactedURL(u)), seg)
+		}
+	}
+	return url.Parse(rc.issuer.URL + "/" + strings.TrimLeft(ref, "/"))
 }
 
 // Read fetches a resource by reference ("Patient/123", relative to the FHIR
-// base, or an absolute URL) and decodes its JSON into v. A 404 gives an
+// base, or an absolute URL) and decodes its JSON into v. An absolute URL on
+// another origin is fetched without the token. A 404 gives an
 // error for which errors.Is(err, CodeResourceNotFound) holds; other error
 // statuses give CodeFHIRRequestFailed with the server's OperationOutcome.
 func (rc *ReadyClient) Read(ctx context.Context, ref string, v any) error {
@@ -103,6 +148,21 @@ func (rc *ReadyClient) Read(ctx context.Context, ref string, v any) error {
 		return newError("fhir", CodeInvalidRequest, "malformed reference", err)
 	}
 	return rc.doJSON(ctx, req, v)
+}
+
+// Read fetches the resource at ref, as [ReadyClient.Read] does, and
+// returns it decoded into a new T:
+//
+//	p, err := core.Read[Patient](ctx, rc, rc.Patient().Reference())
+//
+// On error it returns T's zero value.
+func Read[T any](ctx context.Context, rc *ReadyClient, ref string) (T, error) {
+	var v T
+	if err := rc.Read(ctx, ref, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
 }
 
 // doJSON sends req and decodes a 2xx JSON answer into v (when v is not nil).

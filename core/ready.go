@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 )
 
@@ -39,9 +40,17 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	case err != nil:
 		return nil, err
 	}
-	rc := &ReadyClient{session: s, handle: handle, rec: rec}
+	is, err := s.engine.issuer(op, rec.Context.Issuer)
+	if err != nil {
+		return nil, err // no longer an accepted issuer: its token is not used
+	}
+	base, err := url.Parse(is.URL)
+	if err != nil {
+		return nil, newError(op, CodeNoSession, "the launch's issuer URL is malformed", err)
+	}
+	rc := &ReadyClient{session: s, handle: handle, issuer: is, base: base, rec: rec}
 	if rc.needsRefresh() {
-		if _, err := rc.refresh(ctx, op, ""); err != nil {
+		if _, _, err := rc.refresh(ctx, op, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -54,8 +63,10 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 type ReadyClient struct {
 	session *Session
 	handle  string
+	issuer  *Issuer  // the issuer's settings; never changes
+	base    *url.URL // the FHIR base URL, parsed once; never changes
 
-	mu  sync.Mutex
+	mu  sync.Mutex // guards rec, which a refresh replaces
 	rec launchRecord
 }
 
@@ -71,20 +82,33 @@ func (rc *ReadyClient) Context() LaunchContext {
 }
 
 // Issuer returns the FHIR base URL of the launch.
-func (rc *ReadyClient) Issuer() string { return rc.rec.Context.Issuer }
+func (rc *ReadyClient) Issuer() string { return rc.issuer.URL }
 
 // Patient is the patient in context; its zero value when there is none.
-func (rc *ReadyClient) Patient() ContextRef { return rc.ref("Patient", rc.rec.Context.Patient) }
+func (rc *ReadyClient) Patient() ContextRef {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.ref("Patient", rc.rec.Context.Patient)
+}
 
 // Encounter is the encounter in context; its zero value when there is none.
-func (rc *ReadyClient) Encounter() ContextRef { return rc.ref("Encounter", rc.rec.Context.Encounter) }
+func (rc *ReadyClient) Encounter() ContextRef {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.ref("Encounter", rc.rec.Context.Encounter)
+}
 
 // User is the logged-in user (the id_token's fhirUser): a Practitioner,
-// Patient, RelatedPerson or Person; its zero value when there is none.
+// Patient, RelatedPerson or Person; its zero value when there is none. A
+// fhirUser on another server than the launch's keeps its absolute URL, and
+// Read fetches it without the token.
 func (rc *ReadyClient) User() ContextRef {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	return ContextRef{rc: rc, ref: rc.rec.Context.User}
 }
 
+// ref builds a ContextRef; the caller holds rc.mu.
 func (rc *ReadyClient) ref(typ, id string) ContextRef {
 	if id == "" {
 		return ContextRef{rc: rc}
@@ -149,10 +173,10 @@ func (rc *ReadyClient) expiredLocked() bool {
 	return !exp.IsZero() && !e.cfg.Now().Add(e.cfg.Leeway).Before(exp)
 }
 
-// sameOrigin reports whether u is on the launch's FHIR server origin.
+// sameOrigin reports whether u is on the launch's FHIR server origin:
+// same scheme, host and port.
 func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
-	base, err := url.Parse(rc.rec.Context.Issuer)
-	return err == nil && u.Scheme == base.Scheme && u.Host == base.Host
+	return strings.EqualFold(u.Scheme, rc.base.Scheme) && strings.EqualFold(u.Host, rc.base.Host)
 }
 
 type contextKey struct{ name string }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/url"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Refresh replaces the launch's access token now, using its refresh token,
@@ -14,7 +16,7 @@ func (rc *ReadyClient) Refresh(ctx context.Context) error {
 	rc.mu.Lock()
 	stale := rc.rec.Tokens.Access
 	rc.mu.Unlock()
-	_, err := rc.refresh(ctx, "refresh", stale)
+	_, _, err := rc.refresh(ctx, "refresh", stale)
 	return err
 }
 
@@ -27,52 +29,76 @@ func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {
 	if !expired {
 		return tok, nil
 	}
-	return rc.refresh(ctx, "refresh", "")
+	tok, _, err := rc.refresh(ctx, "refresh", "")
+	return tok, err
 }
 
 // refresh gets the launch a new access token and returns it. stale is the
 // access token the caller found refused ("" when it merely expired): if the
 // stored launch already holds another, fresh token (refreshed by another
-// request or instance), that one is used and no refresh is made.
+// request or instance), that one is used and no refresh is made. refreshed
+// reports whether the token comes from a refresh made for this call (or
+// one it joined), rather than from the storage.
 //
 // Within a process, concurrent refreshes of one launch are one refresh
 // (single-flight). When the Storage is a Locker, its lock makes it one
 // refresh across processes too.
-func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (Secret, error) {
+func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (tok Secret, refreshed bool, err error) {
 	s := rc.session
 	e := s.engine
-	ch := e.refreshing.DoChan(launchKey(s.id, rc.handle), func() (any, error) {
-		// The refresh belongs to every waiting request: the first one's
-		// cancellation must not lose a rotated refresh token.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RefreshLockTTL)
-		defer cancel()
-		return s.refreshLaunch(fctx, rc.handle, stale)
-	})
-	select {
-	case <-ctx.Done():
-		return "", newError(op, CodeRefreshFailed, "cancelled while waiting for a token refresh", ctx.Err())
-	case r := <-ch:
-		if r.Err != nil {
-			return "", r.Err
+	for attempt := 1; ; attempt++ {
+		ch := e.refreshing.DoChan(launchKey(s.id, rc.handle), func() (any, error) {
+			// The refresh belongs to every waiting request: the first one's
+			// cancellation must not lose a rotated refresh token.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RefreshLockTTL)
+			defer cancel()
+			return s.refreshLaunch(fctx, rc.handle, stale)
+		})
+		var r singleflight.Result
+		select {
+		case <-ctx.Done():
+			return "", false, newError(op, CodeRefreshFailed, "cancelled while waiting for a token refresh", ctx.Err())
+		case r = <-ch:
 		}
-		rec := r.Val.(*launchRecord)
+		if r.Err != nil {
+			return "", false, r.Err
+		}
+		res := r.Val.(refreshResult)
+		if stale != "" && res.rec.Tokens.Access == stale && attempt < 3 {
+			// This call joined a flight started by another caller, which
+			// found the stored token fresh: the very token this caller saw
+			// refused. Go again, as a flight of its own.
+			continue
+		}
 		rc.mu.Lock()
-		rc.rec = *rec
+		// Keep the newest record: a slow waiter of an earlier flight must
+		// not put back an older token.
+		if cur := rc.rec.Tokens; cur.Access == stale || !res.rec.Tokens.Expiry.Before(cur.Expiry) {
+			rc.rec = *res.rec
+		}
 		rc.mu.Unlock()
-		return rec.Tokens.Access, nil
+		return res.rec.Tokens.Access, res.refreshed, nil
 	}
+}
+
+// refreshResult is the outcome of refreshLaunch: the launch's record with
+// a fresh token, and whether a refresh made that token (false when the
+// stored one was fresh already).
+type refreshResult struct {
+	rec       *launchRecord
+	refreshed bool
 }
 
 // refreshLaunch does one refresh of a stored launch, under the storage's
 // lock when it has one.
-func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret) (*launchRecord, error) {
+func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret) (refreshResult, error) {
 	const op = "refresh"
 	e := s.engine
 	key := launchKey(s.id, handle)
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := acquire(ctx, l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
 		if err != nil {
-			return nil, err
+			return refreshResult{}, err
 		}
 		defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
 	}
@@ -80,25 +106,25 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	var rec launchRecord
 	switch err := getRecord(ctx, s.store, op, key, &rec); {
 	case errors.Is(err, ErrNotFound):
-		return nil, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
+		return refreshResult{}, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
 	case err != nil:
-		return nil, err
+		return refreshResult{}, err
 	}
 	now := e.cfg.Now()
 	fresh := rec.Tokens.Expiry.IsZero() || now.Add(e.cfg.Leeway).Before(rec.Tokens.Expiry)
 	if fresh && rec.Tokens.Access != stale {
-		return &rec, nil // refreshed meanwhile by someone else
+		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}
 	if rec.Tokens.Refresh == "" {
-		return nil, newError(op, CodeSessionExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
+		return refreshResult{}, newError(op, CodeSessionExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
 	}
 	is, err := e.issuer(op, rec.Context.Issuer)
 	if err != nil {
-		return nil, err
+		return refreshResult{}, err
 	}
 	as, err := e.server(ctx, op, is)
 	if err != nil {
-		return nil, &Error{Op: op, Code: CodeRefreshFailed, Description: "could not discover the issuer's token endpoint", Err: err}
+		return refreshResult{}, &Error{Op: op, Code: CodeRefreshFailed, Description: "could not discover the issuer's token endpoint", Err: err}
 	}
 	tr, err := e.requestToken(ctx, op, CodeRefreshFailed, is, as, url.Values{
 		"grant_type":    {"refresh_token"},
@@ -110,18 +136,18 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 			// The grant is gone: end the launch rather than retry forever.
 			_ = deleteRecord(ctx, s.store, op, key)
 		}
-		return nil, err
+		return refreshResult{}, err
 	}
 	if tr.IDToken != "" {
 		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, "")
 		if err != nil {
 			_ = deleteRecord(ctx, s.store, op, key)
-			return nil, &Error{Op: op, Code: CodeRefreshFailed, Description: "the refreshed id_token failed verification", Err: err}
+			return refreshResult{}, &Error{Op: op, Code: CodeRefreshFailed, Description: "the refreshed id_token failed verification", Err: err}
 		}
 		if (rec.Context.Subject != "" && claims.Subject != rec.Context.Subject) ||
 			(rec.Context.AuthIssuer != "" && claims.Issuer != rec.Context.AuthIssuer) {
 			_ = deleteRecord(ctx, s.store, op, key)
-			return nil, newError(op, CodeRefreshFailed, "the refreshed id_token names another user or issuer", nil)
+			return refreshResult{}, newError(op, CodeRefreshFailed, "the refreshed id_token names another user or issuer", nil)
 		}
 	}
 	rec.Tokens.Access = Secret(tr.AccessToken)
@@ -136,10 +162,10 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	// Store before use: a rotated refresh token must never be lost.
 	ttl := max(rec.Created.Add(e.cfg.SessionTTL).Sub(now), time.Minute)
 	if err := putRecord(ctx, s.store, op, key, &rec, ttl); err != nil {
-		return nil, err
+		return refreshResult{}, err
 	}
 	e.log.LogAttrs(ctx, logDebug, "refreshed", slogIssuer(is))
-	return &rec, nil
+	return refreshResult{rec: &rec, refreshed: true}, nil
 }
 
 // acquire takes a Locker's lock, waiting for another holder to release it
