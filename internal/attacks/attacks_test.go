@@ -207,7 +207,7 @@ func attacks() []attack {
 		{name: "error_description_html_injection", status: 403, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			b.get(e.launchURL("pat-1"))
-			return b.get(e.url("/fhir/callback?error=access_denied&error_description=" + url.QueryEscape("<script>alert(1)</script>")),
+			return b.get(e.url("/fhir/callback?error=access_denied&error_description="+url.QueryEscape("<script>alert(1)</script>")),
 				"Accept", "text/html")
 		}, check: func(t *testing.T, e *env, r *response) {
 			if strings.Contains(r.body, "<script>") || !strings.Contains(r.body, "&lt;script&gt;") {
