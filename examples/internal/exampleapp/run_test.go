@@ -1,0 +1,195 @@
+package exampleapp
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/core"
+)
+
+// mountNetHTTP is a Mount on net/http alone, for the tests of this package;
+// the examples' own mounts are tested through their programs in
+// examples/e2e.
+func mountNetHTTP(cfg adapters.Config, app *App) (http.Handler, error) {
+	s, err := adapters.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	routes := http.NewServeMux()
+	routes.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		app.Page(w, r, core.FromContext(r.Context()), func(path string) string { return adapters.URL(r, path) })
+	})
+	routes.HandleFunc("GET /api/context", func(w http.ResponseWriter, r *http.Request) {
+		app.JSON(w, core.FromContext(r.Context()).Context())
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(routes)))
+	mux.HandleFunc("GET /healthz", Healthz)
+	return mux, nil
+}
+
+// output is the writer Run logs to; it reports the URL to open.
+type output struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	open chan string
+	once sync.Once
+}
+
+var openRE = regexp.MustCompile(`Open (\S+) and click`)
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b.Write(p)
+	if m := openRE.FindStringSubmatch(o.b.String()); m != nil {
+		o.once.Do(func() { o.open <- m[1] })
+	}
+	return len(p), nil
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// runSandbox runs Run with the sandbox and args until the test ends, and
+// returns the sandbox EHR's URL.
+func runSandbox(t *testing.T, args ...string) (string, *output) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &output{open: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, "nethttp", mountNetHTTP, append([]string{"-addr", "127.0.0.1:0"}, args...), env(nil), out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case u := <-out.open:
+		return u, out
+	case err := <-done:
+		t.Fatalf("Run ended before serving: %v\n%s", err, out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Run printed no URL:\n%s", out)
+	}
+	return "", nil
+}
+
+var launchLink = regexp.MustCompile(`id="launch-pat-2" href="([^"]+)"`)
+
+// launchFromSandbox follows the sandbox's "Launch app" link for pat-2 with
+// a cookie jar, and returns the app page.
+func launchFromSandbox(t *testing.T, ehrURL string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}
+	ehrPage := get(t, c, ehrURL)
+	m := launchLink.FindStringSubmatch(ehrPage)
+	if m == nil {
+		t.Fatalf("no launch link on the sandbox page:\n%s", ehrPage)
+	}
+	return get(t, c, strings.ReplaceAll(m[1], "&amp;", "&"))
+}
+
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", u, resp.Status, b)
+	}
+	return string(b)
+}
+
+// The app runs with each session store: memory, and Redis and PostgreSQL
+// when SMART_TEST_REDIS_ADDR and SMART_TEST_POSTGRES_URL name servers
+// (they skip otherwise, and fail under CI=true).
+func TestRunWithEachStore(t *testing.T) {
+	for _, tc := range []struct{ name, env, prefix string }{
+		{"memory", "", "memory"},
+		{"redis", "SMART_TEST_REDIS_ADDR", "redis://"},
+		{"postgres", "SMART_TEST_POSTGRES_URL", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.prefix
+			if tc.env != "" {
+				v := os.Getenv(tc.env)
+				if v == "" {
+					if os.Getenv("CI") == "true" {
+						t.Fatalf("%s is not set", tc.env)
+					}
+					t.Skipf("%s is not set", tc.env)
+				}
+				store += v
+			}
+			ehr, out := runSandbox(t, "-store", store)
+			page := launchFromSandbox(t, ehr)
+			if !strings.Contains(page, `<h1 id="patient-name">Daniel Adams</h1>`) || !strings.Contains(page, "Type 2 diabetes mellitus") {
+				t.Errorf("the app page does not show pat-2:\n%s", page)
+			}
+			if want := storeName(store); !strings.Contains(out.String(), want) {
+				t.Errorf("the startup log lacks %q:\n%s", want, out)
+			}
+		})
+	}
+}
+
+// The startup log says that the sandbox switches plain http on, and the
+// URL to open is printed on its own line.
+func TestRunSandboxLog(t *testing.T) {
+	_, out := runSandbox(t)
+	for _, want := range []string{"AllowInsecureHTTP", "CookieInsecureHTTP", "\nOpen http://127.0.0.1:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRunFailsAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		usage bool
+	}{
+		{[]string{"-store", "mysql://db/x"}, false},
+		{[]string{"-store", "redis://127.0.0.1:1"}, false},
+		{[]string{"-addr", "127.0.0.1:-1"}, false},
+		{[]string{"-issuer", "http://ehr.example/fhir", "-client-id", "x"}, false}, // http without -insecure-http
+		{[]string{"-issuer", "https://ehr.example/fhir"}, true},
+		{[]string{"-base-url", "app.example"}, true},
+	} {
+		err := Run(t.Context(), "test", mountNetHTTP, tc.args, env(nil), io.Discard)
+		if err == nil {
+			t.Errorf("%q: no error", tc.args)
+			continue
+		}
+		if usage := errors.As(err, new(*usageError)); usage != tc.usage {
+			t.Errorf("%q: %v; usage error %t, want %t", tc.args, err, usage, tc.usage)
+		}
+	}
+	if err := Run(t.Context(), "test", mountNetHTTP, []string{"-help"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-help: %v", err)
+	}
+}
