@@ -1,0 +1,290 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// fhirStore is a core.Storage in a map, for the FHIR tests. Time-to-live is
+// ignored: these tests never outlive a record.
+type fhirStore struct {
+	mu    sync.Mutex
+	data  map[string][]byte
+	onGet func(key string) // when set, called (without the lock) before each Get
+}
+
+func (m *fhirStore) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	hook := m.onGet
+	m.mu.Unlock()
+	if hook != nil {
+		hook(key)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.data[key]
+	if !ok {
+		return nil, core.ErrNotFound
+	}
+	return append([]byte(nil), b...), nil
+}
+
+func (m *fhirStore) setOnGet(f func(key string)) {
+	m.mu.Lock()
+	m.onGet = f
+	m.mu.Unlock()
+}
+
+func (m *fhirStore) Set(_ context.Context, key string, v []byte, _ time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.data[key] = append([]byte(nil), v...)
+	return nil
+}
+
+func (m *fhirStore) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.data, key)
+	return nil
+}
+
+// fhirClock is a clock shared by the engine and the fake EHR.
+type fhirClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fhirClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fhirClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// seenRequest is a request as the fake EHR's HTTP server received it.
+type seenRequest struct {
+	Method string
+	URL    *url.URL
+	Header http.Header
+}
+
+// fhirEnv is a fake EHR served through a request recorder, an engine
+// configured for it, and one finished launch.
+type fhirEnv struct {
+	ehr    *smarttest.Server
+	base   string // the FHIR base URL
+	eng    *core.Engine
+	store  *fhirStore
+	clock  *fhirClock
+	sess   *core.Session
+	handle string
+	rc     *core.ReadyClient
+
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+// fhirSetup changes the defaults of launchForFHIR.
+type fhirSetup struct {
+	ehr    smarttest.Options
+	config func(*core.Config)
+	launch smarttest.LaunchContext // default: pat-1, enc-1, Practitioner/prac-1
+	quiet  bool                    // do not record requests (benchmarks)
+}
+
+// launchForFHIR starts a fake EHR, launches the app from it (launch,
+// authorize, callback) and returns the env with its ReadyClient.
+func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
+	t.Helper()
+	env := &fhirEnv{
+		store: &fhirStore{data: map[string][]byte{}},
+		clock: &fhirClock{t: time.Now()},
+	}
+	opts := setup.ehr
+	if opts.Now == nil {
+		opts.Now = env.clock.Now
+	}
+	env.ehr = smarttest.NewUnstarted(opts)
+	h := env.ehr.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !setup.quiet {
+			env.mu.Lock()
+			env.seen = append(env.seen, seenRequest{Method: r.Method, URL: r.URL, Header: r.Header.Clone()})
+			env.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { env.ehr.Close(); srv.Close() })
+	env.base = srv.URL + "/fhir"
+	env.ehr.RegisterClient(smarttest.Client{ID: "app", Auth: smarttest.AuthPublic})
+
+	cfg := core.Config{
+		ClientID:          "app",
+		CallbackURL:       "http://app.test/callback",
+		RedirectURL:       "/app",
+		Issuers:           []core.Issuer{{URL: env.base}},
+		AllowInsecureHTTP: true,
+		Now:               env.clock.Now,
+	}
+	if setup.config != nil {
+		setup.config(&cfg)
+	}
+	eng, err := core.New(cfg)
+	if err != nil {
+		t.Fatalf("core.New: %v", err)
+	}
+	env.eng = eng
+	env.sess = eng.Session("sid-1", env.store)
+
+	lc := setup.launch
+	if lc.Patient == "" && lc.FHIRUser == "" {
+		lc = smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"}
+	}
+	ctx := context.Background()
+	authURL, err := env.sess.Launch(ctx, core.LaunchRequest{Issuer: env.base, Launch: env.ehr.NewLaunch(lc)})
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	code, state, err := authorizeForFHIR(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.sess.Callback(ctx, core.CallbackRequest{Code: code, State: state})
+	if err != nil {
+		t.Fatalf("Callback: %v", err)
+	}
+	env.handle = res.Handle
+	if env.rc, err = env.sess.Ready(ctx, res.Handle); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	return env
+}
+
+// authorizeForFHIR follows an authorize URL without following the redirect
+// back to the app, and returns the code and state it carries.
+func authorizeForFHIR(authURL string) (code, state string, err error) {
+	c := &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+	resp, err := c.Get(authURL)
+	if err != nil {
+		return "", "", err
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		return "", "", fmt.Errorf("authorize: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	q := loc.Query()
+	if q.Get("code") == "" {
+		return "", "", fmt.Errorf("authorize: no code in %s", loc.Redacted())
+	}
+	return q.Get("code"), q.Get("state"), nil
+}
+
+// requests returns the requests the EHR received whose path is path.
+func (env *fhirEnv) requests(path string) []seenRequest {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	var out []seenRequest
+	for _, r := range env.seen {
+		if r.URL.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ready returns a new ReadyClient for the env's launch, as the next app
+// request would get.
+func (env *fhirEnv) ready(t testing.TB) *core.ReadyClient {
+	t.Helper()
+	rc, err := env.sess.Ready(context.Background(), env.handle)
+	if err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	return rc
+}
+
+// headerRecorder is a second origin that records the requests it gets.
+type headerRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+func newHeaderRecorder(t testing.TB) *headerRecorder {
+	r := &headerRecorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.seen = append(r.seen, seenRequest{Method: req.Method, URL: req.URL, Header: req.Header.Clone()})
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/fhir+json")
+		fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset"}`)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *headerRecorder) requests() []seenRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]seenRequest(nil), r.seen...)
+}
+
+// Resource shapes the tests decode into: the app's own, not a FHIR model.
+type (
+	fhirPatient struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+		Gender       string `json:"gender"`
+		BirthDate    string `json:"birthDate"`
+		Meta         struct {
+			VersionID string `json:"versionId"`
+		} `json:"meta"`
+	}
+	fhirObservation struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+		Status       string `json:"status"`
+		Subject      struct {
+			Reference string `json:"reference"`
+		} `json:"subject"`
+		Meta struct {
+			VersionID string `json:"versionId,omitempty"`
+		} `json:"meta,omitzero"`
+	}
+)
+
+// wantFHIRError checks that err is an *Error with code and status.
+func wantFHIRError(t testing.TB, err error, code core.Code, status int) *core.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s (%d)", code, status)
+	}
+	var e *core.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a *core.Error", err, err)
+	}
+	if e.Code != code || e.Status != status {
+		t.Fatalf("got code %q status %d (%v), want %s %d", e.Code, e.Status, err, code, status)
+	}
+	return e
+}
