@@ -37,6 +37,7 @@ func BenchmarkPlainClientRead(b *testing.B) {
 	tokens := env.ehr.FHIRTokens()
 	bearer := "Bearer " + tokens[len(tokens)-1]
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	b.Cleanup(client.CloseIdleConnections)
 	url := env.base + "/Patient/pat-1"
 	b.ReportAllocs()
 	for b.Loop() {
