@@ -122,7 +122,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	rec := launchRecord{
 		V:       recordVersion,
 		Handle:  newSecretString(),
-		Tokens:  tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry},
+		Tokens:  tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry, Issued: e.cfg.Now()},
 		Context: lc,
 		Created: e.cfg.Now(),
 	}

@@ -28,7 +28,11 @@ type Engine struct {
 	flight  singleflight.Group
 
 	refreshing singleflight.Group // by launch key: one refresh per launch per process
+	decoded    *decodeCache       // launch records as last decoded
 }
+
+// decodeCacheSize bounds the launch records kept decoded: about 2 KiB each.
+const decodeCacheSize = 8192
 
 // New validates cfg, fills its defaults and returns an Engine. An invalid
 // Config gives an *Error with CodeInvalidConfig whose message names the
@@ -45,6 +49,7 @@ func New(cfg Config) (*Engine, error) {
 		log:     cfg.Logger,
 		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
 		servers: map[string]*authServer{},
+		decoded: newDecodeCache(decodeCacheSize),
 	}
 	for i := range e.cfg.Issuers {
 		is := &e.cfg.Issuers[i]

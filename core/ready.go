@@ -33,8 +33,8 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 		}
 		handle = h
 	}
-	var rec launchRecord
-	switch err := getRecord(ctx, s.store, op, launchKey(s.id, handle), &rec); {
+	rec, err := s.engine.loadLaunch(ctx, s.store, op, launchKey(s.id, handle))
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", nil)
 	case err != nil:
@@ -166,11 +166,10 @@ func (rc *ReadyClient) needsRefresh() bool {
 	return rc.expiredLocked()
 }
 
-// expiredLocked: the token expires within the leeway.
+// expiredLocked reports whether the token is expired or about to be.
 func (rc *ReadyClient) expiredLocked() bool {
-	exp := rc.rec.Tokens.Expiry
 	e := rc.session.engine
-	return !exp.IsZero() && !e.cfg.Now().Add(e.cfg.Leeway).Before(exp)
+	return rc.rec.Tokens.stale(e.cfg.Now(), e.cfg.Leeway)
 }
 
 // sameOrigin reports whether u is on the launch's FHIR server origin:

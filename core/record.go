@@ -40,6 +40,20 @@ type tokens struct {
 	Access  Secret    `json:"at"`
 	Refresh Secret    `json:"rt,omitempty"`
 	Expiry  time.Time `json:"exp,omitzero"`
+	Issued  time.Time `json:"iat,omitzero"`
+}
+
+// stale reports whether the access token is expired or about to: within
+// leeway of its expiry, or within half its lifetime when that is shorter,
+// so a token that lives less than the leeway is still used.
+func (t *tokens) stale(now time.Time, leeway time.Duration) bool {
+	if t.Expiry.IsZero() {
+		return false
+	}
+	if !t.Issued.IsZero() {
+		leeway = min(leeway, t.Expiry.Sub(t.Issued)/2)
+	}
+	return !now.Add(leeway).Before(t.Expiry)
 }
 
 // launchRecord is a finished launch: its tokens and context.
@@ -64,9 +78,16 @@ func newSecretString() string {
 	return b64.EncodeToString(b[:])
 }
 
-// get loads and decodes a record. A missing or undecodable record gives
-// ErrNotFound; a storage failure gives CodeStorageUnavailable.
-func getRecord(ctx context.Context, st Storage, op, key string, v any) error {
+// record is a stored record: it knows its encoding's version.
+type record interface{ version() int }
+
+func (p *pendingLaunch) version() int { return p.V }
+func (r *launchRecord) version() int  { return r.V }
+func (x *launchIndex) version() int   { return x.V }
+
+// getRecord loads and decodes a record. A missing or undecodable record
+// gives ErrNotFound; a storage failure gives CodeStorageUnavailable.
+func getRecord(ctx context.Context, st Storage, op, key string, v record) error {
 	b, err := st.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
@@ -80,18 +101,38 @@ func getRecord(ctx context.Context, st Storage, op, key string, v any) error {
 	return nil
 }
 
-// decodeRecord decodes a record and checks its version.
-func decodeRecord(b []byte, v any) error {
-	var head struct {
-		V int `json:"v"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
+// decodeRecord decodes a record and checks its version. A record of another
+// version is refused: an upgrade never misreads one.
+func decodeRecord(b []byte, v record) error {
+	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}
-	if head.V != recordVersion {
-		return fmt.Errorf("record version %d, want %d", head.V, recordVersion)
+	if got := v.version(); got != recordVersion {
+		return fmt.Errorf("record version %d, want %d", got, recordVersion)
 	}
-	return json.Unmarshal(b, v)
+	return nil
+}
+
+// loadLaunch loads a launch record. Launch records are read on every
+// request of the app; the engine keeps the last decode of each, and reuses
+// it while the stored bytes are the same.
+func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, key string) (launchRecord, error) {
+	b, err := st.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return launchRecord{}, ErrNotFound
+	}
+	if err != nil {
+		return launchRecord{}, storageError(op, err)
+	}
+	if rec, ok := e.decoded.get(key, b); ok {
+		return rec, nil
+	}
+	var rec launchRecord
+	if err := decodeRecord(b, &rec); err != nil {
+		return launchRecord{}, ErrNotFound
+	}
+	e.decoded.put(key, b, rec)
+	return rec, nil
 }
 
 func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.Duration) error {

@@ -103,15 +103,15 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
 	}
 
-	var rec launchRecord
-	switch err := getRecord(ctx, s.store, op, key, &rec); {
+	rec, err := e.loadLaunch(ctx, s.store, op, key)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return refreshResult{}, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
 	case err != nil:
 		return refreshResult{}, err
 	}
 	now := e.cfg.Now()
-	fresh := rec.Tokens.Expiry.IsZero() || now.Add(e.cfg.Leeway).Before(rec.Tokens.Expiry)
+	fresh := !rec.Tokens.stale(now, e.cfg.Leeway)
 	if fresh && rec.Tokens.Access != stale {
 		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}
@@ -154,7 +154,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	if tr.RefreshToken != "" {
 		rec.Tokens.Refresh = Secret(tr.RefreshToken)
 	}
-	rec.Tokens.Expiry = tr.expiry(now)
+	rec.Tokens.Expiry, rec.Tokens.Issued = tr.expiry(now), now
 	rec.Context.Expiry = rec.Tokens.Expiry
 	if tr.Scope != "" {
 		rec.Context.Scope = tr.Scope

@@ -1,0 +1,44 @@
+package core_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// An EHR whose access tokens live less than the leeway (one minute) must
+// not make every request refresh: such a token is used for the first half
+// of its life.
+func TestShortLivedTokensAreUsed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{AccessTokenLifetime: 40 * time.Second}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	res := h.complete(s, &pat1)
+	for range 5 {
+		rc, err := s.Ready(context.Background(), res.Handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ ID string }
+		if err := rc.Patient().Read(context.Background(), &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 0 {
+		t.Fatalf("%d refreshes of a fresh 40 s token", n)
+	}
+	h.clock.Advance(25 * time.Second) // past half its life: refresh ahead of expiry
+	rc, err := s.Ready(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
+		t.Fatalf("%d refreshes after half the token's life, want 1", n)
+	}
+}
