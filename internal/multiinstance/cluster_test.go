@@ -167,7 +167,8 @@ type instance struct {
 	server  *httptest.Server
 	forward *httputil.ReverseProxy
 	store   *countingStore
-	storage core.Storage // the SMART records, and locks for plain instances
+	storage core.Storage    // the SMART records, and locks for plain instances
+	locks   *countingLocker // plain instances only
 	browser *sessions.Browser
 	engine  *core.Engine
 }
@@ -248,7 +249,8 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 		}
 		inst.engine = eng
 		inst.browser = sessions.New(sm, sessions.AllowInsecureHTTP(), sessions.WithKeyPrefix(c.prefix))
-		inst.storage = inst.browser.Storage().WithLocker(locker)
+		inst.locks = &countingLocker{l: locker}
+		inst.storage = inst.browser.Storage().WithLocker(inst.locks)
 		h = inst.browser.LoadAndSave(plainApp(inst))
 	case chi:
 		r, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Cookies: adapters.CookieInsecureHTTP})

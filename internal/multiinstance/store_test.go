@@ -4,9 +4,12 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/fhirware/smart/core"
 )
 
 // countingStore is an scs.Store that counts the calls made to the store it
@@ -128,3 +131,22 @@ func (s *countingStore) deleteAll() {
 }
 
 var _ scs.CtxStore = (*countingStore)(nil)
+
+// countingLocker is a core.Locker that counts the round trips made to the
+// locker it wraps: each TryLock, and each unlock.
+type countingLocker struct {
+	l     core.Locker
+	calls atomic.Int64
+}
+
+func (c *countingLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	c.calls.Add(1)
+	unlock, ok, err := c.l.TryLock(ctx, key, ttl)
+	if !ok {
+		return unlock, ok, err
+	}
+	return func(ctx context.Context) error {
+		c.calls.Add(1)
+		return unlock(ctx)
+	}, true, nil
+}

@@ -64,22 +64,34 @@ func New(client redis.UniversalClient) *Locker {
 // and at least one. It returns ok false and a nil error when another owner
 // holds it. unlock releases the lock only while this owner holds it.
 func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("goredislock: taking a lock: %w", err)
+	}
 	owner := newOwner()
 	ok, err = l.client.SetNX(ctx, key, owner, max(ttl, time.Millisecond)).Result()
 	if err != nil {
+		// The SET may have reached Redis before the failure (a deadline
+		// that ran out while waiting for the reply): release what it may
+		// have taken, so that nobody waits for a lock without a holder.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = l.release(rctx, key, owner)
+		cancel()
 		return nil, false, fmt.Errorf("goredislock: taking a lock: %w", err)
 	}
 	if !ok {
 		return nil, false, nil
 	}
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
-		defer cancel()
-		if err := releaseScript.Run(ctx, l.client, []string{key}, owner).Err(); err != nil {
-			return fmt.Errorf("goredislock: releasing a lock: %w", err)
-		}
-		return nil
-	}, true, nil
+	return func(ctx context.Context) error { return l.release(ctx, key, owner) }, true, nil
+}
+
+// release deletes the lock named key if owner holds it.
+func (l *Locker) release(ctx context.Context, key, owner string) error {
+	ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
+	defer cancel()
+	if err := releaseScript.Run(ctx, l.client, []string{key}, owner).Err(); err != nil {
+		return fmt.Errorf("goredislock: releasing a lock: %w", err)
+	}
+	return nil
 }
 
 // newOwner returns 128 random bits naming one holder of a lock.

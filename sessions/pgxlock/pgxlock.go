@@ -99,22 +99,35 @@ func (l *Locker) CreateTable(ctx context.Context) error {
 // and at least one. It returns ok false and a nil error when another owner
 // holds it. unlock releases the lock only while this owner holds it.
 func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("pgxlock: taking a lock: %w", err)
+	}
 	owner := newOwner()
 	tag, err := l.pool.Exec(ctx, lockSQL, key, owner, max(ttl.Milliseconds(), 1))
 	if err != nil {
+		// The statement may have committed before the failure (a
+		// deadline that ran out while waiting for the reply): release
+		// what it may have taken, so that nobody waits for a lock without
+		// a holder.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = l.release(rctx, key, owner)
+		cancel()
 		return nil, false, fmt.Errorf("pgxlock: taking a lock: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return nil, false, nil // held by another owner
 	}
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
-		defer cancel()
-		if _, err := l.pool.Exec(ctx, unlockSQL, key, owner); err != nil {
-			return fmt.Errorf("pgxlock: releasing a lock: %w", err)
-		}
-		return nil
-	}, true, nil
+	return func(ctx context.Context) error { return l.release(ctx, key, owner) }, true, nil
+}
+
+// release deletes the lock named key if owner holds it.
+func (l *Locker) release(ctx context.Context, key, owner string) error {
+	ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
+	defer cancel()
+	if _, err := l.pool.Exec(ctx, unlockSQL, key, owner); err != nil {
+		return fmt.Errorf("pgxlock: releasing a lock: %w", err)
+	}
+	return nil
 }
 
 // DeleteExpired deletes the rows of locks that ran out without being

@@ -64,6 +64,9 @@ func New(pool *redis.Pool) *Locker {
 // and at least one. It returns ok false and a nil error when another owner
 // holds it. unlock releases the lock only while this owner holds it.
 func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("redislock: taking a lock: %w", err)
+	}
 	owner := newOwner()
 	conn, err := l.pool.GetContext(ctx)
 	if err != nil {
@@ -76,21 +79,30 @@ func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (un
 	case errors.Is(err, redis.ErrNil):
 		return nil, false, nil // held by another owner
 	case err != nil:
+		// The SET may have reached Redis before the failure (a deadline
+		// that ran out while waiting for the reply): release what it may
+		// have taken, so that nobody waits for a lock without a holder.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = l.release(rctx, key, owner)
+		cancel()
 		return nil, false, fmt.Errorf("redislock: taking a lock: %w", err)
 	}
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
-		defer cancel()
-		conn, err := l.pool.GetContext(ctx)
-		if err != nil {
-			return fmt.Errorf("redislock: releasing a lock: %w", err)
-		}
-		defer conn.Close()
-		if _, err := release(ctx, conn, key, owner); err != nil {
-			return fmt.Errorf("redislock: releasing a lock: %w", err)
-		}
-		return nil
-	}, true, nil
+	return func(ctx context.Context) error { return l.release(ctx, key, owner) }, true, nil
+}
+
+// release deletes the lock named key if owner holds it.
+func (l *Locker) release(ctx context.Context, key, owner string) error {
+	ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
+	defer cancel()
+	conn, err := l.pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("redislock: releasing a lock: %w", err)
+	}
+	defer conn.Close()
+	if _, err := runRelease(ctx, conn, key, owner); err != nil {
+		return fmt.Errorf("redislock: releasing a lock: %w", err)
+	}
+	return nil
 }
 
 // do runs a command, bounded by ctx when the connection allows it.
@@ -101,9 +113,9 @@ func do(ctx context.Context, conn redis.Conn, cmd string, args ...any) (any, err
 	return conn.Do(cmd, args...)
 }
 
-// release runs the release script, bounded by ctx when the connection
+// runRelease runs the release script, bounded by ctx when the connection
 // allows it.
-func release(ctx context.Context, conn redis.Conn, key, owner string) (any, error) {
+func runRelease(ctx context.Context, conn redis.Conn, key, owner string) (any, error) {
 	if _, ok := conn.(redis.ConnWithContext); ok {
 		return releaseScript.DoContext(ctx, conn, key, owner)
 	}
