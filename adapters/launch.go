@@ -46,6 +46,10 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 			Description: "the launch request has no launch parameter; this app must be launched from the EHR"})
 		return
 	}
+	if err := s.engine.CheckIssuer(req.Issuer); err != nil {
+		s.Error(w, r, err) // before the session: a refused launch sets no cookie
+		return
+	}
 	ctx := r.Context()
 	id, err := s.browser.ID(ctx)
 	if err != nil {

@@ -80,6 +80,18 @@ type Session struct {
 // ID returns the browser session's identifier.
 func (s *Session) ID() string { return s.id }
 
+// CheckIssuer reports, without a network call, whether a launch from iss
+// would be accepted: nil, or the *Error (CodeInvalidRequest or
+// CodeUnknownIssuer) that Launch would return. Adapters call it before
+// creating a browser session for the launch.
+func (e *Engine) CheckIssuer(iss string) error {
+	if len(iss) > maxParamLen {
+		return newError("launch", CodeInvalidRequest, "a launch parameter is too long", nil)
+	}
+	_, err := e.issuer("launch", iss)
+	return err
+}
+
 // issuer returns the settings for a launch's iss, or an error saying why the
 // issuer is refused.
 func (e *Engine) issuer(op, iss string) (*Issuer, error) {

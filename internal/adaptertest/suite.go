@@ -196,6 +196,9 @@ func unknownIssuer(t *testing.T, r Router) {
 	if !strings.Contains(e.logs.String(), `"code":"unknown_issuer"`) {
 		t.Errorf("the refusal was not logged; logs:\n%s", e.logs.String())
 	}
+	if c := resp.cookie(sessionCookie); c != nil {
+		t.Errorf("a refused launch set the session cookie %q", c.Name)
+	}
 }
 
 func ehrRefuses(t *testing.T, r Router) {
