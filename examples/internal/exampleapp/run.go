@@ -79,7 +79,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; choose another address with -addr", err)
 	}
 	defer ln.Close()
 	base, err := s.baseURLFor(ln.Addr())
