@@ -50,9 +50,8 @@ func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (to
 		ch := e.refreshing.DoChan(launchKey(s.id, rc.handle), func() (any, error) {
 			// The refresh belongs to every waiting request: the first one's
 			// cancellation must not lose a rotated refresh token.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RefreshLockTTL)
-			defer cancel()
-			return s.refreshLaunch(fctx, rc.handle, stale)
+			// refreshLaunch bounds each of its steps.
+			return s.refreshLaunch(context.WithoutCancel(ctx), rc.handle, stale)
 		})
 		var r singleflight.Result
 		select {
@@ -96,12 +95,22 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	e := s.engine
 	key := launchKey(s.id, handle)
 	if l, ok := s.store.(Locker); ok {
-		unlock, err := acquire(ctx, l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
+		// Wait for another holder at most as long as its lock can last,
+		// and a last look after it ran out (a holder that died).
+		wctx, cancel := context.WithTimeout(ctx, e.cfg.RefreshLockTTL+time.Second)
+		unlock, err := acquire(wctx, l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
+		cancel()
 		if err != nil {
 			return refreshResult{}, err
 		}
 		defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
 	}
+	// The refresh's time counts from here, whatever the wait used: it
+	// ends before the lock runs out, leaving a tenth of RefreshLockTTL to
+	// store the new tokens.
+	base := ctx
+	ctx, cancel := context.WithTimeout(base, e.cfg.RefreshLockTTL*8/10)
+	defer cancel()
 
 	rec, err := e.loadLaunch(ctx, s.store, op, key)
 	switch {
@@ -159,9 +168,12 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	if tr.Scope != "" {
 		rec.Context.Scope = tr.Scope
 	}
-	// Store before use: a rotated refresh token must never be lost.
+	// Store before use: a rotated refresh token must never be lost, even
+	// when the token response came at the end of the refresh's time.
 	ttl := max(rec.Created.Add(e.cfg.SessionTTL).Sub(now), time.Minute)
-	if err := putRecord(ctx, s.store, op, key, &rec, ttl); err != nil {
+	pctx, pcancel := context.WithTimeout(base, e.cfg.RefreshLockTTL/10)
+	defer pcancel()
+	if err := putRecord(pctx, s.store, op, key, &rec, ttl); err != nil {
 		return refreshResult{}, err
 	}
 	e.log.LogAttrs(ctx, logDebug, "refreshed", slogIssuer(is))
