@@ -239,6 +239,9 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	sm := scs.New()
 	sm.Store = inst.store
 	sm.Cookie.Name = "smart_session"
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
+	}
 
 	var h http.Handler
 	switch o.kind {

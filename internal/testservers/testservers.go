@@ -85,6 +85,10 @@ func PostgresURL(t testing.TB) string {
 	})
 }
 
+// Timeout is the dial, read and write timeout of the clients made here,
+// except the proxied ones, whose tests cut the server on purpose.
+const Timeout = 10 * time.Second
+
 // UniquePrefix is a key prefix that no other test, or test process sharing
 // the server, uses. It begins with "smart-test:" and ends with ":".
 func UniquePrefix(t testing.TB) string {
@@ -94,8 +98,9 @@ func UniquePrefix(t testing.TB) string {
 	return "smart-test:" + name + ":" + hex.EncodeToString(b[:]) + ":"
 }
 
-// RedigoPool returns a redigo pool dialling addr with 2-second timeouts,
-// closed when the test ends.
+// RedigoPool returns a redigo pool dialling addr, closed when the test
+// ends. Its timeouts (Timeout) leave room for a machine loaded by parallel
+// test runs.
 func RedigoPool(t testing.TB, addr string) *redigo.Pool {
 	t.Helper()
 	pool := &redigo.Pool{
@@ -103,25 +108,25 @@ func RedigoPool(t testing.TB, addr string) *redigo.Pool {
 		IdleTimeout: time.Minute,
 		Dial: func() (redigo.Conn, error) {
 			return redigo.Dial("tcp", addr,
-				redigo.DialConnectTimeout(2*time.Second),
-				redigo.DialReadTimeout(2*time.Second),
-				redigo.DialWriteTimeout(2*time.Second))
+				redigo.DialConnectTimeout(Timeout),
+				redigo.DialReadTimeout(Timeout),
+				redigo.DialWriteTimeout(Timeout))
 		},
 	}
 	t.Cleanup(func() { pool.Close() })
 	return pool
 }
 
-// GoredisClient returns a go-redis client for addr with 2-second timeouts,
-// closed when the test ends. ContextTimeoutEnabled makes go-redis use the
+// GoredisClient returns a go-redis client for addr with Timeout as its
+// timeouts, closed when the test ends. ContextTimeoutEnabled makes go-redis use the
 // context's deadline on the connection.
 func GoredisClient(t testing.TB, addr string) *goredis.Client {
 	t.Helper()
 	client := goredis.NewClient(&goredis.Options{
 		Addr:                  addr,
-		DialTimeout:           2 * time.Second,
-		ReadTimeout:           2 * time.Second,
-		WriteTimeout:          2 * time.Second,
+		DialTimeout:           Timeout,
+		ReadTimeout:           Timeout,
+		WriteTimeout:          Timeout,
 		ContextTimeoutEnabled: true,
 		PoolSize:              8,
 	})
@@ -148,15 +153,16 @@ func DeleteRedisKeys(t testing.TB, addr, pattern string) {
 	})
 }
 
-// PgPool returns a pgx pool for url, with scs's sessions table in place,
-// closed when the test ends.
+// PgPool returns a pgx pool for url, with scs's sessions table and
+// pgxlock's lock table in place, closed when the test ends. Its connect
+// timeout is Timeout.
 func PgPool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	cfg.ConnConfig.ConnectTimeout = Timeout
 	cfg.MaxConns = 8
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
