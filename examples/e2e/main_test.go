@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,10 +53,13 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// goTool returns the go command that runs the tests.
+// goTool returns the go command: the one in $GOROOT/bin when the go
+// command that runs the tests has set GOROOT, else the one on PATH.
 func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			return p
+		}
 	}
 	return "go"
 }
