@@ -32,6 +32,15 @@ type Config struct {
 	// way. Swap the store with one line: sm.Store = redisstore.New(pool).
 	SessionManager *scs.SessionManager
 
+	// Locker is a lock shared by every instance of the app, held around
+	// each token refresh and each change to a browser's list of launches,
+	// so that instances behind a load balancer refresh a launch once and
+	// never lose a rotated refresh token. Use the locker of the server that
+	// holds SessionManager.Store: sessions/goredislock, sessions/redislock
+	// or sessions/pgxlock. The default (nil) is no lock: refreshes are
+	// single-flight within each instance, which is all one instance needs.
+	Locker core.Locker
+
 	// Cookies chooses the session cookie's attributes. The default,
 	// CookieSecure, suits an app opened in its own window or tab.
 	Cookies CookieMode

@@ -56,7 +56,7 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	authorize, err := s.engine.Session(id, s.browser.Storage()).Launch(ctx, req)
+	authorize, err := s.engine.Session(id, s.storage).Launch(ctx, req)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -69,7 +69,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ctx := r.Context()
 	id, _ := s.browser.Existing(ctx) // none: the engine answers no_session
-	res, err := s.engine.Session(id, s.browser.Storage()).Callback(ctx, core.CallbackRequest{
+	res, err := s.engine.Session(id, s.storage).Callback(ctx, core.CallbackRequest{
 		Code:             q.Get("code"),
 		State:            q.Get("state"),
 		Issuer:           q.Get("iss"),
@@ -92,7 +92,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 func (s *Smart) serveLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if id, ok := s.browser.Existing(ctx); ok {
-		if err := s.engine.Session(id, s.browser.Storage()).Logout(ctx); err != nil {
+		if err := s.engine.Session(id, s.storage).Logout(ctx); err != nil {
 			s.Error(w, r, err)
 			return
 		}

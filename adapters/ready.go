@@ -73,7 +73,7 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		return nil, &core.Error{Op: op, Code: core.CodeNoSession,
 			Description: "the request carries no launch handle (" + core.HandleParam + " parameter or " + core.HandleHeader + " header)"}
 	}
-	return s.engine.Session(id, s.browser.Storage()).Ready(ctx, handle)
+	return s.engine.Session(id, s.storage).Ready(ctx, handle)
 }
 
 // noLaunch reports whether err means the request has no usable launch, as

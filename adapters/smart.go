@@ -22,6 +22,7 @@ import (
 type Smart struct {
 	engine  *core.Engine
 	browser *sessions.Browser
+	storage core.Storage // the browser's storage, with the Locker when one is set
 	log     *slog.Logger
 	render  ErrorRenderer
 
@@ -48,9 +49,14 @@ func New(cfg Config) (*Smart, error) {
 	if err := checkCookie(&cfg, browser.SessionManager()); err != nil {
 		return nil, err
 	}
+	var storage core.Storage = browser.Storage()
+	if cfg.Locker != nil {
+		storage = browser.Storage().WithLocker(cfg.Locker)
+	}
 	s := &Smart{
 		engine:        engine,
 		browser:       browser,
+		storage:       storage,
 		log:           log,
 		render:        cfg.RenderError,
 		ehrLaunchOnly: cfg.EHRLaunchOnly,

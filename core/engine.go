@@ -29,10 +29,15 @@ type Engine struct {
 
 	refreshing singleflight.Group // by launch key: one refresh per launch per process
 	decoded    *decodeCache       // launch records as last decoded
+	indexMu    [indexStripes]sync.Mutex
 }
 
 // decodeCacheSize bounds the launch records kept decoded: about 2 KiB each.
 const decodeCacheSize = 8192
+
+// indexStripes is the number of mutexes that serialise changes to the
+// sessions' launch indexes within the process.
+const indexStripes = 64
 
 // New validates cfg, fills its defaults and returns an Engine. An invalid
 // Config gives an *Error with CodeInvalidConfig whose message names the

@@ -209,3 +209,34 @@ func TestDiscoveryAndKeysAreFetchedOnce(t *testing.T) {
 		t.Fatalf("%d code exchanges, want %d", got, n)
 	}
 }
+
+// Tabs finishing their callbacks at the same moment must not lose each
+// other's launches from the session's list.
+func TestConcurrentCallbacksKeepEveryLaunch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxLaunches: 50}, core.Issuer{})
+	s := h.session("many-tabs")
+	const n = 20
+	cbs := make([]core.CallbackRequest, n)
+	for i := range cbs {
+		cbs[i] = h.launch(s, &smarttest.LaunchContext{Patient: fmt.Sprintf("pat-%d", i%3+1)})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, cb := range cbs {
+		wg.Go(func() {
+			if _, err := s.Callback(context.Background(), cb); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	handles, err := s.Handles(context.Background())
+	if err != nil || len(handles) != n {
+		t.Fatalf("the session lists %d launches (%v), want %d", len(handles), err, n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 )
@@ -20,6 +21,7 @@ const recordVersion = 1
 func pendingKey(state string) string      { return "pending:" + state }
 func launchKey(sid, handle string) string { return "launch:" + sid + ":" + handle }
 func indexKey(sid string) string          { return "launches:" + sid }
+func indexLockKey(sid string) string      { return "lock:launches:" + sid }
 func refreshLockKey(sid, handle string) string {
 	return "lock:refresh:" + sid + ":" + handle
 }
@@ -161,11 +163,49 @@ func storageError(op string, err error) error {
 	return newError(op, CodeStorageUnavailable, "the session storage failed", err)
 }
 
+// indexLockTTL bounds how long a change to a session's launch index may
+// hold the index's lock.
+const indexLockTTL = 10 * time.Second
+
+// lockIndex serialises changes to the session's launch index: within the
+// process by a mutex per session (striped), across processes by the
+// Storage's lock when it is a Locker. Without them, two tabs finishing
+// their callbacks at once could each write the index and lose a handle.
+func (s *Session) lockIndex(ctx context.Context, op string) (func(), error) {
+	mu := &s.engine.indexMu[stripe(s.id)]
+	mu.Lock()
+	l, ok := s.store.(Locker)
+	if !ok {
+		return mu.Unlock, nil
+	}
+	unlock, err := acquireFor(ctx, op, CodeStorageUnavailable, "the lock on the session's launches", l, indexLockKey(s.id), indexLockTTL)
+	if err != nil {
+		mu.Unlock()
+		return nil, err
+	}
+	return func() {
+		_ = unlock(context.WithoutCancel(ctx))
+		mu.Unlock()
+	}, nil
+}
+
+// stripe picks one of the engine's index mutexes for a session id.
+func stripe(sid string) int {
+	h := fnv.New32a()
+	h.Write([]byte(sid))
+	return int(h.Sum32() % indexStripes)
+}
+
 // addToIndex records a new launch handle as the session's most recent and
 // evicts the oldest launches beyond MaxLaunches. It returns the evicted
 // handles, whose records the caller deletes.
 func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, error) {
 	e := s.engine
+	unlock, err := s.lockIndex(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var idx launchIndex
 	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -207,6 +247,11 @@ func (s *Session) Handles(ctx context.Context) ([]string, error) {
 
 // Logout deletes every launch of the session, with its tokens.
 func (s *Session) Logout(ctx context.Context) error {
+	unlock, err := s.lockIndex(ctx, "logout")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	handles, err := s.Handles(ctx)
 	if err != nil {
 		return err

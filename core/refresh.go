@@ -183,11 +183,17 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 // acquire takes a Locker's lock, waiting for another holder to release it
 // or for its time to run out.
 func acquire(ctx context.Context, l Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
+	return acquireFor(ctx, "refresh", CodeRefreshFailed, "another instance's token refresh", l, key, ttl)
+}
+
+// acquireFor takes a Locker's lock, waiting for another holder to release
+// it or for its time to run out; a wait cut short by ctx fails with code.
+func acquireFor(ctx context.Context, op string, code Code, what string, l Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
 	wait := 10 * time.Millisecond
 	for {
 		unlock, ok, err := l.TryLock(ctx, key, ttl)
 		if err != nil {
-			return nil, storageError("refresh", err)
+			return nil, storageError(op, err)
 		}
 		if ok {
 			return unlock, nil
@@ -196,7 +202,7 @@ func acquire(ctx context.Context, l Locker, key string, ttl time.Duration) (func
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, newError("refresh", CodeRefreshFailed, "timed out waiting for another instance's token refresh", ctx.Err())
+			return nil, newError(op, code, "timed out waiting for "+what, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(wait*2, 200*time.Millisecond)
