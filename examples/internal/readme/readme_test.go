@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/pgxstore"
@@ -24,6 +25,8 @@ import (
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/echoware"
 	"github.com/fhirware/smart/ginware"
+	"github.com/fhirware/smart/sessions/goredislock"
+	"github.com/fhirware/smart/sessions/pgxlock"
 )
 
 // Patient is the part of a FHIR Patient the app reads.
@@ -142,6 +145,33 @@ func Example_postgres() {
 	if err != nil {
 		panic(err)
 	}
+	s.Adapter().Browser().SessionManager().Store = pgxstore.New(pool)
+}
+
+// README: several instances on Redis or Valkey.
+func Example_severalInstancesRedis() {
+	cfg := config()
+	client := redis.NewClient(&redis.Options{Addr: "valkey.internal:6379", ContextTimeoutEnabled: true,
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	cfg.Locker = goredislock.New(client)
+	s := chiware.Smart(cfg)
+	s.Adapter().Browser().SessionManager().Store = goredisstore.New(client)
+}
+
+// README: several instances on PostgreSQL.
+func Example_severalInstancesPostgres() {
+	ctx := context.Background()
+	cfg := config()
+	pool, err := pgxpool.New(ctx, "postgres://app@db.example.com:5432/app")
+	if err != nil {
+		panic(err)
+	}
+	locker := pgxlock.New(pool)
+	if err := locker.CreateTable(ctx); err != nil { // or run pgxlock.Schema with your migrations
+		panic(err)
+	}
+	cfg.Locker = locker
+	s := chiware.Smart(cfg)
 	s.Adapter().Browser().SessionManager().Store = pgxstore.New(pool)
 }
 
