@@ -15,68 +15,6 @@ import (
 	"github.com/fhirware/smart/core/smarttest"
 )
 
-// fhirStore is a core.Storage in a map, for the FHIR tests. Time-to-live is
-// ignored: these tests never outlive a record.
-type fhirStore struct {
-	mu    sync.Mutex
-	data  map[string][]byte
-	onGet func(key string) // when set, called (without the lock) before each Get
-}
-
-func (m *fhirStore) Get(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	hook := m.onGet
-	m.mu.Unlock()
-	if hook != nil {
-		hook(key)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.data[key]
-	if !ok {
-		return nil, core.ErrNotFound
-	}
-	return append([]byte(nil), b...), nil
-}
-
-func (m *fhirStore) setOnGet(f func(key string)) {
-	m.mu.Lock()
-	m.onGet = f
-	m.mu.Unlock()
-}
-
-func (m *fhirStore) Set(_ context.Context, key string, v []byte, _ time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.data[key] = append([]byte(nil), v...)
-	return nil
-}
-
-func (m *fhirStore) Delete(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.data, key)
-	return nil
-}
-
-// fhirClock is a clock shared by the engine and the fake EHR.
-type fhirClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fhirClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fhirClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // seenRequest is a request as the fake EHR's HTTP server received it.
 type seenRequest struct {
 	Method string
@@ -90,8 +28,8 @@ type fhirEnv struct {
 	ehr    *smarttest.Server
 	base   string // the FHIR base URL
 	eng    *core.Engine
-	store  *fhirStore
-	clock  *fhirClock
+	store  *memStorage
+	clock  *clock
 	sess   *core.Session
 	handle string
 	rc     *core.ReadyClient
@@ -112,10 +50,8 @@ type fhirSetup struct {
 // authorize, callback) and returns the env with its ReadyClient.
 func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 	t.Helper()
-	env := &fhirEnv{
-		store: &fhirStore{data: map[string][]byte{}},
-		clock: &fhirClock{t: time.Now()},
-	}
+	c := newClock()
+	env := &fhirEnv{clock: c, store: newMemStorage(c.Now)}
 	opts := setup.ehr
 	if opts.Now == nil {
 		opts.Now = env.clock.Now

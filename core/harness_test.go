@@ -20,6 +20,8 @@ type memStorage struct {
 	now  func() time.Time
 	data map[string]memEntry
 	fail error // when set, every call fails with it
+
+	onGet func(key string) // when set, called (without the lock) before each Get
 }
 
 type memEntry struct {
@@ -35,6 +37,12 @@ func newMemStorage(now func() time.Time) *memStorage {
 }
 
 func (m *memStorage) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	hook := m.onGet
+	m.mu.Unlock()
+	if hook != nil {
+		hook(key)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -65,6 +73,12 @@ func (m *memStorage) Delete(_ context.Context, key string) error {
 	}
 	delete(m.data, key)
 	return nil
+}
+
+func (m *memStorage) setOnGet(f func(key string)) {
+	m.mu.Lock()
+	m.onGet = f
+	m.mu.Unlock()
 }
 
 func (m *memStorage) setFail(err error) {

@@ -88,8 +88,8 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 		}
 		err := &Error{Op: op, Code: code, Status: resp.StatusCode, Err: &tokenEndpointError{re}}
 		err.Description = fmt.Sprintf("the token endpoint answered %d", resp.StatusCode)
-		if re.ErrorCode != "" {
-			err.Description += " " + printable(re.ErrorCode)
+		if c := printable(re.ErrorCode); c != "" {
+			err.Description += " " + c
 		}
 		return nil, err
 	}
@@ -122,11 +122,11 @@ type tokenEndpointError struct{ re *oauth2.RetrieveError }
 
 func (t *tokenEndpointError) Error() string {
 	s := "oauth2: " + t.re.Response.Status
-	if t.re.ErrorCode != "" {
-		s += " " + t.re.ErrorCode
+	if c := printable(t.re.ErrorCode); c != "" {
+		s += " " + c
 	}
 	if t.re.ErrorDescription != "" {
-		s += ": " + t.re.ErrorDescription
+		s += ": " + printable(t.re.ErrorDescription)
 	}
 	return s
 }
