@@ -23,6 +23,7 @@ import (
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/leakcheck"
 )
 
 // clientID is the app's client id at the fake EHR.
@@ -39,8 +40,8 @@ type env struct {
 	smart *adapters.Smart
 	cfg   adapters.Config
 
-	logs   lockedBuffer
-	tokens tokenRecorder
+	logs   leakcheck.Buffer
+	tokens leakcheck.TokenRecorder
 
 	mu         sync.Mutex
 	transcript strings.Builder // every response: status, headers, body
@@ -61,7 +62,7 @@ func newEnv(t *testing.T, r Router, tweak func(*adapters.Config)) *env {
 
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	e.tokens.base = tr
+	e.tokens.Base = tr
 	e.cfg = adapters.Config{
 		Config: core.Config{
 			ClientID:          clientID,
@@ -106,7 +107,7 @@ func (e *env) checkNoTokens() {
 	seen := e.transcript.String()
 	e.mu.Unlock()
 	logs := e.logs.String()
-	for _, tok := range append(e.tokens.all(), e.ehr.FHIRTokens()...) {
+	for _, tok := range append(e.tokens.Tokens(), e.ehr.FHIRTokens()...) {
 		if len(tok) < 8 {
 			continue
 		}
@@ -262,63 +263,6 @@ func (b *browser) patient(rawURL string, header ...string) PatientAnswer {
 		t.Fatalf("%s: %v; body: %.300s", rawURL, err, r.body)
 	}
 	return a
-}
-
-// lockedBuffer is a bytes.Buffer for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tokenRecorder is the engine's transport: it keeps every token in the
-// token endpoint's answers.
-type tokenRecorder struct {
-	base http.RoundTripper
-
-	mu     sync.Mutex
-	tokens []string
-}
-
-func (tr *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := tr.base.RoundTrip(req)
-	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	var answer map[string]any
-	if json.Unmarshal(body, &answer) == nil {
-		tr.mu.Lock()
-		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-			if s, ok := answer[k].(string); ok && s != "" {
-				tr.tokens = append(tr.tokens, s)
-			}
-		}
-		tr.mu.Unlock()
-	}
-	return resp, nil
-}
-
-func (tr *tokenRecorder) all() []string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return append([]string(nil), tr.tokens...)
 }
 
 // flakyStore is an scs.Store that fails while down is set: the session

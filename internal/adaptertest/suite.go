@@ -144,8 +144,8 @@ func ehrLaunch(t *testing.T, r Router) {
 	if e.ehr.Count(smarttest.EndpointTokenRefresh) == 0 {
 		t.Error("no refresh after the access token expired")
 	}
-	if len(e.tokens.all()) < 3 {
-		t.Errorf("recorded %d tokens from the EHR, want access, refresh and id tokens", len(e.tokens.all()))
+	if len(e.tokens.Tokens()) < 3 {
+		t.Errorf("recorded %d tokens from the EHR, want access, refresh and id tokens", len(e.tokens.Tokens()))
 	}
 }
 

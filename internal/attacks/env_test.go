@@ -22,6 +22,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/leakcheck"
 )
 
 // env is one app (chi, mounted at /fhir) and one fake EHR.
@@ -31,8 +32,8 @@ type env struct {
 	app   *httptest.Server
 	store *memstore.MemStore
 	clock *clock
-	logs  *lockedBuffer
-	tok   *tokenRecorder
+	logs  *leakcheck.Buffer
+	tok   *leakcheck.TokenRecorder
 	iss   string // the issuer the EHR launches the app with
 
 	mu        sync.Mutex
@@ -52,7 +53,7 @@ type setup struct {
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Now()}, logs: &lockedBuffer{}, store: memstore.NewWithCleanupInterval(0)}
+	e := &env{t: t, clock: &clock{t: time.Now()}, logs: &leakcheck.Buffer{}, store: memstore.NewWithCleanupInterval(0)}
 	if s.ehr.Now == nil {
 		s.ehr.Now = e.clock.Now
 	}
@@ -65,7 +66,7 @@ func newEnv(t *testing.T, s setup) *env {
 	base := "http://" + e.app.Listener.Addr().String()
 	sm := scs.New()
 	sm.Store = e.store
-	e.tok = &tokenRecorder{base: http.DefaultTransport}
+	e.tok = &leakcheck.TokenRecorder{}
 	cfg := adapters.Config{
 		Config: core.Config{
 			ClientID:          "app",
@@ -241,7 +242,7 @@ func (e *env) checkNoLeaks() {
 	seen := strings.Join(e.responses, "\n")
 	e.mu.Unlock()
 	logs := e.logs.String()
-	tokens := append(e.tok.all(), e.ehr.FHIRTokens()...)
+	tokens := append(e.tok.Tokens(), e.ehr.FHIRTokens()...)
 	for _, tok := range tokens {
 		if strings.Contains(seen, tok) {
 			e.t.Errorf("a token the EHR issued appears in a response the browser saw")
@@ -279,57 +280,4 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tokenRecorder is the engine's transport: it keeps every token of the
-// token endpoint's answers, for the leak checks.
-type tokenRecorder struct {
-	base http.RoundTripper
-
-	mu     sync.Mutex
-	tokens []string
-}
-
-func (tr *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := tr.base.RoundTrip(req)
-	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	var answer map[string]any
-	if json.Unmarshal(body, &answer) == nil {
-		tr.mu.Lock()
-		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-			if s, ok := answer[k].(string); ok && s != "" {
-				tr.tokens = append(tr.tokens, s)
-			}
-		}
-		tr.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (tr *tokenRecorder) all() []string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return append([]string(nil), tr.tokens...)
 }
