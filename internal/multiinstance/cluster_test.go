@@ -39,12 +39,14 @@ var instanceNames = []string{"A", "B", "C"}
 type backend struct {
 	name string
 	// connect gives one instance its own connections to the server: an
-	// scs store and a locker for the SMART records and locks under prefix.
+	// scs store and a locker that keep every key and lock under prefix,
+	// the test's own part of the server.
 	connect func(t *testing.T, prefix string) (scs.Store, core.Locker)
 	// cleanup removes, when the test ends, what is kept under prefix.
 	cleanup func(t *testing.T, prefix string)
-	// recordBytes returns the sizes of the records stored under prefix,
-	// read back from the server, by key.
+	// recordBytes returns the sizes of the SMART records stored under
+	// prefix (not the scs sessions), read back from the server, by key
+	// without the prefixes.
 	recordBytes func(t *testing.T, prefix string) map[string]int
 }
 
@@ -54,24 +56,25 @@ func backends() []backend {
 			name: "Redis",
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
-				return goredisstore.New(client), goredislock.New(client)
+				return underPrefix(goredisstore.New(client), prefix), lockerUnderPrefix(goredislock.New(client), prefix)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				addr := testservers.RedisAddr(t)
 				testservers.DeleteRedisKeys(t, addr, "scs:session:"+prefix+"*")
-				testservers.DeleteRedisKeys(t, addr, prefix+"*")
+				testservers.DeleteRedisKeys(t, addr, prefix+"*") // the locks
 			},
 			recordBytes: func(t *testing.T, prefix string) map[string]int {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
 				ctx := t.Context()
+				records := "scs:session:" + prefix + sessions.DefaultKeyPrefix
 				sizes := map[string]int{}
-				iter := client.Scan(ctx, 0, "scs:session:"+prefix+"*", 100).Iterator()
+				iter := client.Scan(ctx, 0, records+"*", 100).Iterator()
 				for iter.Next(ctx) {
 					n, err := client.StrLen(ctx, iter.Val()).Result()
 					if err != nil {
 						t.Fatal(err)
 					}
-					sizes[strings.TrimPrefix(iter.Val(), "scs:session:"+prefix)] = int(n)
+					sizes[strings.TrimPrefix(iter.Val(), records)] = int(n)
 				}
 				if err := iter.Err(); err != nil {
 					t.Fatal(err)
@@ -83,14 +86,15 @@ func backends() []backend {
 			name: "PostgreSQL",
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				pool := testservers.PgPool(t, testservers.PostgresURL(t))
-				return pgxstore.NewWithCleanupInterval(pool, 0), pgxlock.New(pool)
+				return underPrefix(pgxstore.NewWithCleanupInterval(pool, 0), prefix), lockerUnderPrefix(pgxlock.New(pool), prefix)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				testservers.DeletePostgresRows(t, testservers.PostgresURL(t), prefix)
 			},
 			recordBytes: func(t *testing.T, prefix string) map[string]int {
 				pool := testservers.PgPool(t, testservers.PostgresURL(t))
-				rows, err := pool.Query(t.Context(), `SELECT token, length(data) FROM sessions WHERE starts_with(token, $1) AND expiry > now()`, prefix)
+				records := prefix + sessions.DefaultKeyPrefix
+				rows, err := pool.Query(t.Context(), `SELECT token, length(data) FROM sessions WHERE starts_with(token, $1) AND expiry > now()`, records)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,7 +106,7 @@ func backends() []backend {
 					if err := rows.Scan(&key, &n); err != nil {
 						t.Fatal(err)
 					}
-					sizes[strings.TrimPrefix(key, prefix)] = n
+					sizes[strings.TrimPrefix(key, records)] = n
 				}
 				if err := rows.Err(); err != nil {
 					t.Fatal(err)
@@ -130,19 +134,6 @@ type clock struct{ offset atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// kind is how an instance is built.
-type kind int
-
-const (
-	// plain: core and sessions over net/http, with the backend's locker
-	// (the Storage is a sessions.LockingStorage).
-	plain kind = iota
-	// chi: the chiware router from adapters.Config. adapters.Config has no
-	// way to pass a Locker yet, so these instances refresh without the
-	// cross-process lock; they serve the tests that need none.
-	chi
-)
-
 // cluster is one fake EHR and several app instances behind a round-robin
 // proxy, with one browser.
 type cluster struct {
@@ -160,21 +151,23 @@ type cluster struct {
 	jar     http.CookieJar
 }
 
-// instance is one app instance: its own engine (and so discovery cache
-// and key sets), session manager, store connections and locker.
+// instance is one app instance: a chiware router with its own engine (and
+// so discovery cache and key sets), session manager, store connections and
+// locker.
 type instance struct {
 	name    string
 	server  *httptest.Server
 	forward *httputil.ReverseProxy
 	store   *countingStore
-	storage core.Storage    // the SMART records, and locks for plain instances
-	locks   *countingLocker // plain instances only
+	locks   *countingLocker
 	browser *sessions.Browser
 	engine  *core.Engine
+	// storage is the Storage the router's handlers give the engine: the
+	// browser's, with locks.
+	storage *sessions.LockingStorage
 }
 
 type clusterOptions struct {
-	kind           kind
 	faults         smarttest.Faults
 	refreshLockTTL time.Duration
 }
@@ -221,7 +214,7 @@ func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
 func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	t := c.t
 	store, locker := c.be.connect(t, c.prefix)
-	inst := &instance{name: name, store: newCountingStore(store)}
+	inst := &instance{name: name, store: newCountingStore(store), locks: &countingLocker{l: locker}}
 	t.Cleanup(func() { inst.store.deleteAll() })
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 200}
@@ -242,91 +235,26 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
 	}
-
-	var h http.Handler
-	switch o.kind {
-	case plain:
-		eng, err := core.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inst.engine = eng
-		inst.browser = sessions.New(sm, sessions.AllowInsecureHTTP(), sessions.WithKeyPrefix(c.prefix))
-		inst.locks = &countingLocker{l: locker}
-		inst.storage = inst.browser.Storage().WithLocker(inst.locks)
-		h = inst.browser.LoadAndSave(plainApp(inst))
-	case chi:
-		r, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Cookies: adapters.CookieInsecureHTTP})
-		if err != nil {
-			t.Fatal(err)
-		}
-		inst.engine = r.Adapter().Engine()
-		inst.browser = r.Adapter().Browser()
-		inst.storage = inst.browser.Storage()
-		r.Get("/", func(w http.ResponseWriter, r *http.Request) { page(w, r, chiware.ReadyClient(r)) })
-		mux := http.NewServeMux()
-		mux.Handle("/fhir/", http.StripPrefix("/fhir", r))
-		h = mux
+	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: inst.locks, Cookies: adapters.CookieInsecureHTTP})
+	if err != nil {
+		t.Fatal(err)
 	}
+	inst.engine = router.Adapter().Engine()
+	inst.browser = router.Adapter().Browser()
+	inst.storage = inst.browser.Storage().WithLocker(inst.locks)
+	router.Get("/", func(w http.ResponseWriter, r *http.Request) { page(w, r, chiware.ReadyClient(r)) })
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/", http.StripPrefix("/fhir", router))
+	mux.Handle("GET /fhir/session-id", router.Adapter().Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := inst.browser.Existing(r.Context())
+		io.WriteString(w, id)
+	})))
 	inst.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Instance", name)
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(inst.server.Close)
 	return inst
-}
-
-// plainApp is the launch, callback and page routes over core and sessions,
-// the way adapters serves them, with inst.storage, which locks.
-func plainApp(inst *instance) http.Handler {
-	fail := func(w http.ResponseWriter, err error) {
-		http.Error(w, string(core.ErrorCode(err))+": "+err.Error(), core.HTTPStatus(err))
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /fhir/launch", func(w http.ResponseWriter, r *http.Request) {
-		id, err := inst.browser.ID(r.Context())
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		q := r.URL.Query()
-		u, err := inst.engine.Session(id, inst.storage).Launch(r.Context(), core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")})
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		http.Redirect(w, r, u, http.StatusFound)
-	})
-	mux.HandleFunc("GET /fhir/callback", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := inst.browser.Existing(r.Context())
-		q := r.URL.Query()
-		res, err := inst.engine.Session(id, inst.storage).Callback(r.Context(), core.CallbackRequest{
-			Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
-			Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
-		})
-		if err == nil {
-			err = inst.browser.Renew(r.Context())
-		}
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		http.Redirect(w, r, res.RedirectURL, http.StatusFound)
-	})
-	mux.HandleFunc("GET /fhir/{$}", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := inst.browser.Existing(r.Context())
-		rc, err := inst.engine.Session(id, inst.storage).Ready(r.Context(), adapters.Handle(r))
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		page(w, r, rc)
-	})
-	mux.HandleFunc("GET /fhir/session-id", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := inst.browser.Existing(r.Context())
-		io.WriteString(w, id)
-	})
-	return mux
 }
 
 // page reads the launch's patient from the FHIR server, with the launch's
@@ -523,7 +451,7 @@ func (c *cluster) createPatients(n int) []string {
 }
 
 // sessionID asks the app, through instance A, for the browser's SMART
-// session id (plain instances only).
+// session id.
 func (c *cluster) sessionID() string {
 	c.t.Helper()
 	return c.mustGet(c.proxy.URL+"/fhir/session-id", http.StatusOK, "X-Pin-Instance", "A").body

@@ -18,7 +18,7 @@ import (
 func TestMeasure(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
-		c := newCluster(t, be, clusterOptions{kind: plain})
+		c := newCluster(t, be, clusterOptions{})
 		a, b := c.insts[0], c.insts[1]
 
 		// Bytes: what core writes for one launch, seen by the counting
@@ -26,9 +26,9 @@ func TestMeasure(t *testing.T) {
 		// is left in the server, read back by key (STRLEN in Redis,
 		// length(data) in PostgreSQL).
 		authorize, _ := c.launchStart("pat-1")
-		pending := a.store.writes(c.prefix)["pending"]
+		pending := a.store.writes()["pending"]
 		h, _ := c.callback(c.authorize(authorize))
-		written := b.store.writes(c.prefix)
+		written := b.store.writes()
 		stored := be.recordBytes(t, c.prefix)
 		var lines []string
 		total := 0

@@ -8,50 +8,41 @@ import (
 	"time"
 
 	"github.com/fhirware/smart/core/smarttest"
-	"github.com/fhirware/smart/sessions"
 )
 
 // A launch starts on instance A, its callback lands on B, and the app's
 // pages, served in turn by A, B and C, all find the launch.
 func TestLaunchAcrossInstances(t *testing.T) {
 	t.Parallel()
-	for _, k := range []struct {
-		name string
-		kind kind
-	}{{"chiware", chi}, {"core", plain}} {
-		t.Run(k.name, func(t *testing.T) {
-			t.Parallel()
-			forEachBackend(t, func(t *testing.T, be backend) {
-				c := newCluster(t, be, clusterOptions{kind: k.kind})
-				authorize, onLaunch := c.launchStart("pat-2")
-				handle, onCallback := c.callback(c.authorize(authorize))
-				if onLaunch != "A" || onCallback != "B" {
-					t.Fatalf("launch on %s, callback on %s; want A then B", onLaunch, onCallback)
-				}
-				var served []string
-				for i := range 9 {
-					u := c.pageURL(handle)
-					if i%3 == 2 {
-						u = c.pageURL("") // no handle: the most recent launch
-					}
-					res := c.mustGet(u, http.StatusOK)
-					if !strings.HasPrefix(res.body, "patient=pat-2 handle="+handle) {
-						t.Fatalf("page on %s: %q", res.instance, res.body)
-					}
-					served = append(served, res.instance)
-				}
-				if got := strings.Join(served, ""); got != "CABCABCAB" {
-					t.Fatalf("pages served by %s; want CABCABCAB", got)
-				}
-				// A discovered at the launch and B at the callback, each for
-				// its own cache; C served pages with no call to the EHR but
-				// the FHIR reads.
-				if n := c.ehr.Count(smarttest.EndpointDiscovery); n != 2 {
-					t.Errorf("%d discoveries; want 2 (A and B, one each)", n)
-				}
-			})
-		})
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		c := newCluster(t, be, clusterOptions{})
+		authorize, onLaunch := c.launchStart("pat-2")
+		handle, onCallback := c.callback(c.authorize(authorize))
+		if onLaunch != "A" || onCallback != "B" {
+			t.Fatalf("launch on %s, callback on %s; want A then B", onLaunch, onCallback)
+		}
+		var served []string
+		for i := range 9 {
+			u := c.pageURL(handle)
+			if i%3 == 2 {
+				u = c.pageURL("") // no handle: the most recent launch
+			}
+			res := c.mustGet(u, http.StatusOK)
+			if !strings.HasPrefix(res.body, "patient=pat-2 handle="+handle) {
+				t.Fatalf("page on %s: %q", res.instance, res.body)
+			}
+			served = append(served, res.instance)
+		}
+		if got := strings.Join(served, ""); got != "CABCABCAB" {
+			t.Fatalf("pages served by %s; want CABCABCAB", got)
+		}
+		// A discovered at the launch and B at the callback, each for
+		// its own cache; C served pages with no call to the EHR but
+		// the FHIR reads.
+		if n := c.ehr.Count(smarttest.EndpointDiscovery); n != 2 {
+			t.Errorf("%d discoveries; want 2 (A and B, one each)", n)
+		}
+	})
 }
 
 // One browser opens ten patients in ten tabs: the launches, the EHR's
@@ -60,7 +51,7 @@ func TestLaunchAcrossInstances(t *testing.T) {
 func TestTenTabs(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
-		c := newCluster(t, be, clusterOptions{kind: chi})
+		c := newCluster(t, be, clusterOptions{})
 		first := c.launch("pat-1")
 		c.mustGet(c.pageURL(first), http.StatusOK) // a FHIR request, whose token creates patients
 		patients := append([]string{"pat-2", "pat-3"}, c.createPatients(8)...)
@@ -123,7 +114,7 @@ func TestConcurrentRefresh(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				c := newCluster(t, be, clusterOptions{kind: plain})
+				c := newCluster(t, be, clusterOptions{})
 				h := c.launch("pat-1")
 				c.mustGet(c.pageURL(h), http.StatusOK)
 				c.ehr.ResetCounts()
@@ -145,7 +136,7 @@ func TestConcurrentRefresh(t *testing.T) {
 func TestStrictRotation(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
-		c := newCluster(t, be, clusterOptions{kind: plain, faults: smarttest.Faults{StrictRotation: true}})
+		c := newCluster(t, be, clusterOptions{faults: smarttest.Faults{StrictRotation: true}})
 		h := c.launch("pat-3")
 		c.ehr.ResetCounts()
 		const cycles, perCycle = 12, 30
@@ -192,7 +183,7 @@ func TestHolderDiesDuringRefresh(t *testing.T) {
 
 func testHolderDies(t *testing.T, be backend, after time.Duration) {
 	const ttl = 2 * time.Second
-	c := newCluster(t, be, clusterOptions{kind: plain, refreshLockTTL: ttl})
+	c := newCluster(t, be, clusterOptions{refreshLockTTL: ttl})
 	h := c.launch("pat-1")
 	sid := c.sessionID()
 	c.ehr.ResetCounts()
@@ -200,7 +191,7 @@ func testHolderDies(t *testing.T, be backend, after time.Duration) {
 
 	// The dying instance takes the lock, as the engine names it (core's
 	// refreshLockKey), and never releases it.
-	dead := c.insts[2].storage.(*sessions.LockingStorage)
+	dead := c.insts[2].storage
 	start := time.Now()
 	if _, ok, err := dead.TryLock(t.Context(), "lock:refresh:"+sid+":"+h, ttl); err != nil || !ok {
 		t.Fatalf("taking the lock: %v, %v", ok, err)

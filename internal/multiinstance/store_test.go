@@ -10,6 +10,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions"
 )
 
 // countingStore is an scs.Store that counts the calls made to the store it
@@ -55,9 +56,10 @@ func (s *countingStore) counts() map[string]int {
 }
 
 // writes returns the size of each value written since the last reset, by
-// kind of key: the part before the first colon after prefix, or "scs
-// session" for keys without prefix.
-func (s *countingStore) writes(prefix string) map[string][]int {
+// kind of key: for a SMART record, the part of the key before the first
+// colon after sessions.DefaultKeyPrefix ("launch", "pending" …); for an
+// scs session, "scs session".
+func (s *countingStore) writes() map[string][]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := map[string][]int{}
@@ -66,7 +68,7 @@ func (s *countingStore) writes(prefix string) map[string][]int {
 			continue
 		}
 		kind := "scs session"
-		if rest, ok := strings.CutPrefix(k, prefix); ok {
+		if rest, ok := strings.CutPrefix(k, sessions.DefaultKeyPrefix); ok {
 			kind, _, _ = strings.Cut(rest, ":")
 		}
 		m[kind] = append(m[kind], n)
@@ -149,4 +151,65 @@ func (c *countingLocker) TryLock(ctx context.Context, key string, ttl time.Durat
 		c.calls.Add(1)
 		return unlock(ctx)
 	}, true, nil
+}
+
+// prefixedStore is an scs store that keeps every key of the store it wraps
+// under a prefix: a test's own part of a server other tests share.
+type prefixedStore struct {
+	inner  scs.Store
+	prefix string
+}
+
+func underPrefix(inner scs.Store, prefix string) *prefixedStore {
+	return &prefixedStore{inner: inner, prefix: prefix}
+}
+
+func (s *prefixedStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+func (s *prefixedStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (s *prefixedStore) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}
+
+func (s *prefixedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.FindCtx(ctx, s.prefix+token)
+	}
+	return s.inner.Find(s.prefix + token)
+}
+
+func (s *prefixedStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.CommitCtx(ctx, s.prefix+token, b, expiry)
+	}
+	return s.inner.Commit(s.prefix+token, b, expiry)
+}
+
+func (s *prefixedStore) DeleteCtx(ctx context.Context, token string) error {
+	if cs, ok := s.inner.(scs.CtxStore); ok {
+		return cs.DeleteCtx(ctx, s.prefix+token)
+	}
+	return s.inner.Delete(s.prefix + token)
+}
+
+var _ scs.CtxStore = (*prefixedStore)(nil)
+
+// prefixedLocker is a core.Locker that takes every lock of the locker it
+// wraps under a prefix, like prefixedStore.
+type prefixedLocker struct {
+	inner  core.Locker
+	prefix string
+}
+
+func lockerUnderPrefix(inner core.Locker, prefix string) *prefixedLocker {
+	return &prefixedLocker{inner: inner, prefix: prefix}
+}
+
+func (l *prefixedLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	return l.inner.TryLock(ctx, l.prefix+key, ttl)
 }
