@@ -31,6 +31,12 @@ const fhirJSON = "application/fhir+json"
 // the cap fails. Every request is bounded by ctx and by the engine's HTTP
 // client timeout (DefaultHTTPTimeout unless Config.HTTPClient is set).
 func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	return rc.do(ctx, req, false)
+}
+
+// do is Do; owned reports that req was made by the ReadyClient itself (Read,
+// Search, the writes), so it may be sent without a copy.
+func (rc *ReadyClient) do(ctx context.Context, req *http.Request, owned bool) (*http.Response, error) {
 	if !rc.sameOrigin(req.URL) {
 		out := req.Clone(ctx)
 		out.Header.Del("Authorization")
@@ -43,7 +49,7 @@ func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Respons
 		}
 		return nil, err
 	}
-	resp, err := rc.send(ctx, req, tok)
+	resp, err := rc.send(ctx, req, tok, owned)
 	// A 401 refreshes the token and retries. The token that comes back may
 	// be one another request stored meanwhile rather than a new one; when
 	// that one is refused too, the request refreshes and retries once more.
@@ -58,14 +64,14 @@ func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Respons
 		if tok, refreshed, err = rc.refresh(ctx, "fhir", tok); err != nil {
 			return nil, err
 		}
-		retry := req
+		retry, retryOwned := req, owned
 		if req.GetBody != nil {
-			retry = req.Clone(ctx)
+			retry, retryOwned = req.Clone(ctx), true
 			if retry.Body, err = req.GetBody(); err != nil {
 				return nil, newError("fhir", CodeFHIRRequestFailed, "replaying the request body", err)
 			}
 		}
-		resp, err = rc.send(ctx, retry, tok)
+		resp, err = rc.send(ctx, retry, tok, retryOwned)
 		if refreshed {
 			break
 		}
@@ -73,10 +79,15 @@ func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Respons
 	return resp, err
 }
 
-// send sends a copy of req to the FHIR origin with the issuer's headers and
-// the bearer token.
-func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret) (*http.Response, error) {
-	out := req.Clone(ctx)
+// send sends req (a copy of it unless owned) to the FHIR origin with the
+// issuer's headers and the bearer token.
+func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret, owned bool) (*http.Response, error) {
+	var out *http.Request
+	if owned {
+		out = req.WithContext(ctx)
+	} else {
+		out = req.Clone(ctx)
+	}
 	for k, v := range rc.issuer.Header {
 		out.Header[k] = v
 	}
@@ -115,6 +126,10 @@ func (t readyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Relative paths may not climb out of the base with "." or ".." segments,
 // nor name another host with "//host".
 func (rc *ReadyClient) resolve(ref string) (*url.URL, error) {
+	if r, ok := ParseReference("", ref); ok && ref == r.Type+"/"+r.ID {
+		// "Type/id", the common case: nothing to check beyond its form.
+		return url.Parse(rc.issuer.URL + "/" + ref)
+	}
 	u, err := url.Parse(ref)
 	if err != nil {
 		return nil, err
@@ -167,7 +182,7 @@ func Read[T any](ctx context.Context, rc *ReadyClient, ref string) (T, error) {
 
 // doJSON sends req and decodes a 2xx JSON answer into v (when v is not nil).
 func (rc *ReadyClient) doJSON(ctx context.Context, req *http.Request, v any) error {
-	resp, err := rc.Do(ctx, req)
+	resp, err := rc.do(ctx, req, true)
 	if err != nil {
 		return err
 	}
