@@ -170,6 +170,7 @@ type instance struct {
 type clusterOptions struct {
 	faults         smarttest.Faults
 	refreshLockTTL time.Duration
+	maxLaunches    int // core.Config.MaxLaunches
 }
 
 func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
@@ -228,6 +229,7 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 		HTTPClient:        &http.Client{Transport: transport, Timeout: 10 * time.Second},
 		Now:               c.clock.Now,
 		RefreshLockTTL:    o.refreshLockTTL,
+		MaxLaunches:       o.maxLaunches,
 	}
 	sm := scs.New()
 	sm.Store = inst.store

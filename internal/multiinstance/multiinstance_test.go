@@ -1,12 +1,17 @@
 package multiinstance_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
@@ -207,5 +212,86 @@ func testHolderDies(t *testing.T, be backend, after time.Duration) {
 	}
 	if failures := c.hammer(h, 30); len(failures) > 0 {
 		t.Fatalf("%d requests failed after the refresh; first: %s", len(failures), failures[0])
+	}
+}
+
+// Twelve tabs of one browser finish their callbacks at the same moment,
+// spread over the three instances. Each callback reads the session's list
+// of launches and writes it back with its own launch added; the list keeps
+// all twelve only if the instances take turns, through the Locker. The
+// engines are driven directly, so that nothing but the store and the lock
+// stands between the callbacks. Without the Locker a round loses launches
+// more often than not; three rounds, each a browser session of its own,
+// make a miss unlikely.
+func TestConcurrentCallbacksAcrossInstances(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		const tabs = 12
+		c := newCluster(t, be, clusterOptions{maxLaunches: tabs})
+		for round := range 3 {
+			c.finishTabsAtOnce(fmt.Sprintf("browser-%d", round), tabs) // its keys are under the test's prefix
+		}
+	})
+}
+
+// finishTabsAtOnce starts n launches in the browser session sid, on A, B
+// and C in turn, has the EHR approve them, then runs their callbacks at
+// once, each on the instance after its launch's, and checks that every
+// instance lists the n launches.
+func (c *cluster) finishTabsAtOnce(sid string, n int) {
+	t := c.t
+	t.Helper()
+	ctx := t.Context()
+	session := func(inst *instance) *core.Session { return inst.engine.Session(sid, inst.storage) }
+
+	callbacks := make([]core.CallbackRequest, n)
+	for i := range callbacks {
+		launch := c.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1"})
+		authorize, err := session(c.insts[i%len(c.insts)]).Launch(ctx, core.LaunchRequest{Issuer: c.ehr.FHIRBaseURL(), Launch: launch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(c.authorize(authorize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		callbacks[i] = core.CallbackRequest{Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss")}
+	}
+
+	start := make(chan struct{})
+	handles := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, cb := range callbacks {
+		inst := c.insts[(i+1)%len(c.insts)]
+		wg.Go(func() {
+			<-start
+			res, err := session(inst).Callback(ctx, cb)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			handles[i] = res.Handle
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: callback %d on %s: %v", sid, i, c.insts[(i+1)%len(c.insts)].name, err)
+		}
+	}
+
+	want := slices.Sorted(slices.Values(handles))
+	for _, inst := range c.insts {
+		listed, err := session(inst).Handles(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(listed)
+		if !slices.Equal(listed, want) {
+			t.Fatalf("%s: instance %s lists %d launches %v; want the %d finished %v", sid, inst.name, len(listed), listed, n, want)
+		}
 	}
 }
