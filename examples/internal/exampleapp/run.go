@@ -71,11 +71,11 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 	}
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 
-	store, closeStore, err := openStore(ctx, s.store)
+	store, err := openStore(ctx, s.store)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer store.close()
 
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -114,12 +114,15 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 	if strings.HasPrefix(base, "http://") && cfg.AllowInsecureHTTP {
 		cfg.Cookies = adapters.CookieInsecureHTTP
 	}
-	if store != nil {
+	if store.store != nil {
 		// The one-line swap: the browser sessions and the SMART records
 		// move to the store.
 		sm := sessions.New(nil, sessions.WithLogger(log)).SessionManager()
-		sm.Store = store
+		sm.Store = store.store
 		cfg.SessionManager = sm
+		// And the lock on the same server, so that instances behind a
+		// load balancer refresh a launch once and keep every tab's launch.
+		cfg.Locker = store.locker
 	}
 
 	handler, err := mount(cfg, &App{router: router, log: log})
@@ -136,7 +139,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 
 	log.Info("listening", "router", router, "app", base+PagePath, "launch_url", base+LaunchPath,
 		"redirect_uri", base+CallbackPath, "issuers", issuerList(cfg.Issuers), "store", storeName(s.store),
-		"client_auth", string(auth.Method))
+		"locker", store.lockerName(), "client_auth", string(auth.Method))
 	if sandbox != nil {
 		fmt.Fprintf(stdout, "\nOpen %s/ and click \"Launch app\" next to a patient.\n\n", sandbox.URL())
 	} else {

@@ -126,12 +126,13 @@ func get(t *testing.T, c *http.Client, u string) string {
 
 // The app runs with each session store: memory, and Redis and PostgreSQL
 // when SMART_TEST_REDIS_ADDR and SMART_TEST_POSTGRES_URL name servers
-// (they skip otherwise, and fail under CI=true).
+// (they skip otherwise, and fail under CI=true), with the lock of the
+// same server.
 func TestRunWithEachStore(t *testing.T) {
-	for _, tc := range []struct{ name, env, prefix string }{
-		{"memory", "", "memory"},
-		{"redis", "SMART_TEST_REDIS_ADDR", "redis://"},
-		{"postgres", "SMART_TEST_POSTGRES_URL", ""},
+	for _, tc := range []struct{ name, env, prefix, locker string }{
+		{"memory", "", "memory", "none"},
+		{"redis", "SMART_TEST_REDIS_ADDR", "redis://", "goredislock"},
+		{"postgres", "SMART_TEST_POSTGRES_URL", "", "pgxlock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := tc.prefix
@@ -150,8 +151,10 @@ func TestRunWithEachStore(t *testing.T) {
 			if !strings.Contains(page, `<h1 id="patient-name">Daniel Adams</h1>`) || !strings.Contains(page, "Type 2 diabetes mellitus") {
 				t.Errorf("the app page does not show pat-2:\n%s", page)
 			}
-			if want := storeName(store); !strings.Contains(out.String(), want) {
-				t.Errorf("the startup log lacks %q:\n%s", want, out)
+			for _, want := range []string{storeName(store), "locker=" + tc.locker} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("the startup log lacks %q:\n%s", want, out)
+				}
 			}
 		})
 	}

@@ -68,7 +68,7 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 	str(&s.kid, "kid", "", "`kid` of the private key in the app's published JWKS")
 	str(&s.alg, "alg", "", "`algorithm` of private_key_jwt: RS384 or ES384 (default: from the key type)")
 	str(&s.scope, "scope", core.DefaultScope, "the `scope` requested at launch")
-	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…")
+	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…; the last two also lock, for several instances")
 	insecure, _ := strconv.ParseBool(getenv(envName("insecure-http")))
 	fs.BoolVar(&s.insecureHTTP, "insecure-http", insecure, "allow http:// issuers and a session cookie without Secure, for local development only (env "+envName("insecure-http")+"; on by itself for the embedded sandbox)")
 	if err := fs.Parse(args); err != nil {

@@ -148,13 +148,16 @@ func TestClientAuth(t *testing.T) {
 }
 
 func TestOpenStoreRefusesUnknownSchemes(t *testing.T) {
-	_, _, err := openStore(t.Context(), "mysql://u:pw@db/x")
+	_, err := openStore(t.Context(), "mysql://u:pw@db/x")
 	if err == nil || strings.Contains(err.Error(), "pw") {
 		t.Errorf("error %v; want one without the password", err)
 	}
-	st, release, err := openStore(t.Context(), "memory")
-	if st != nil || err != nil {
-		t.Errorf("memory: %v, %v; want the manager's own memstore (nil)", st, err)
+	st, err := openStore(t.Context(), "memory")
+	if err != nil {
+		t.Fatalf("memory: %v", err)
 	}
-	release()
+	if st.store != nil || st.locker != nil {
+		t.Errorf("memory: %v, %v; want the manager's own memstore and no lock (nil, nil)", st.store, st.locker)
+	}
+	st.close()
 }
