@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer app.stop()
 	fmt.Fprintf(out, "app: examples/%s, pid %d, %s, store %s; sandbox EHR in the load process at %s\n",
 		o.example, app.cmd.Process.Pid, app.base, o.store, ehr.URL())
-	fmt.Fprintf(out, "machine: %d CPUs (GOMAXPROCS of this process %s)\n\n", numCPU(), os.Getenv("GOMAXPROCS"))
+	fmt.Fprintf(out, "machine: %d CPUs; the app, this load generator and the sandbox EHR share them\n\n", numCPU())
 
 	patients := ehr.Patients()
 	sessions := make([]session, o.flows)
@@ -100,11 +100,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	cpu1, _ := app.cpu()
 	rss, _ := app.peakRSS()
-	fmt.Fprintf(out, "flows: %d complete flows (launch, authorize, callback, app page with 3 FHIR reads, API call), %d at once\n", o.flows, o.concurrency)
+	fmt.Fprintf(out, "flows: %d complete flows (launch, authorize, callback, app page, API call), %d at once\n", o.flows, o.concurrency)
 	fmt.Fprintf(out, "  %.0f flows/s   p50 %s   p99 %s   max %s\n", float64(o.flows)/elapsed.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
 	fmt.Fprintf(out, "  app CPU: %.2f s per 1,000 flows   app peak RSS: %.1f MiB\n", (cpu1-cpu0)/float64(o.flows)*1000, float64(rss)/(1<<20))
-	fmt.Fprintf(out, "  EHR calls per flow: token %.2f, discovery %d and JWKS %d in all\n\n",
-		float64(ehr.Count(smarttest.EndpointToken))/float64(o.flows), ehr.Count(smarttest.EndpointDiscovery), ehr.Count(smarttest.EndpointJWKS))
+	fmt.Fprintf(out, "  EHR calls per flow: token %.2f, FHIR %.2f; discovery %d and JWKS %d in all\n\n",
+		float64(ehr.Count(smarttest.EndpointToken))/float64(o.flows), float64(ehr.Count(smarttest.EndpointFHIR))/float64(o.flows),
+		ehr.Count(smarttest.EndpointDiscovery), ehr.Count(smarttest.EndpointJWKS))
 
 	if o.hammer > 0 {
 		cpu0, _ := app.cpu()
