@@ -50,13 +50,14 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		return nil, newError(op, CodeNoSession, "the request has no browser session; cookies may be blocked", nil)
 	}
 	if req.Error != "" {
-		// Burn the pending launch, if it is ours, so the state is single use.
-		if req.State != "" {
-			var p pendingLaunch
-			if getRecord(ctx, s.store, op, pendingKey(req.State), &p) == nil && p.Session == s.id {
-				_ = deleteRecord(ctx, s.store, op, pendingKey(req.State))
-			}
+		// The EHR's words are shown only for a refusal of one of this
+		// session's launches: anyone can link to the callback with an
+		// error of their own. The pending launch is burnt: single use.
+		var p pendingLaunch
+		if req.State == "" || getRecord(ctx, s.store, op, pendingKey(req.State), &p) != nil || p.Session != s.id {
+			return nil, newError(op, CodeInvalidState, "the callback reports an error, but its state matches no pending launch of this browser session", nil)
 		}
+		_ = deleteRecord(ctx, s.store, op, pendingKey(req.State))
 		desc := "the EHR refused the authorization: " + printable(req.Error)
 		if req.ErrorDescription != "" {
 			desc += " (" + printable(req.ErrorDescription) + ")"
@@ -97,6 +98,9 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	if req.Issuer != "" && req.Issuer != as.disc.Issuer && strings.TrimRight(req.Issuer, "/") != is.URL {
 		return nil, newError(op, CodeInvalidRequest, "the callback's iss does not match the issuer the launch went to (RFC 9207 mix-up defence)", nil)
 	}
+	if req.Issuer == "" && as.disc.IssParameterSupported {
+		return nil, newError(op, CodeInvalidRequest, "the callback has no iss, though the issuer says it always sends one (RFC 9207)", nil)
+	}
 
 	tr, err := e.requestToken(ctx, op, CodeTokenExchangeFailed, is, as, url.Values{
 		"grant_type":    {"authorization_code"},
@@ -119,6 +123,12 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		}
 	}
 
+	for _, id := range []*string{&lc.Patient, &lc.Encounter} {
+		if *id != "" && !validID(*id) {
+			e.log.LogAttrs(ctx, logWarn, "the EHR sent a malformed id in the launch context; it is left out", slogIssuer(is))
+			*id = ""
+		}
+	}
 	rec := launchRecord{
 		V:       recordVersion,
 		Handle:  newSecretString(),

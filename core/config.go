@@ -127,8 +127,8 @@ type Config struct {
 	MaxFHIRResponseBytes int64
 
 	// MaxRetries is how many times a request to the EHR's discovery or token
-	// endpoint is retried after a network error or a 5xx answer, with
-	// backoff. The default is DefaultMaxRetries (2); -1 disables retries.
+	// endpoint is retried after a network error or a 429, 500, 502, 503 or
+	// 504 answer, with backoff. The default is DefaultMaxRetries (2); -1 disables retries.
 	MaxRetries int
 
 	// RefreshLockTTL bounds one token refresh: the time a refresh may take,

@@ -164,14 +164,20 @@ func (d *discovery) resolve(base string, allowHTTP bool) error {
 			continue
 		}
 		u, err := b.Parse(*f.p)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("%s: %w", f.name, err)
+		case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
+			err = fmt.Errorf("%s must be https", f.name)
+		case u.Host == "":
+			err = fmt.Errorf("%s has no host", f.name)
+		}
+		if err != nil && f.required {
+			return err
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
-		}
-		if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
-			return fmt.Errorf("%s must be https", f.name)
-		}
-		if u.Host == "" {
-			return fmt.Errorf("%s has no host", f.name)
+			*f.p = "" // an unusable optional endpoint is left out
+			continue
 		}
 		*f.p = u.String()
 	}

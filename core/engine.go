@@ -32,8 +32,13 @@ type Engine struct {
 	indexMu    [indexStripes]sync.Mutex
 }
 
-// decodeCacheSize bounds the launch records kept decoded: about 2 KiB each.
+// decodeCacheSize bounds the launch records kept decoded: a few KiB each,
+// at most maxRecordBytes.
 const decodeCacheSize = 8192
+
+// maxCachedIssuers bounds the discovery cache, which AllowAnyIssuer would
+// otherwise let grow with every issuer a launch names.
+const maxCachedIssuers = 1024
 
 // indexStripes is the number of mutexes that serialise changes to the
 // sessions' launch indexes within the process.
@@ -164,6 +169,12 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 			next.verifier = e.newVerifier(is, d)
 		}
 		e.mu.Lock()
+		if _, ok := e.servers[is.URL]; !ok && len(e.servers) >= maxCachedIssuers {
+			for k := range e.servers { // make room: any entry will do
+				delete(e.servers, k)
+				break
+			}
+		}
 		e.servers[is.URL] = next
 		e.mu.Unlock()
 		return next, nil

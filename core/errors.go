@@ -35,7 +35,7 @@ const (
 	// with an error, such as access_denied (403).
 	CodeAuthorizationDenied Code = "authorization_denied"
 	// CodeTokenExchangeFailed: the token endpoint refused or failed the
-	// code exchange (502).
+	// code exchange, or could not be reached for a refresh (502).
 	CodeTokenExchangeFailed Code = "token_exchange_failed"
 	// CodeInvalidIDToken: the id_token failed verification (502).
 	CodeInvalidIDToken Code = "invalid_id_token"
@@ -45,14 +45,19 @@ const (
 	// CodeSessionExpired: the launch's tokens expired and cannot be
 	// refreshed; the user must launch again (401).
 	CodeSessionExpired Code = "session_expired"
-	// CodeRefreshFailed: the token endpoint refused or failed a refresh;
-	// the launch is ended (401).
+	// CodeRefreshFailed: the token endpoint refused a refresh (its grant
+	// is revoked or expired), or the refreshed id_token failed its checks;
+	// the launch is ended (401). A token endpoint that cannot be reached
+	// during a refresh gives CodeTokenExchangeFailed and the launch stays.
 	CodeRefreshFailed Code = "refresh_failed"
 	// CodeFHIRRequestFailed: a FHIR request failed or the server answered
 	// with an error status (502).
 	CodeFHIRRequestFailed Code = "fhir_request_failed"
-	// CodeResourceNotFound: the FHIR server answered 404 (404).
+	// CodeResourceNotFound: the FHIR server answered 404 or 410 (404).
 	CodeResourceNotFound Code = "resource_not_found"
+	// CodeFHIRForbidden: the FHIR server answered 403, such as for a
+	// resource outside the granted scopes (403).
+	CodeFHIRForbidden Code = "fhir_forbidden"
 	// CodeStorageUnavailable: the Storage failed; nothing was changed that
 	// the error does not say (503).
 	CodeStorageUnavailable Code = "storage_unavailable"
@@ -72,7 +77,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusBadRequest
 	case CodeNoSession, CodeSessionExpired, CodeRefreshFailed:
 		return http.StatusUnauthorized
-	case CodeUnknownIssuer, CodeAuthorizationDenied:
+	case CodeUnknownIssuer, CodeAuthorizationDenied, CodeFHIRForbidden:
 		return http.StatusForbidden
 	case CodeResourceNotFound:
 		return http.StatusNotFound

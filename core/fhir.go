@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,7 +104,7 @@ func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := rc.session.engine.fhir.Do(req)
 	if err != nil {
-		return nil, newError("fhir", CodeFHIRRequestFailed, req.Method+" "+redactedURL(req.URL)+" failed", err)
+		return nil, newError("fhir", CodeFHIRRequestFailed, req.Method+" "+redactedURL(req.URL)+" failed", redactURLError(err))
 	}
 	return resp, nil
 }
@@ -207,8 +208,14 @@ func (rc *ReadyClient) doJSON(ctx context.Context, req *http.Request, v any) err
 // OperationOutcome.
 func fhirError(req *http.Request, resp *http.Response, body []byte) error {
 	e := &Error{Op: "fhir", Code: CodeFHIRRequestFailed, Status: resp.StatusCode}
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusGone:
 		e.Code = CodeResourceNotFound
+	case http.StatusForbidden:
+		e.Code = CodeFHIRForbidden
+	case http.StatusUnauthorized:
+		// Still refused after a refresh and a retry: the launch is unusable.
+		e.Code = CodeSessionExpired
 	}
 	var oo OperationOutcome
 	if json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
@@ -227,4 +234,16 @@ func redactedURL(u *url.URL) string {
 	c := *u
 	c.RawQuery, c.User, c.Fragment = "", nil, ""
 	return c.String()
+}
+
+// redactURLError takes the query out of a *url.Error's URL, so that search
+// parameters (which may name a patient) stay out of messages and logs.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = redactedURL(u)
+		}
+	}
+	return err
 }

@@ -108,7 +108,7 @@ func TestRetryAfter401CarriesTheNewToken(t *testing.T) {
 	env.ehr.ResetCounts()
 	env.ehr.SetFaults(smarttest.Faults{Unauthorized: 2})
 	err = env.rc.Patient().Read(ctx, &p)
-	wantFHIRError(t, err, core.CodeFHIRRequestFailed, http.StatusUnauthorized)
+	wantFHIRError(t, err, core.CodeSessionExpired, http.StatusUnauthorized)
 	if n := env.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
 		t.Errorf("refreshes after two 401s = %d, want 1", n)
 	}

@@ -343,6 +343,17 @@ func TestCallbackRefuses(t *testing.T) {
 		{name: "RFC 9207 iss mismatch", code: core.CodeInvalidRequest, opts: smarttest.Options{AuthorizationResponseIss: true}, prepare: func(h *harness) {
 			h.ehr.SetFaults(smarttest.Faults{WrongCallbackIss: true})
 		}},
+		{name: "RFC 9207 iss missing where advertised", code: core.CodeInvalidRequest, opts: smarttest.Options{AuthorizationResponseIss: true},
+			do: func(t *testing.T, h *harness) error {
+				s := h.session("browser-1")
+				cb := h.launch(s, &pat1)
+				if cb.Issuer == "" {
+					t.Fatal("smarttest sent no iss")
+				}
+				cb.Issuer = ""
+				_, err := s.Callback(context.Background(), cb)
+				return err
+			}},
 		{name: "id_token with a bad signature", code: core.CodeInvalidIDToken, prepare: idTokenFault(smarttest.IDTokenBadSignature)},
 		{name: "id_token alg none", code: core.CodeInvalidIDToken, prepare: idTokenFault(smarttest.IDTokenAlgNone)},
 		{name: "id_token HS256 with the public key", code: core.CodeInvalidIDToken, prepare: idTokenFault(smarttest.IDTokenHS256PublicKey)},

@@ -45,7 +45,6 @@ func (e *Engine) newVerifier(is *Issuer, d *discovery) idTokenVerifier {
 type idClaims struct {
 	Issuer   string `json:"iss"`
 	Subject  string `json:"sub"`
-	Nonce    string `json:"nonce"`
 	FHIRUser string `json:"fhirUser"`
 	Profile  string `json:"profile"` // SMART v1 name of fhirUser
 	IssuedAt int64  `json:"iat"`

@@ -3,7 +3,9 @@ package core
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -74,11 +76,15 @@ type ReadyClient struct {
 // HandleParam) or requests (as HandleHeader) to stay on this launch.
 func (rc *ReadyClient) Handle() string { return rc.handle }
 
-// Context returns the launch context. It makes no network call.
+// Context returns the launch context. It makes no network call. The
+// context is the caller's own copy: changing it changes no other request's.
 func (rc *ReadyClient) Context() LaunchContext {
 	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.rec.Context
+	lc := rc.rec.Context
+	rc.mu.Unlock()
+	lc.FHIRContext = slices.Clone(lc.FHIRContext)
+	lc.Extra = maps.Clone(lc.Extra)
+	return lc
 }
 
 // Issuer returns the FHIR base URL of the launch.

@@ -137,10 +137,18 @@ func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, key string) (la
 	return rec, nil
 }
 
+// maxRecordBytes bounds a stored record. A launch record is well under 8
+// KiB with real tokens; a token response that would make it larger (a
+// launch context stuffed with extra fields) is refused.
+const maxRecordBytes = 64 << 10
+
 func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.Duration) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return newError(op, CodeStorageUnavailable, "encoding a record", err)
+	}
+	if len(b) > maxRecordBytes {
+		return newError(op, CodeTokenExchangeFailed, fmt.Sprintf("the launch's record would take %d bytes, more than %d: the token response carries too much", len(b), maxRecordBytes), nil)
 	}
 	if err := st.Set(ctx, key, b, ttl); err != nil {
 		return storageError(op, err)
@@ -221,6 +229,25 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 		return nil, err
 	}
 	return evicted, nil
+}
+
+// removeFromIndex drops an ended launch's handle from the session's list.
+func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error {
+	unlock, err := s.lockIndex(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var idx launchIndex
+	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
+		return err
+	}
+	n := len(idx.Handles)
+	idx.Handles = slices.DeleteFunc(idx.Handles, func(h string) bool { return h == handle })
+	if len(idx.Handles) == n {
+		return nil
+	}
+	return putRecord(ctx, s.store, op, indexKey(s.id), &idx, s.engine.cfg.SessionTTL)
 }
 
 // latestHandle returns the session's most recent launch handle.

@@ -98,7 +98,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		// Wait for another holder at most as long as its lock can last,
 		// and a last look after it ran out (a holder that died).
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.RefreshLockTTL+time.Second)
-		unlock, err := acquire(wctx, l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
+		unlock, err := acquireFor(wctx, op, CodeStorageUnavailable, "another instance's token refresh", l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
 		cancel()
 		if err != nil {
 			return refreshResult{}, err
@@ -133,29 +133,37 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	}
 	as, err := e.server(ctx, op, is)
 	if err != nil {
-		return refreshResult{}, &Error{Op: op, Code: CodeRefreshFailed, Description: "could not discover the issuer's token endpoint", Err: err}
+		return refreshResult{}, err // discovery_failed: the launch stays, a later request may refresh
 	}
+	refused := rec.Tokens.Refresh
 	tr, err := e.requestToken(ctx, op, CodeRefreshFailed, is, as, url.Values{
 		"grant_type":    {"refresh_token"},
-		"refresh_token": {string(rec.Tokens.Refresh)},
+		"refresh_token": {string(refused)},
 	})
 	if err != nil {
 		var fe *Error
-		if errors.As(err, &fe) && fe.Status >= 400 && fe.Status < 500 {
-			// The grant is gone: end the launch rather than retry forever.
-			_ = deleteRecord(ctx, s.store, op, key)
+		if !errors.As(err, &fe) {
+			return refreshResult{}, err
 		}
-		return refreshResult{}, err
+		if fe.Status >= 400 && fe.Status < 500 {
+			// The grant is gone: end the launch rather than retry forever.
+			s.endLaunch(base, handle, refused)
+			return refreshResult{}, err
+		}
+		// Unreachable or failing token endpoint: the launch stays, and a
+		// later request may refresh it.
+		fe.Code = CodeTokenExchangeFailed
+		return refreshResult{}, fe
 	}
 	if tr.IDToken != "" {
 		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, "")
 		if err != nil {
-			_ = deleteRecord(ctx, s.store, op, key)
+			s.endLaunch(base, handle, refused)
 			return refreshResult{}, &Error{Op: op, Code: CodeRefreshFailed, Description: "the refreshed id_token failed verification", Err: err}
 		}
 		if (rec.Context.Subject != "" && claims.Subject != rec.Context.Subject) ||
 			(rec.Context.AuthIssuer != "" && claims.Issuer != rec.Context.AuthIssuer) {
-			_ = deleteRecord(ctx, s.store, op, key)
+			s.endLaunch(base, handle, refused)
 			return refreshResult{}, newError(op, CodeRefreshFailed, "the refreshed id_token names another user or issuer", nil)
 		}
 	}
@@ -180,12 +188,6 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	return refreshResult{rec: &rec, refreshed: true}, nil
 }
 
-// acquire takes a Locker's lock, waiting for another holder to release it
-// or for its time to run out.
-func acquire(ctx context.Context, l Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
-	return acquireFor(ctx, "refresh", CodeRefreshFailed, "another instance's token refresh", l, key, ttl)
-}
-
 // acquireFor takes a Locker's lock, waiting for another holder to release
 // it or for its time to run out; a wait cut short by ctx fails with code.
 func acquireFor(ctx context.Context, op string, code Code, what string, l Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
@@ -207,4 +209,21 @@ func acquireFor(ctx context.Context, op string, code Code, what string, l Locker
 		}
 		wait = min(wait*2, 200*time.Millisecond)
 	}
+}
+
+// endLaunch deletes a launch whose grant the EHR refused, and its handle
+// from the session's list, unless the stored launch meanwhile holds another
+// refresh token (rotated by another instance that had no shared lock): that
+// launch is alive.
+func (s *Session) endLaunch(ctx context.Context, handle string, refused Secret) {
+	const op = "refresh"
+	key := launchKey(s.id, handle)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	rec, err := s.engine.loadLaunch(ctx, s.store, op, key)
+	if err != nil || rec.Tokens.Refresh != refused {
+		return
+	}
+	_ = deleteRecord(ctx, s.store, op, key)
+	_ = s.removeFromIndex(ctx, op, handle)
 }

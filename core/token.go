@@ -76,8 +76,12 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 	if jsonErr == nil {
 		jsonErr = json.Unmarshal(body, &tr)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || (jsonErr == nil && tr.raw["error"] != nil) {
-		re := &oauth2.RetrieveError{Response: resp, Body: body}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 || (jsonErr == nil && hasField(tr.raw, "error")) {
+		// The response is kept without its request, whose header and body
+		// carry the client's credentials, the code or the refresh token.
+		kept := *resp
+		kept.Request, kept.Body = nil, http.NoBody
+		re := &oauth2.RetrieveError{Response: &kept, Body: body}
 		var oe struct {
 			Error            string `json:"error"`
 			ErrorDescription string `json:"error_description"`
@@ -189,4 +193,11 @@ func (e *Engine) clientAssertion(is *Issuer, tokenURL string) (string, error) {
 
 func basicAuth(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
+
+// hasField reports whether a JSON object has the field k with a value other
+// than null.
+func hasField(raw map[string]json.RawMessage, k string) bool {
+	v, ok := raw[k]
+	return ok && string(v) != "null"
 }

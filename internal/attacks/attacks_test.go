@@ -206,18 +206,28 @@ func attacks() []attack {
 		}},
 		{name: "error_description_html_injection", status: 403, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
-			b.get(e.launchURL("pat-1"))
-			return b.get(e.url("/fhir/callback?error=access_denied&error_description="+url.QueryEscape("<script>alert(1)</script>")),
-				"Accept", "text/html")
+			cb := b.toCallback(e.launchURL("pat-1"))
+			return b.get(e.url("/fhir/callback?error=access_denied&state="+cb.Query().Get("state")+
+				"&error_description="+url.QueryEscape("<script>alert(1)</script>")), "Accept", "text/html")
 		}, check: func(t *testing.T, e *env, r *response) {
 			if strings.Contains(r.body, "<script>") || !strings.Contains(r.body, "&lt;script&gt;") {
 				t.Errorf("the error page does not show the EHR's text escaped: %.500s", r.body)
 			}
 		}},
-		{name: "error_crlf_injection", status: 403, code: core.CodeAuthorizationDenied, do: func(t *testing.T, e *env) *response {
+		{name: "error_without_state_content_spoofing", status: 400, code: core.CodeInvalidState, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			b.get(e.launchURL("pat-1"))
-			return b.get(e.url("/fhir/callback?error=access_denied%0d%0aSet-Cookie:%20evil=1&error_description=x%0d%0aLocation:%20https://evil.example"))
+			return b.get(e.url("/fhir/callback?error=Call_555-0100_now&error_description=" + url.QueryEscape("Your account is locked: call 555-0100")))
+		}, check: func(t *testing.T, e *env, r *response) {
+			if strings.Contains(r.body, "555-0100") {
+				t.Errorf("a link to the callback with no launch of its own put its text on the page: %.300s", r.body)
+			}
+		}},
+		{name: "error_crlf_injection", status: 403, code: core.CodeAuthorizationDenied, do: func(t *testing.T, e *env) *response {
+			b := e.browser()
+			cb := b.toCallback(e.launchURL("pat-1"))
+			return b.get(e.url("/fhir/callback?state=" + cb.Query().Get("state") +
+				"&error=access_denied%0d%0aSet-Cookie:%20evil=1&error_description=x%0d%0aLocation:%20https://evil.example"))
 		}, check: func(t *testing.T, e *env, r *response) {
 			if r.Header.Get("Location") != "" || strings.Contains(strings.Join(r.Header.Values("Set-Cookie"), ";"), "evil") {
 				t.Errorf("a header was injected: %v", r.Header)
@@ -377,7 +387,7 @@ func attacks() []attack {
 					t.Errorf("%d refresh attempts, want exactly 1 (no retry storm)", n)
 				}
 			}},
-		{name: "fhir_401_forever", status: 502, code: core.CodeFHIRRequestFailed, stored: 1,
+		{name: "fhir_401_forever", status: 401, code: core.CodeSessionExpired, stored: 1,
 			do: faultAtApp(smarttest.Faults{Unauthorized: 1000}, nil),
 			check: func(t *testing.T, e *env, r *response) {
 				if n := e.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {

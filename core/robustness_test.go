@@ -1,0 +1,115 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// A token endpoint that cannot answer a refresh leaves the launch alive:
+// the error says the EHR failed (502), and a later request refreshes.
+func TestRefreshOnAFailingEHRKeepsTheLaunch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxRetries: -1}, core.Issuer{})
+	s := h.session("b")
+	res := h.complete(s, &pat1)
+	h.clock.Advance(2 * time.Hour)
+	h.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointTokenRefresh: 503}})
+	_, err := s.Ready(context.Background(), res.Handle)
+	wantCode(t, err, core.CodeTokenExchangeFailed)
+	h.ehr.SetFaults(smarttest.Faults{})
+	if _, err := s.Ready(context.Background(), res.Handle); err != nil {
+		t.Fatalf("after the EHR came back: %v", err)
+	}
+}
+
+// A revoked grant ends its launch and takes its handle off the session's
+// list, so a request without a handle falls back to the launch before it.
+func TestRevokedLaunchLeavesTheList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	older := h.complete(s, &smarttest.LaunchContext{Patient: "pat-2"})
+	h.clock.Advance(30 * time.Minute)
+	newer := h.complete(s, &pat1)
+	h.clock.Advance(65 * time.Minute) // both tokens expired
+	h.ehr.SetFaults(smarttest.Faults{RevokeRefresh: true})
+	_, err := s.Ready(context.Background(), newer.Handle)
+	wantCode(t, err, core.CodeRefreshFailed)
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("the refusal does not carry the EHR's answer: %v", err)
+	}
+	if re.Response.Request != nil {
+		t.Fatal("the kept token endpoint response still holds its request, with the refresh token")
+	}
+	handles, _ := s.Handles(context.Background())
+	if len(handles) != 1 || handles[0] != older.Handle {
+		t.Fatalf("the session lists %v, want only the older launch", handles)
+	}
+	h.ehr.SetFaults(smarttest.Faults{})
+	rc, err := s.Ready(context.Background(), "")
+	if err != nil || rc.Patient().ID() != "pat-2" {
+		t.Fatalf("without a handle: %v, %v; want the older launch", rc, err)
+	}
+}
+
+// Each caller of Context gets its own copy of the launch context.
+func TestContextIsTheCallersCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	lc := pat1
+	lc.Extra = map[string]any{"vendor_flag": "on"}
+	res := h.complete(s, &lc)
+	rc, err := s.Ready(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := rc.Context()
+	mine.Extra["vendor_flag"] = []byte(`"changed"`)
+	rc2, err := s.Ready(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(rc2.Context().Extra["vendor_flag"]); got != `"on"` {
+		t.Fatalf("another request sees %s", got)
+	}
+}
+
+// An id the EHR sends in the launch context that is not a FHIR id is left
+// out, so it never becomes part of a request path.
+func TestMalformedContextIDsAreLeftOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1/../../Practitioner/prac-1", Encounter: "enc-1?x=1"})
+	if res.Context.Patient != "" || res.Context.Encounter != "" {
+		t.Fatalf("kept patient %q, encounter %q", res.Context.Patient, res.Context.Encounter)
+	}
+}
+
+// A FHIR server that forbids a read answers fhir_forbidden (403).
+func TestFHIRForbidden(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	res := h.complete(s, &pat1)
+	rc, err := s.Ready(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: 403}})
+	var p struct{ ID string }
+	err = rc.Patient().Read(context.Background(), &p)
+	wantCode(t, err, core.CodeFHIRForbidden)
+	if core.HTTPStatus(err) != 403 {
+		t.Fatalf("status %d", core.HTTPStatus(err))
+	}
+}
