@@ -22,6 +22,14 @@
 // which adapters answer with 503; a missing or expired record gives
 // core.ErrNotFound.
 //
+// Several app instances behind a load balancer share the store, and should
+// share a lock too, so that a launch's token is refreshed once and a rotated
+// refresh token is never lost: an scs.Store cannot express one, so the lock
+// comes from the store's server, in a package of its own per client
+// library — goredislock (go-redis), redislock (redigo) and pgxlock (pgx) —
+// and is joined to the storage with [Storage.WithLocker] (or given to the
+// adapters as adapters.Config.Locker).
+//
 // The session cookie is HttpOnly, Secure and SameSite=Lax by default; an
 // app shown in an iframe by the EHR uses [EmbeddedInEHR] (SameSite=None,
 // Secure, Partitioned), and development over plain http uses
