@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/fhirware/smart/core"
 )
@@ -87,10 +88,30 @@ func noLaunch(err error) bool {
 // core.HandleParam query parameter, else its core.HandleHeader header, else
 // "".
 func Handle(r *http.Request) string {
-	if h := r.URL.Query().Get(core.HandleParam); h != "" {
+	if h := queryValue(r.URL.RawQuery, core.HandleParam); h != "" {
 		return h
 	}
 	return r.Header.Get(core.HandleHeader)
+}
+
+// queryValue returns the first value of the query parameter key, as
+// url.Values.Get would, without parsing the whole query: this runs on every
+// request of the app.
+func queryValue(rawQuery, key string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != key {
+			if uk, err := url.QueryUnescape(k); err != nil || uk != key {
+				continue
+			}
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			return uv
+		}
+	}
+	return ""
 }
 
 // URL returns the app URL ref (a path such as "/fhir/api/patient", or an

@@ -22,6 +22,7 @@ type Engine struct {
 	fhir    *http.Client // FHIR requests of ReadyClients
 	log     *slog.Logger
 	issuers map[string]*Issuer
+	bases   map[string]*url.URL // the configured issuers' URLs, parsed; read-only
 
 	mu      sync.RWMutex
 	servers map[string]*authServer // by FHIR base URL
@@ -58,12 +59,14 @@ func New(cfg Config) (*Engine, error) {
 		fhir:    newHTTPClient(&cfg, cfg.MaxFHIRResponseBytes),
 		log:     cfg.Logger,
 		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
+		bases:   make(map[string]*url.URL, len(cfg.Issuers)),
 		servers: map[string]*authServer{},
 		decoded: newDecodeCache(decodeCacheSize),
 	}
 	for i := range e.cfg.Issuers {
 		is := &e.cfg.Issuers[i]
 		e.issuers[is.URL] = is
+		e.bases[is.URL], _ = url.Parse(is.URL) // checked by withDefaults
 	}
 	return e, nil
 }
@@ -100,6 +103,24 @@ func (e *Engine) CheckIssuer(iss string) error {
 	}
 	_, err := e.issuer("launch", iss)
 	return err
+}
+
+// launchIssuer returns the settings and parsed URL of a stored launch's
+// issuer: from the configuration at the cost of a map lookup, or (with
+// AllowAnyIssuer) checked and parsed again.
+func (e *Engine) launchIssuer(op, iss string) (*Issuer, *url.URL, error) {
+	if is, ok := e.issuers[iss]; ok {
+		return is, e.bases[iss], nil
+	}
+	is, err := e.issuer(op, iss)
+	if err != nil {
+		return nil, nil, err
+	}
+	base, err := url.Parse(is.URL)
+	if err != nil {
+		return nil, nil, newError(op, CodeNoSession, "the launch's issuer URL is malformed", err)
+	}
+	return is, base, nil
 }
 
 // issuer returns the settings for a launch's iss, or an error saying why the

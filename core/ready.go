@@ -42,13 +42,9 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	case err != nil:
 		return nil, err
 	}
-	is, err := s.engine.issuer(op, rec.Context.Issuer)
+	is, base, err := s.engine.launchIssuer(op, rec.Context.Issuer)
 	if err != nil {
 		return nil, err // no longer an accepted issuer: its token is not used
-	}
-	base, err := url.Parse(is.URL)
-	if err != nil {
-		return nil, newError(op, CodeNoSession, "the launch's issuer URL is malformed", err)
 	}
 	rc := &ReadyClient{session: s, handle: handle, issuer: is, base: base, rec: rec}
 	if rc.needsRefresh() {
