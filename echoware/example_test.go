@@ -2,9 +2,7 @@ package echoware_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 
 	"github.com/labstack/echo/v4"
@@ -49,21 +47,7 @@ func Example() {
 
 	// The EHR opens /fhir/launch?iss=…&launch=…; the browser follows the
 	// redirects to the EHR's authorize endpoint, the callback and the page.
-	fmt.Println(browse(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"})))
+	_, body, _ := smarttest.Browse(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"}))
+	fmt.Println(body)
 	// Output: Patient: Shaw
-}
-
-// browse gets rawURL as a browser would, following redirects and keeping
-// cookies, and returns the body.
-func browse(rawURL string) string {
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Jar: jar, Transport: tr}).Get(rawURL)
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
 }
