@@ -120,7 +120,17 @@ func faultAtApp(f smarttest.Faults, prepare func(e *env)) func(*testing.T, *env)
 }
 
 func TestAttacks(t *testing.T) {
-	for _, a := range attacks() {
+	all := attacks()
+	all = append(all, hostileEHRAttacks()...)
+	all = append(all, outboundAttacks()...)
+	all = append(all, cookieAttacks()...)
+	all = append(all, inputAttacks()...)
+	seen := map[string]bool{}
+	for _, a := range all {
+		if seen[a.name] {
+			t.Fatalf("two rows are named %s", a.name)
+		}
+		seen[a.name] = true
 		t.Run(a.name, a.run)
 	}
 }
