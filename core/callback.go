@@ -36,6 +36,18 @@ type CallbackResult struct {
 // issuer's client authentication and PKCE verifier, the id_token (when
 // there is one) is verified, and the launch is stored under a new handle.
 //
+// When the EHR granted openid, an id_token is required: a token response
+// without one fails with CodeInvalidIDToken. What was granted is the token
+// response's scope or, when the response names none, the scope the launch
+// asked for (RFC 6749 section 5.1), so a Config.Scope with openid, such as
+// DefaultScope, requires an id_token unless the EHR says it withheld openid.
+// The id_token's lifetime may be at most MaxIDTokenLifetime.
+//
+// An EHR's refusal (error) gives CodeAuthorizationDenied. Its Description
+// names the OAuth error code only when it is a registered one (such as
+// access_denied); the EHR's other words (error, error_description) stay in
+// the error's cause, for logs, and are never shown.
+//
 // After a successful callback the app should renew the browser session's
 // identifier (the adapters do), against session fixation.
 func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackResult, error) {
@@ -58,11 +70,18 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 			return nil, newError(op, CodeInvalidState, "the callback reports an error, but its state matches no pending launch of this browser session", nil)
 		}
 		_ = deleteRecord(ctx, s.store, op, pendingKey(req.State))
-		desc := "the EHR refused the authorization: " + printable(req.Error)
-		if req.ErrorDescription != "" {
-			desc += " (" + printable(req.ErrorDescription) + ")"
+		// The page names the error code only when it is a registered one;
+		// the EHR's own words, which anyone who can make the EHR redirect
+		// can choose, stay in the cause, for logs.
+		desc := "the EHR refused the authorization"
+		if oauthErrorCodes[req.Error] {
+			desc += ": " + req.Error
 		}
-		return nil, newError(op, CodeAuthorizationDenied, desc, nil)
+		said := "the EHR said: error " + quoteShort(printable(req.Error))
+		if req.ErrorDescription != "" {
+			said += ", error_description " + quoteShort(printable(req.ErrorDescription))
+		}
+		return nil, newError(op, CodeAuthorizationDenied, desc, errors.New(said))
 	}
 	if req.State == "" {
 		return nil, newError(op, CodeInvalidRequest, "the callback has no state", nil)
@@ -112,6 +131,9 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		return nil, err
 	}
 	lc := launchContextFrom(is.URL, tr, e.cfg.Now())
+	if tr.IDToken == "" && grantsOpenID(tr.Scope, e.requestedScope(is, p.Launch != "")) {
+		return nil, newError(op, CodeInvalidIDToken, "the EHR granted openid but sent no id_token", nil)
+	}
 	if tr.IDToken != "" {
 		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, p.Nonce)
 		if err != nil {

@@ -3,6 +3,7 @@ package core
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"fmt"
 	"log/slog"
@@ -196,14 +197,17 @@ type ClientAuth struct {
 
 	// Signer signs client assertions for AuthPrivateKeyJWT. Any
 	// crypto.Signer works, so a key held in a KMS or HSM can be used. Its
-	// public key is RSA (for RS384) or ECDSA P-384 or P-256 (for ES384).
+	// public key must be RSA of at least 2048 bits (signing RS384) or ECDSA
+	// on P-384 (signing ES384), the algorithms SMART asks for. Other keys,
+	// ECDSA on P-256 or P-521 and Ed25519 among them, are refused by New.
 	Signer crypto.Signer
 
 	// KeyID is the kid of the signing key in the app's published JWKS.
 	KeyID string
 
-	// Algorithm is "RS384" or "ES384". The default follows the Signer's key
-	// type.
+	// Algorithm is "RS384" (for an RSA Signer) or "ES384" (for a P-384
+	// Signer). The default follows the Signer's key; an Algorithm that
+	// does not fit the key is refused by New.
 	Algorithm string
 }
 
@@ -241,9 +245,9 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 		if a.Signer == nil {
 			return configError(field+".Auth.Signer", "is nil but Method is private_key_jwt")
 		}
-		alg, err := signingAlgorithm(a.Signer, a.Algorithm)
+		alg, err := signingAlgorithm(field+".Auth", a.Signer, a.Algorithm)
 		if err != nil {
-			return configError(field+".Auth.Algorithm", "%v", err)
+			return err
 		}
 		a.Algorithm = alg
 	default:
@@ -252,20 +256,44 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 	return nil
 }
 
-func signingAlgorithm(s crypto.Signer, alg string) (string, error) {
-	switch s.Public().(type) {
+// minRSABits is the smallest RSA key accepted for client assertions.
+const minRSABits = 2048
+
+// signingAlgorithm returns the client assertion algorithm of a signer's
+// key, as SMART's asymmetric client authentication allows: RS384 for RSA
+// of at least 2048 bits, ES384 for ECDSA on P-384. Any other key (ECDSA on
+// P-256 or P-521, Ed25519, short RSA) could not sign an assertion the EHR
+// accepts, so it is refused here, at New, rather than at the first token
+// request. alg, when set, must be the key's algorithm. field names the
+// ClientAuth in errors.
+func signingAlgorithm(field string, s crypto.Signer, alg string) (string, error) {
+	want := ""
+	switch k := s.Public().(type) {
 	case *rsa.PublicKey:
-		if alg == "" || alg == "RS384" {
-			return "RS384", nil
+		if k.N == nil || k.N.BitLen() < minRSABits {
+			bits := 0
+			if k.N != nil {
+				bits = k.N.BitLen()
+			}
+			return "", configError(field+".Signer", "is a %d-bit RSA key; RS384 needs at least %d bits", bits, minRSABits)
 		}
+		want = "RS384"
 	case *ecdsa.PublicKey:
-		if alg == "" || alg == "ES384" {
-			return "ES384", nil
+		if k.Curve == nil || k.Curve != elliptic.P384() {
+			name := "unknown"
+			if k.Curve != nil {
+				name = k.Curve.Params().Name
+			}
+			return "", configError(field+".Signer", "is an ECDSA key on %s; ES384 needs P-384 (or use an RSA key, for RS384)", name)
 		}
+		want = "ES384"
 	default:
-		return "", fmt.Errorf("signer's key is %T; SMART needs RSA (RS384) or ECDSA (ES384)", s.Public())
+		return "", configError(field+".Signer", "has a %T public key; SMART needs RSA of at least %d bits (RS384) or ECDSA on P-384 (ES384)", s.Public(), minRSABits)
 	}
-	return "", fmt.Errorf("%q does not fit the signer's %T key; use RS384 for RSA, ES384 for ECDSA", alg, s.Public())
+	if alg != "" && alg != want {
+		return "", configError(field+".Algorithm", "is %q, which does not fit the signer's key; use %s, or leave it empty", alg, want)
+	}
+	return want, nil
 }
 
 // withDefaults validates cfg and returns a copy with every default filled.

@@ -1,9 +1,12 @@
 package core_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"net/http"
 	"strings"
@@ -44,7 +47,7 @@ func TestNewReportsTheField(t *testing.T) {
 		}, "Issuers[0].Auth.Algorithm"},
 		{"Ed25519 key", func(c *core.Config) {
 			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: edKey}
-		}, "Issuers[0].Auth.Algorithm"},
+		}, "Issuers[0].Auth.Signer"},
 		{"unknown method", func(c *core.Config) {
 			c.Issuers[0].Auth = core.ClientAuth{Method: "magic"}
 		}, "Issuers[0].Auth.Method"},
@@ -126,5 +129,66 @@ func TestErrorCodes(t *testing.T) {
 	}
 	if core.CodeNoSession.Error() != "smart: no_session" {
 		t.Errorf("Code.Error %q", core.CodeNoSession.Error())
+	}
+}
+
+// TestClientAuthKeys checks every key the ClientAuth docs name: the keys
+// SMART's algorithms need pass New, every other one is refused there (not
+// at the first token request), naming the field.
+func TestClientAuthKeys(t *testing.T) {
+	t.Parallel()
+	ec := func(c elliptic.Curve) crypto.Signer {
+		k, err := ecdsa.GenerateKey(c, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	rsa2048, p384 := mustRSA(t), ec(elliptic.P384())
+	for _, tc := range []struct {
+		name    string
+		signer  crypto.Signer
+		alg     string
+		wantAlg string // "" when New must refuse
+		field   string
+	}{
+		{"RSA 2048", rsa2048, "", "RS384", ""},
+		{"RSA 2048 RS384", rsa2048, "RS384", "RS384", ""},
+		{"P-384", p384, "", "ES384", ""},
+		{"P-384 ES384", p384, "ES384", "ES384", ""},
+		{"P-256", ec(elliptic.P256()), "", "", "Signer"},
+		{"P-256 ES384", ec(elliptic.P256()), "ES384", "", "Signer"},
+		{"P-521", ec(elliptic.P521()), "", "", "Signer"},
+		{"Ed25519", edKey, "", "", "Signer"},
+		{"RSA 1024", rsa1024, "", "", "Signer"},
+		{"RSA with ES384", rsa2048, "ES384", "", "Algorithm"},
+		{"RSA with RS256", rsa2048, "RS256", "", "Algorithm"},
+		{"P-384 with RS384", p384, "RS384", "", "Algorithm"},
+		{"P-384 with ES256", p384, "ES256", "", "Algorithm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+				Issuers: []core.Issuer{{URL: "https://ehr.test/fhir",
+					Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: tc.signer, Algorithm: tc.alg}}}})
+			if tc.wantAlg != "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if got := eng.Config().Issuers[0].Auth.Algorithm; got != tc.wantAlg {
+					t.Errorf("Algorithm %q, want %q", got, tc.wantAlg)
+				}
+				return
+			}
+			wantCode(t, err, core.CodeInvalidConfig)
+			if !strings.Contains(err.Error(), "Config.Issuers[0].Auth."+tc.field+" ") {
+				t.Errorf("error %q does not name Config.Issuers[0].Auth.%s", err, tc.field)
+			}
+		})
 	}
 }

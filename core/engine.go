@@ -147,7 +147,9 @@ func (e *Engine) issuer(op, iss string) (*Issuer, error) {
 		return is, nil
 	}
 	if !e.cfg.AllowAnyIssuer {
-		return nil, newError(op, CodeUnknownIssuer, "the issuer "+quoteShort(key)+" is not one of the configured issuers", nil)
+		// The iss is the request's text: logs get it (in the cause), pages
+		// never do.
+		return nil, newError(op, CodeUnknownIssuer, "the issuer is not one of the configured issuers", untrustedText("iss", key))
 	}
 	is := e.cfg.DefaultIssuer
 	is.URL = key

@@ -124,8 +124,10 @@ func (t readyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // resolve turns a reference or path relative to the FHIR base ("Patient/1",
 // "Observation?patient=1") into a URL. An absolute URL is kept as it is.
-// Relative paths may not climb out of the base with "." or ".." segments,
-// nor name another host with "//host".
+// No path, relative or absolute, may have a "." or ".." segment
+// (percent-encoded or not): "Observation/.." would send the token to the
+// FHIR base, and an absolute URL could climb out of it on the same origin.
+// Relative paths may not name another host with "//host".
 func (rc *ReadyClient) resolve(ref string) (*url.URL, error) {
 	if r, ok := ParseReference("", ref); ok && ref == r.Type+"/"+r.ID {
 		// "Type/id", the common case: nothing to check beyond its form.
@@ -135,16 +137,14 @@ func (rc *ReadyClient) resolve(ref string) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hasDotSegment(u.Path) || hasDotSegment(u.Opaque) {
+		return nil, fmt.Errorf("%s has a \".\" or \"..\" path segment", quoteShort(redactedURL(u)))
+	}
 	if u.IsAbs() {
 		return u, nil
 	}
 	if u.Host != "" || strings.HasPrefix(ref, "//") {
 		return nil, fmt.Errorf("%s names a host but no scheme", quoteShort(ref))
-	}
-	for seg := range strings.SplitSeq(u.Path, "/") {
-		if seg == "." || seg == ".." {
-			return nil, fmt.Errorf("%s has a %q segment", quoteShort(redactedURL(u)), seg)
-		}
 	}
 	return url.Parse(rc.issuer.URL + "/" + strings.TrimLeft(ref, "/"))
 }
@@ -222,10 +222,18 @@ func fhirError(req *http.Request, resp *http.Response, body []byte) error {
 		e.Outcome = &oo
 	}
 	e.Description = fmt.Sprintf("%s %s answered %d", req.Method, redactedURL(req.URL), resp.StatusCode)
-	if s := e.Outcome.String(); s != "" {
-		e.Description += ": " + printable(s)
-	}
+	e.Err = outcomeText(e.Outcome)
 	return e
+}
+
+// outcomeText is the text of an OperationOutcome as an error, or nil. It is
+// the server's own words: kept as an error's cause, for logs, and never in
+// its Description, which pages show.
+func outcomeText(oo *OperationOutcome) error {
+	if s := oo.String(); s != "" {
+		return errors.New("the server said: " + printable(s))
+	}
+	return nil
 }
 
 // redactedURL is a URL's path for messages: no query (search parameters

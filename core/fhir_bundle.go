@@ -65,9 +65,7 @@ func (r *EntryResponse) Err() error {
 		e.Code = CodeResourceNotFound
 	}
 	e.Description = fmt.Sprintf("bundle entry answered %d", r.Status)
-	if s := r.Outcome.String(); s != "" {
-		e.Description += ": " + printable(s)
-	}
+	e.Err = outcomeText(r.Outcome)
 	return e
 }
 
@@ -169,7 +167,8 @@ func (rc *ReadyClient) postBundle(ctx context.Context, typ string, entries []Bun
 		return nil, err
 	}
 	if br.ResourceType != "Bundle" || br.Type != typ+"-response" {
-		return nil, newError("fhir", CodeFHIRRequestFailed, fmt.Sprintf("%s: the server answered a %s %s, not a %s-response Bundle", op, quoteShort(br.Type), quoteShort(br.ResourceType), typ), nil)
+		return nil, newError("fhir", CodeFHIRRequestFailed, fmt.Sprintf("%s: the server did not answer with a %s-response Bundle", op, typ),
+			fmt.Errorf("the server answered a %s %s", quoteShort(printable(br.Type)), quoteShort(printable(br.ResourceType))))
 	}
 	if len(br.Entry) != len(entries) {
 		return nil, newError("fhir", CodeFHIRRequestFailed, fmt.Sprintf("%s: the server answered %d entries for %d", op, len(br.Entry), len(entries)), nil)

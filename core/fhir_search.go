@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
@@ -181,7 +182,8 @@ func (rc *ReadyClient) searchPage(ctx context.Context, u *url.URL) (*searchBundl
 		return nil, err
 	}
 	if b.ResourceType != "Bundle" {
-		return nil, newError("fhir", CodeFHIRRequestFailed, "search: "+redactedURL(u)+" answered a "+quoteShort(b.ResourceType)+", not a Bundle", nil)
+		return nil, newError("fhir", CodeFHIRRequestFailed, "search: "+redactedURL(u)+" did not answer with a Bundle",
+			fmt.Errorf("the server answered a %s", quoteShort(printable(b.ResourceType))))
 	}
 	return &b, nil
 }
@@ -198,8 +200,12 @@ func (rc *ReadyClient) nextPage(cur *url.URL, b *searchBundle, seen map[string]b
 			return nil, newError("fhir", CodeFHIRRequestFailed, "search: malformed next link", err)
 		}
 		if !rc.sameOrigin(next) {
-			return nil, &Error{Op: "fhir", Code: CodeFHIRRequestFailed, Err: ErrForeignNextLink,
-				Description: "search: the server's next link leads to " + quoteShort(next.Scheme+"://"+next.Host) + ", not to the FHIR server " + quoteShort(rc.base.Scheme+"://"+rc.base.Host) + "; it was not followed"}
+			return nil, &Error{Op: "fhir", Code: CodeFHIRRequestFailed,
+				Err:         fmt.Errorf("%w: it leads to %s", ErrForeignNextLink, quoteShort(printable(next.Scheme+"://"+next.Host))),
+				Description: "search: the server's next link leads away from the FHIR server's origin; it was not followed"}
+		}
+		if hasDotSegment(next.Path) {
+			return nil, newError("fhir", CodeFHIRRequestFailed, "search: the server's next link has a \".\" or \"..\" path segment; it was not followed", nil)
 		}
 		if seen[next.String()] {
 			return nil, newError("fhir", CodeFHIRRequestFailed, "search: the server's next link repeats an earlier page", nil)

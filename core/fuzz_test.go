@@ -116,9 +116,8 @@ func FuzzIDToken(f *testing.F) {
 		f.Fatal(err)
 	}
 	e := &Engine{cfg: Config{Now: time.Now, Leeway: time.Minute}}
-	as := &authServer{verifier: oidc.NewVerifier("https://ehr.test/auth",
-		&oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}},
-		&oidc.Config{ClientID: "app", SupportedSigningAlgs: idTokenAlgs})}
+	as := &authServer{verifier: newIDTokenVerifier("https://ehr.test/auth", "app",
+		&oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, time.Now)}
 	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2Voci50ZXN0L2F1dGgiLCJhdWQiOiJhcHAifQ.")
 	f.Add("eyJhbGciOiJIUzI1NiJ9.e30.c2ln")
 	f.Add("a.b.c")

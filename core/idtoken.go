@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -11,7 +12,20 @@ import (
 
 // idTokenVerifier checks id_tokens of one issuer; nil when the issuer
 // publishes no jwks_uri.
-type idTokenVerifier = *oidc.IDTokenVerifier
+type idTokenVerifier = *verifier
+
+// verifier is go-oidc's verifier and the client id it checks aud against,
+// which the engine's own checks (azp) need too.
+type verifier struct {
+	*oidc.IDTokenVerifier
+	clientID string
+}
+
+// MaxIDTokenLifetime bounds an id_token's lifetime: exp - iat, or exp - now
+// when the token has no iat, may not exceed it (24 hours). An id_token
+// proves a login that just happened; one valid for years is a forgery or a
+// misconfigured server, and would be replayable for as long.
+const MaxIDTokenLifetime = 24 * time.Hour
 
 // The signing algorithms accepted on id_tokens. "none" and the HMAC
 // algorithms are never accepted.
@@ -32,13 +46,49 @@ func (e *Engine) newVerifier(is *Issuer, d *discovery) idTokenVerifier {
 	ctx := oidc.ClientContext(context.Background(), e.issuerClient(is))
 	keys := oidc.NewRemoteKeySet(ctx, d.JWKSURI)
 	issuer := d.Issuer
-	return oidc.NewVerifier(issuer, keys, &oidc.Config{
-		ClientID:             is.ClientID,
+	return newIDTokenVerifier(issuer, is.ClientID, keys, func() time.Time { return e.cfg.Now().Add(-e.cfg.Leeway) })
+}
+
+// newIDTokenVerifier builds the verifier of id_tokens issued by issuer to
+// clientID, signed with keys, checked against the clock now.
+func newIDTokenVerifier(issuer, clientID string, keys oidc.KeySet, now func() time.Time) idTokenVerifier {
+	return &verifier{clientID: clientID, IDTokenVerifier: oidc.NewVerifier(issuer, keys, &oidc.Config{
+		ClientID:             clientID,
 		SupportedSigningAlgs: idTokenAlgs,
 		// go-oidc has no leeway setting: checking against a clock that is
 		// Leeway behind tolerates that much skew on exp.
-		Now: func() time.Time { return e.cfg.Now().Add(-e.cfg.Leeway) },
-	})
+		Now: now,
+	})}
+}
+
+// grantsOpenID reports whether a token response granted the openid scope:
+// its scope names it or, when it names no scope, the requested one does
+// (RFC 6749 section 5.1: a response without scope granted what was asked).
+func grantsOpenID(granted, requested string) bool {
+	if granted == "" {
+		granted = requested
+	}
+	for s := range strings.FieldsSeq(granted) {
+		if s == "openid" {
+			return true
+		}
+	}
+	return false
+}
+
+// requestedScope is the scope a launch from is asked for: Config.Scope
+// for an EHR launch, Config.StandaloneScope for a standalone one, or the
+// issuer's own Scope.
+func (e *Engine) requestedScope(is *Issuer, ehrLaunch bool) string {
+	switch {
+	case is.Scope != "" && ehrLaunch:
+		return is.Scope
+	case is.Scope != "":
+		return standaloneScope(is.Scope)
+	case ehrLaunch:
+		return e.cfg.Scope
+	}
+	return e.cfg.StandaloneScope
 }
 
 // idClaims are the id_token claims the engine reads.
@@ -48,10 +98,16 @@ type idClaims struct {
 	FHIRUser string `json:"fhirUser"`
 	Profile  string `json:"profile"` // SMART v1 name of fhirUser
 	IssuedAt int64  `json:"iat"`
+	// AuthorizedParty is azp: the client the token was issued to, when
+	// aud names several.
+	AuthorizedParty string `json:"azp"`
 }
 
 // verifyIDToken checks an id_token's signature (against the issuer's JWKS),
-// issuer, audience, expiry and, when nonce is not empty, nonce.
+// issuer, audience, expiry and, when nonce is not empty, nonce; then, as
+// OpenID Connect Core section 3.1.3.7 asks, azp: it must be present when
+// aud names several audiences, and name this client when present; and
+// that the token's lifetime is at most MaxIDTokenLifetime.
 func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, raw, nonce string) (*idClaims, error) {
 	fail := func(desc string, err error) error { return newError(op, CodeInvalidIDToken, desc, err) }
 	if as.verifier == nil {
@@ -71,6 +127,19 @@ func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, r
 	}
 	if nonce != "" && tok.Nonce != nonce {
 		return nil, fail("the id_token's nonce does not match the launch", nil)
+	}
+	if len(tok.Audience) > 1 && c.AuthorizedParty == "" {
+		return nil, fail("the id_token names several audiences but no authorized party (azp)", nil)
+	}
+	if c.AuthorizedParty != "" && c.AuthorizedParty != as.verifier.clientID {
+		return nil, fail("the id_token was issued to another client (azp)", nil)
+	}
+	lifetime, from := tok.Expiry.Sub(tok.IssuedAt), "iat"
+	if tok.IssuedAt.IsZero() {
+		lifetime, from = tok.Expiry.Sub(e.cfg.Now()), "now"
+	}
+	if lifetime > MaxIDTokenLifetime {
+		return nil, fail(fmt.Sprintf("the id_token is valid for more than %s from %s", MaxIDTokenLifetime, from), nil)
 	}
 	if c.IssuedAt != 0 {
 		if iat := time.Unix(c.IssuedAt, 0); iat.After(e.cfg.Now().Add(e.cfg.Leeway)) {

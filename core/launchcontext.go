@@ -75,7 +75,8 @@ func (r Reference) IsZero() bool { return r.Reference == "" }
 // or absolute ("https://ehr.example/fhir/Practitioner/123"), against the
 // FHIR base URL. An absolute reference under base becomes relative; one on
 // another server keeps its URL. A "_history/n" suffix is dropped. It returns
-// false for anything that is not a reference to a resource.
+// false for anything that is not a reference to a resource, and for any
+// reference with a "." or ".." path segment (percent-encoded or not).
 func ParseReference(base, ref string) (Reference, bool) {
 	if ref == "" {
 		return Reference{}, false
@@ -94,8 +95,14 @@ func ParseReference(base, ref string) (Reference, bool) {
 		} else {
 			path = strings.TrimLeft(u.Path, "/")
 		}
+		if hasDotSegment(u.Path) { // decoded: %2e%2e is a dot segment too
+			return Reference{}, false
+		}
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if hasDotSegment(path) {
+		return Reference{}, false
+	}
 	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
 		parts = parts[:n-2]
 	}
@@ -113,6 +120,19 @@ func ParseReference(base, ref string) (Reference, bool) {
 	return r, true
 }
 
+// hasDotSegment reports whether a URL path has a "." or ".." segment, with
+// "/" or a backslash (which some servers take for "/") as separators.
+// Such a path names another resource than it seems to once a server or
+// proxy resolves it, so no URL the engine builds or follows may have one.
+func hasDotSegment(path string) bool {
+	for seg := range strings.FieldsFuncSeq(path, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
 // validType reports whether s looks like a FHIR resource type name.
 func validType(s string) bool {
 	if s == "" || s[0] < 'A' || s[0] > 'Z' {
@@ -126,9 +146,11 @@ func validType(s string) bool {
 	return true
 }
 
-// validID reports whether s is a FHIR id: [A-Za-z0-9\-\.]{1,64}.
+// validID reports whether s is a FHIR id: [A-Za-z0-9\-\.]{1,64}, and not
+// "." or "..", which FHIR's pattern allows but which are dot segments in a
+// URL path: "Patient/.." would name the FHIR base, not a patient.
 func validID(s string) bool {
-	if s == "" || len(s) > 64 {
+	if s == "" || len(s) > 64 || s == "." || s == ".." {
 		return false
 	}
 	for _, c := range s {

@@ -110,9 +110,11 @@ func (rc *ReadyClient) User() ContextRef {
 	return ContextRef{rc: rc, ref: rc.rec.Context.User}
 }
 
-// ref builds a ContextRef; the caller holds rc.mu.
+// ref builds a ContextRef; the caller holds rc.mu. An id that is not a
+// FHIR id (such as "..", in a record stored before the callback refused
+// it) gives the zero ContextRef: no URL is built from it.
 func (rc *ReadyClient) ref(typ, id string) ContextRef {
-	if id == "" {
+	if !validID(id) {
 		return ContextRef{rc: rc}
 	}
 	return ContextRef{rc: rc, ref: Reference{Type: typ, ID: id, Reference: typ + "/" + id}}

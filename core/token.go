@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,8 +95,8 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 		}
 		err := &Error{Op: op, Code: code, Status: resp.StatusCode, Err: &tokenEndpointError{re}}
 		err.Description = fmt.Sprintf("the token endpoint answered %d", resp.StatusCode)
-		if c := printable(re.ErrorCode); c != "" {
-			err.Description += " " + c
+		if oauthErrorCodes[re.ErrorCode] {
+			err.Description += " " + re.ErrorCode
 		}
 		return nil, err
 	}
@@ -104,19 +107,59 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 		return nil, newError(op, code, "the token endpoint's answer has no access_token", nil)
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, newError(op, code, "the token endpoint issued a "+quoteShort(printable(tr.TokenType))+" token; only Bearer tokens are supported", nil)
+		return nil, newError(op, code, "the token endpoint issued a token that is not a Bearer token; only Bearer tokens are supported",
+			untrustedText("token_type", tr.TokenType))
 	}
 	return &tr, nil
 }
 
+// MaxAccessTokenLifetime bounds the lifetime an access token is taken to
+// have: an expires_in above it counts as this much (30 days). An EHR's
+// absurd lifetime (10000000000 seconds overflows a time.Duration) must not
+// turn into an expiry in the past, which would refresh on every request.
+// A token the EHR revokes sooner is still refreshed on its 401.
+const MaxAccessTokenLifetime = 30 * 24 * time.Hour
+
 // expiry is when the access token expires: from expires_in, so opaque
-// tokens work. Zero when the server gave no lifetime.
+// tokens work. Zero when the server gave no lifetime, or one that is not a
+// positive number. Fractions of a second are dropped; any lifetime above
+// MaxAccessTokenLifetime, however large, is MaxAccessTokenLifetime.
 func (tr *tokenResponse) expiry(now time.Time) time.Time {
-	n, err := tr.ExpiresIn.Int64()
-	if err != nil || n <= 0 {
+	if tr.ExpiresIn == "" {
 		return time.Time{}
 	}
-	return now.Add(time.Duration(n) * time.Second)
+	secs, err := strconv.ParseFloat(string(tr.ExpiresIn), 64)
+	if (err != nil && !errors.Is(err, strconv.ErrRange)) || math.IsNaN(secs) || secs < 1 {
+		return time.Time{} // malformed, zero or negative; ±Inf comes with ErrRange
+	}
+	d := MaxAccessTokenLifetime
+	if secs < MaxAccessTokenLifetime.Seconds() {
+		d = time.Duration(secs) * time.Second
+	}
+	return now.Add(d)
+}
+
+// untrustedText is text a request or an EHR supplied, named by what,
+// quoted, shortened and stripped of control characters, as an error to
+// keep as another error's cause: logs show it, pages never do.
+func untrustedText(what, s string) error {
+	return errors.New(what + " " + quoteShort(printable(s)))
+}
+
+// oauthErrorCodes are the error codes OAuth 2.0 and OpenID Connect
+// register for the authorization and token endpoints (RFC 6749 sections
+// 4.1.2.1 and 5.2, OpenID Connect Core section 3.1.2.6). An EHR's error
+// code is shown to people only when it is one of these: any other text is
+// the EHR's (or an attacker's) own words, kept in the error's cause for
+// logs but never in its Description, which pages show.
+var oauthErrorCodes = map[string]bool{
+	"invalid_request": true, "unauthorized_client": true, "access_denied": true,
+	"unsupported_response_type": true, "invalid_scope": true, "server_error": true,
+	"temporarily_unavailable": true, "invalid_client": true, "invalid_grant": true,
+	"unsupported_grant_type": true, "interaction_required": true, "login_required": true,
+	"account_selection_required": true, "consent_required": true, "invalid_request_uri": true,
+	"invalid_request_object": true, "request_not_supported": true,
+	"request_uri_not_supported": true, "registration_not_supported": true,
 }
 
 // tokenEndpointError wraps *oauth2.RetrieveError for errors.As, with a

@@ -71,6 +71,17 @@ type Faults struct {
 	WrongCallbackIss bool
 	// IDToken forges issued id_tokens in one of the listed ways.
 	IDToken IDTokenFault
+	// ExpiresIn, when set, replaces the expires_in of every token response
+	// with this JSON text, as it is: a huge number (10000000000), a
+	// fraction (3600.5), a string ("3600"), to test how clients read
+	// lifetimes. The server's own tokens keep Options.AccessTokenLifetime.
+	ExpiresIn json.RawMessage
+	// TokenError makes the token endpoint answer 400 with this error code
+	// (any text, registered or not) and TokenErrorDescription, instead of
+	// tokens, to test what clients show of an EHR's words.
+	TokenError string
+	// TokenErrorDescription is the error_description sent with TokenError.
+	TokenErrorDescription string
 	// Unauthorized makes the next N FHIR requests answer 401 even with a
 	// valid token.
 	Unauthorized int
@@ -93,6 +104,7 @@ func (s *Server) SetFaults(f Faults) {
 	f.FailTimes = maps.Clone(f.FailTimes)
 	f.MalformedJSON = maps.Clone(f.MalformedJSON)
 	f.Oversize = maps.Clone(f.Oversize)
+	f.ExpiresIn = bytes.Clone(f.ExpiresIn)
 	s.mu.Lock()
 	s.faults = f
 	s.mu.Unlock()

@@ -137,3 +137,19 @@ func TestCloseCutsLatency(t *testing.T) {
 		t.Errorf("Close took %v", d)
 	}
 }
+
+func TestTokenResponseFaults(t *testing.T) {
+	t.Parallel()
+	s := start(t, smarttest.Options{})
+	s.SetFaults(smarttest.Faults{ExpiresIn: json.RawMessage(`10000000000`)})
+	if tok := login(t, s); tok["expires_in"] != float64(10000000000) {
+		t.Errorf("expires_in = %v, want 10000000000", tok["expires_in"])
+	}
+	s.SetFaults(smarttest.Faults{TokenError: "Call_555-0100", TokenErrorDescription: "Your session is locked"})
+	pk := newPKCE()
+	c := code(t, s, authParams(s, "app", pk))
+	status, body := postToken(t, s, codeForm(c, pk, "client_id", "app"), "", "")
+	if status != http.StatusBadRequest || body["error"] != "Call_555-0100" || body["error_description"] != "Your session is locked" {
+		t.Errorf("token error: %d %v", status, body)
+	}
+}

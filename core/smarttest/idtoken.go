@@ -48,6 +48,18 @@ const (
 	IDTokenNoNonce
 	// IDTokenFutureIAT sets iat one day ahead.
 	IDTokenFutureIAT
+	// IDTokenAzpOtherClient names the requesting client in aud but another
+	// client in azp: the token was issued to someone else (OpenID Connect
+	// Core section 3.1.3.7).
+	IDTokenAzpOtherClient
+	// IDTokenMultipleAudiencesNoAzp sets aud to the requesting client and
+	// another one, with no azp.
+	IDTokenMultipleAudiencesNoAzp
+	// IDTokenMissing leaves the id_token out of the token response, though
+	// the granted scope (which the response names) has openid.
+	IDTokenMissing
+	// IDTokenLongLived has no iat and an exp five years ahead.
+	IDTokenLongLived
 )
 
 // SignIDToken signs the given claims, as they are, with the server's current
@@ -103,6 +115,13 @@ func (s *Server) newIDToken(root string, g *grant, fault IDTokenFault) (string, 
 		claims["nonce"] = "wrong-nonce"
 	case IDTokenNoNonce:
 		delete(claims, "nonce")
+	case IDTokenAzpOtherClient:
+		claims["azp"] = "another-client"
+	case IDTokenMultipleAudiencesNoAzp:
+		claims["aud"] = []string{g.clientID, "another-client"}
+	case IDTokenLongLived:
+		delete(claims, "iat")
+		claims["exp"] = now.AddDate(5, 0, 0).Unix()
 	case IDTokenFutureIAT:
 		claims["iat"] = now.Add(24 * time.Hour).Unix()
 		claims["exp"] = now.Add(24*time.Hour + s.opts.IDTokenLifetime).Unix()

@@ -137,6 +137,25 @@ func TestIDTokenFaults(t *testing.T) {
 			}
 			return signedOK(err)
 		}},
+		{"azp other client", smarttest.IDTokenAzpOtherClient, func(s *smarttest.Server, h, c map[string]any, err error, _ string) string {
+			if c["aud"] != "app" || c["azp"] == nil || c["azp"] == "app" {
+				return "aud should be the client and azp another one"
+			}
+			return signedOK(err)
+		}},
+		{"audiences without azp", smarttest.IDTokenMultipleAudiencesNoAzp, func(s *smarttest.Server, h, c map[string]any, err error, _ string) string {
+			aud, _ := c["aud"].([]any)
+			if _, ok := c["azp"]; len(aud) != 2 || aud[0] != "app" || aud[1] == "app" || ok {
+				return "aud should be the client and another, without azp"
+			}
+			return signedOK(err)
+		}},
+		{"long lived", smarttest.IDTokenLongLived, func(s *smarttest.Server, h, c map[string]any, err error, _ string) string {
+			if _, ok := c["iat"]; ok || c["exp"].(float64) < now+4*365*24*3600 {
+				return "should have no iat and an exp years ahead"
+			}
+			return signedOK(err)
+		}},
 		{"wrong nonce", smarttest.IDTokenWrongNonce, func(s *smarttest.Server, h, c map[string]any, err error, _ string) string {
 			if c["nonce"] == nil || c["nonce"] == "nonce-1" {
 				return "nonce not wrong"
@@ -189,5 +208,15 @@ func TestIDTokenFaults(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestIDTokenMissing(t *testing.T) {
+	t.Parallel()
+	s := start(t, smarttest.Options{})
+	s.SetFaults(smarttest.Faults{IDToken: smarttest.IDTokenMissing})
+	tok := login(t, s)
+	if _, ok := tok["id_token"]; ok || !strings.Contains(str(tok["scope"]), "openid") {
+		t.Errorf("want openid granted and no id_token: %v", tok)
 	}
 }

@@ -74,6 +74,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error(), EndpointToken, sub)
 		return
 	}
+	s.mu.Lock()
+	tokenError, tokenErrorDesc := s.faults.TokenError, s.faults.TokenErrorDescription
+	s.mu.Unlock()
+	if tokenError != "" {
+		s.writeOAuthError(w, http.StatusBadRequest, tokenError, tokenErrorDesc, EndpointToken, sub)
+		return
+	}
 	var resp map[string]any
 	var desc string
 	if sub == EndpointTokenCode {
@@ -181,6 +188,7 @@ func (s *Server) tokenResponse(root string, g *grant) (map[string]any, string) {
 	expires := now.Add(s.opts.AccessTokenLifetime)
 	s.mu.Lock()
 	fault := s.faults.IDToken
+	expiresIn := s.faults.ExpiresIn
 	refresh := g.refresh
 	s.mu.Unlock()
 
@@ -206,10 +214,13 @@ func (s *Server) tokenResponse(root string, g *grant) (map[string]any, string) {
 		"expires_in":   int(s.opts.AccessTokenLifetime / time.Second),
 		"scope":        g.scope,
 	}
+	if expiresIn != nil {
+		resp["expires_in"] = expiresIn
+	}
 	if refresh != "" {
 		resp["refresh_token"] = refresh
 	}
-	if g.hasScope("openid") {
+	if g.hasScope("openid") && fault != IDTokenMissing {
 		idt, err := s.newIDToken(root, g, fault)
 		if err != nil {
 			return nil, "signing the id_token: " + err.Error()
