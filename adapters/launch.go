@@ -75,6 +75,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		Issuer:           q.Get("iss"),
 		Error:            q.Get("error"),
 		ErrorDescription: q.Get("error_description"),
+		Query:            q,
 	})
 	if err == nil {
 		err = s.browser.Renew(ctx)

@@ -14,6 +14,12 @@ type CallbackRequest struct {
 	State string
 	// Issuer is the RFC 9207 iss parameter, when the EHR sends one.
 	Issuer string
+	// Query is the callback URL's whole query. When issuers have redirect
+	// URIs of their own (Issuer.CallbackURL), the parameters that tell
+	// them apart must be in it with the launch's values. The adapters set
+	// it; a caller of Callback that leaves it nil can only finish launches
+	// whose redirect_uri is Config.CallbackURL.
+	Query url.Values
 	// Error and ErrorDescription are set when the EHR refused.
 	Error            string
 	ErrorDescription string
@@ -66,10 +72,9 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		// session's launches: anyone can link to the callback with an
 		// error of their own. The pending launch is burnt: single use.
 		var p pendingLaunch
-		if req.State == "" || getRecord(ctx, s.store, op, pendingKey(req.State), &p) != nil || p.Session != s.id {
+		if req.State == "" || e.takePending(ctx, s.store, op, req.State, &p) != nil || p.Session != s.id {
 			return nil, newError(op, CodeInvalidState, "the callback reports an error, but its state matches no pending launch of this browser session", nil)
 		}
-		_ = deleteRecord(ctx, s.store, op, pendingKey(req.State))
 		// The page names the error code only when it is a registered one;
 		// the EHR's own words, which anyone who can make the EHR redirect
 		// can choose, stay in the cause, for logs.
@@ -90,8 +95,11 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		return nil, newError(op, CodeInvalidRequest, "the callback has no code", nil)
 	}
 
+	// The pending launch is taken (read and deleted in one step) before
+	// anything else: a callback replayed, even while this one is in
+	// flight, finds nothing.
 	var p pendingLaunch
-	switch err := getRecord(ctx, s.store, op, pendingKey(req.State), &p); {
+	switch err := e.takePending(ctx, s.store, op, req.State, &p); {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", nil)
 	case err != nil:
@@ -99,9 +107,6 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	}
 	if p.Session != s.id {
 		return nil, newError(op, CodeInvalidState, "the state belongs to another browser session", nil)
-	}
-	if err := deleteRecord(ctx, s.store, op, pendingKey(req.State)); err != nil {
-		return nil, err
 	}
 	if e.cfg.Now().After(p.Expires) {
 		return nil, newError(op, CodeLaunchExpired, "the launch took too long; launch the app again", nil)
@@ -114,17 +119,14 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	if err != nil {
 		return nil, err
 	}
-	if req.Issuer != "" && req.Issuer != as.disc.Issuer && strings.TrimRight(req.Issuer, "/") != is.URL {
-		return nil, newError(op, CodeInvalidRequest, "the callback's iss does not match the issuer the launch went to (RFC 9207 mix-up defence)", nil)
-	}
-	if req.Issuer == "" && as.disc.IssParameterSupported {
-		return nil, newError(op, CodeInvalidRequest, "the callback has no iss, though the issuer says it always sends one (RFC 9207)", nil)
+	if err := e.checkAnswerer(op, is, as, &p, &req); err != nil {
+		return nil, err
 	}
 
 	tr, err := e.requestToken(ctx, op, CodeTokenExchangeFailed, is, as, url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {req.Code},
-		"redirect_uri":  {e.cfg.CallbackURL},
+		"redirect_uri":  {p.redirectURI(e)},
 		"code_verifier": {string(p.Verifier)},
 	})
 	if err != nil {

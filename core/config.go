@@ -15,17 +15,18 @@ import (
 
 // Defaults used by [New] for the Config fields left zero.
 const (
-	DefaultScope            = "launch openid fhirUser patient/*.read offline_access"
-	DefaultPendingLaunchTTL = 10 * time.Minute
-	DefaultSessionTTL       = 12 * time.Hour
-	DefaultDiscoveryTTL     = time.Hour
-	DefaultLeeway           = time.Minute
-	DefaultHTTPTimeout      = 15 * time.Second
-	DefaultMaxResponseBytes = 1 << 20
-	DefaultMaxFHIRBytes     = 8 << 20
-	DefaultMaxRetries       = 2
-	DefaultMaxLaunches      = 10
-	DefaultRefreshLockTTL   = 30 * time.Second
+	DefaultScope              = "launch openid fhirUser patient/*.read offline_access"
+	DefaultPendingLaunchTTL   = 10 * time.Minute
+	DefaultSessionTTL         = 12 * time.Hour
+	DefaultDiscoveryTTL       = time.Hour
+	DefaultLeeway             = time.Minute
+	DefaultHTTPTimeout        = 15 * time.Second
+	DefaultMaxResponseBytes   = 1 << 20
+	DefaultMaxFHIRBytes       = 8 << 20
+	DefaultMaxRetries         = 2
+	DefaultMaxLaunches        = 10
+	DefaultMaxPendingLaunches = 10
+	DefaultRefreshLockTTL     = 30 * time.Second
 )
 
 // HandleParam is the query parameter, and HandleHeader the request header,
@@ -90,9 +91,30 @@ type Config struct {
 	AllowPrivateNetworks bool
 
 	// HTTPClient makes every request to the EHR. The default is a client
-	// with a DefaultHTTPTimeout timeout that follows no redirect to another
-	// origin. A client you set is used as it is (its Transport wrapped so
-	// response sizes stay capped); give it a timeout.
+	// with a DefaultHTTPTimeout timeout over a clone of
+	// http.DefaultTransport.
+	//
+	// The engine uses a copy of the client you set, composed with its own
+	// rules, which a client cannot turn off: redirects to another origin
+	// are refused (your CheckRedirect runs after that check, for the
+	// redirects it lets through); a zero Timeout becomes DefaultHTTPTimeout;
+	// response bodies are capped at MaxResponseBytes and
+	// MaxFHIRResponseBytes. Your Jar, a non-zero Timeout and your
+	// Transport's settings (TLS, pools, dialing) are kept.
+	//
+	// With AllowAnyIssuer and without AllowPrivateNetworks, the Transport
+	// must be nil or an *http.Transport, or New fails with
+	// CodeInvalidConfig: the engine clones it and checks every address it
+	// connects to. A Transport without a dial function of its own gets a
+	// dialer that checks the resolved address before connecting; your own
+	// DialContext (or DialTLSContext) is wrapped, and the connection it
+	// returns is checked by its remote address and closed if refused, so
+	// that form sees the address only once connected. The clone's Proxy is
+	// removed, since through a proxy the check would see the proxy's
+	// address and not the EHR's. Any other RoundTripper (a recorder, a
+	// tracing wrapper) cannot be checked: wrap an *http.Transport's
+	// DialContext instead, or, for local development, set
+	// AllowPrivateNetworks.
 	HTTPClient *http.Client
 
 	// Now is the clock. The default is time.Now.
@@ -141,6 +163,12 @@ type Config struct {
 	// launching more evicts the oldest. The default is DefaultMaxLaunches
 	// (10).
 	MaxLaunches int
+
+	// MaxPendingLaunches is how many launches one browser session may have
+	// started and not yet finished; starting more deletes the oldest, so a
+	// browser that calls the launch route in a loop keeps a bounded number
+	// of records in the store. The default is DefaultMaxPendingLaunches (10).
+	MaxPendingLaunches int
 }
 
 // Issuer is one EHR the app accepts launches from, with its own settings.
@@ -167,8 +195,31 @@ type Issuer struct {
 	Audience string
 
 	// Header holds extra headers sent on every request to this issuer's
-	// discovery, token and FHIR endpoints, for vendor quirks.
+	// discovery, token and FHIR endpoints, for vendor quirks. It is not
+	// allowed on Config.DefaultIssuer: headers often carry credentials.
 	Header http.Header
+
+	// AuthorizationServer is the issuer identifier of the EHR's
+	// authorization server (the "issuer" of its smart-configuration and
+	// the "iss" of its id_tokens) when that server lives on another origin
+	// than URL, as with EHRs whose OAuth service has a host of its own.
+	// Discovery must then declare exactly this issuer, and its
+	// authorization, token, JWKS and revocation endpoints must be on this
+	// URL's origin. The default is empty: the declared issuer and every
+	// endpoint must be on URL's own origin. Either way, what an issuer's
+	// discovery document says can never point the app at another origin
+	// than the one the app's configuration names. See SECURITY.md.
+	AuthorizationServer string
+
+	// CallbackURL overrides Config.CallbackURL as the redirect_uri sent
+	// to this issuer. Give each EHR its own, such as
+	// "https://app.example/fhir/callback?ehr=epic", and register that
+	// exact URL with it: the callback then proves which authorization
+	// server answered even when the EHR sends no RFC 9207 iss, the
+	// distinct-redirect-URI defence of RFC 9700 section 4.4.2. It must be
+	// Config.CallbackURL with query parameters added (the same callback
+	// route serves every issuer). The default is Config.CallbackURL.
+	CallbackURL string
 }
 
 // AuthMethod names a client authentication method of the token endpoint.
@@ -226,6 +277,9 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 			is.Name = u.Host
 		}
 	}
+	if err := is.validateServer(field, cfg, any); err != nil {
+		return err
+	}
 	if is.ClientID == "" {
 		is.ClientID = cfg.ClientID
 	}
@@ -238,6 +292,11 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 		a.Method = AuthPublic
 	case AuthPublic:
 	case AuthClientSecretBasic, AuthClientSecretPost:
+		if any {
+			return configError(field+".Auth.Method", "is %s, but DefaultIssuer's settings go to every issuer a launch names: "+
+				"the secret would be sent to whatever token endpoint an unknown EHR declares. List the EHRs that share the secret in Issuers, "+
+				"or use private_key_jwt (its assertion names the token endpoint it is for)", a.Method)
+		}
 		if a.Secret == "" {
 			return configError(field+".Auth.Secret", "is empty but Method is %s", a.Method)
 		}
@@ -351,6 +410,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
 	setDefault(&cfg.MaxFHIRResponseBytes, DefaultMaxFHIRBytes)
 	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
+	setDefault(&cfg.MaxPendingLaunches, DefaultMaxPendingLaunches)
 	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
 	switch {
 	case cfg.MaxRetries == 0:

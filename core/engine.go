@@ -23,6 +23,10 @@ type Engine struct {
 	log     *slog.Logger
 	issuers map[string]*Issuer
 	bases   map[string]*url.URL // the configured issuers' URLs, parsed; read-only
+	owned   map[string]bool     // origins of configured issuers and servers; read-only
+
+	callbackKeys []string // query parameters that tell redirect URIs apart; read-only
+	pendingMu    [indexStripes]sync.Mutex
 
 	mu      sync.RWMutex
 	servers map[string]*authServer // by FHIR base URL
@@ -62,6 +66,9 @@ func New(cfg Config) (*Engine, error) {
 		bases:   make(map[string]*url.URL, len(cfg.Issuers)),
 		servers: map[string]*authServer{},
 		decoded: newDecodeCache(decodeCacheSize),
+		owned:   ownedOrigins(&cfg),
+
+		callbackKeys: callbackKeys(&cfg),
 	}
 	for i := range e.cfg.Issuers {
 		is := &e.cfg.Issuers[i]
@@ -151,6 +158,11 @@ func (e *Engine) issuer(op, iss string) (*Issuer, error) {
 		// never do.
 		return nil, newError(op, CodeUnknownIssuer, "the issuer is not one of the configured issuers", untrustedText("iss", key))
 	}
+	if e.owned[origin(u)] {
+		// Only a configured issuer may live on a configured issuer's
+		// origin: anything else there could claim its identity.
+		return nil, newError(op, CodeUnknownIssuer, "the issuer is on the origin of a configured issuer but is not one of them", nil)
+	}
 	is := e.cfg.DefaultIssuer
 	is.URL = key
 	is.Name = u.Host
@@ -183,6 +195,9 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		defer cancel()
 		d, err := e.discover(fctx, is)
 		if err != nil {
+			return nil, err
+		}
+		if err := e.bind(is, d); err != nil {
 			return nil, err
 		}
 		next := &authServer{disc: d, fetched: e.cfg.Now()}

@@ -47,16 +47,21 @@ func (s *Session) Launch(ctx context.Context, req LaunchRequest) (string, error)
 		return "", err
 	}
 	p := pendingLaunch{
-		V:        recordVersion,
-		Session:  s.id,
-		Issuer:   is.URL,
-		Launch:   req.Launch,
-		Verifier: Secret(oauth2.GenerateVerifier()),
-		Nonce:    newSecretString(),
-		Expires:  e.cfg.Now().Add(e.cfg.PendingLaunchTTL),
+		V:           recordVersion,
+		Session:     s.id,
+		Issuer:      is.URL,
+		Launch:      req.Launch,
+		Verifier:    Secret(oauth2.GenerateVerifier()),
+		Nonce:       newSecretString(),
+		Expires:     e.cfg.Now().Add(e.cfg.PendingLaunchTTL),
+		RedirectURI: is.CallbackURL,
 	}
 	state := newSecretString()
 	if err := putRecord(ctx, s.store, op, pendingKey(state), &p, e.cfg.PendingLaunchTTL); err != nil {
+		return "", err
+	}
+	if err := s.addPending(ctx, op, state); err != nil {
+		_ = deleteRecord(ctx, s.store, op, pendingKey(state))
 		return "", err
 	}
 	scope := e.cfg.Scope
@@ -76,7 +81,7 @@ func (s *Session) Launch(ctx context.Context, req LaunchRequest) (string, error)
 	oc := oauth2.Config{
 		ClientID:    is.ClientID,
 		Endpoint:    oauth2.Endpoint{AuthURL: as.disc.AuthorizationEndpoint},
-		RedirectURL: e.cfg.CallbackURL,
+		RedirectURL: p.RedirectURI,
 		Scopes:      strings.Fields(scope),
 	}
 	opts := []oauth2.AuthCodeOption{

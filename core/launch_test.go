@@ -214,7 +214,7 @@ func TestDiscoveryAndKeysAreFetchedOnce(t *testing.T) {
 // other's launches from the session's list.
 func TestConcurrentCallbacksKeepEveryLaunch(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxLaunches: 50}, core.Issuer{})
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxLaunches: 50, MaxPendingLaunches: 50}, core.Issuer{})
 	s := h.session("many-tabs")
 	const n = 20
 	cbs := make([]core.CallbackRequest, n)

@@ -128,7 +128,7 @@ func TestIssuerHeadersAreSent(t *testing.T) {
 	// discovery goes through it, and it must carry the vendor header.
 	iss := proxy.URL + "/fhir"
 	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
-		Issuers:           []core.Issuer{{URL: iss, Header: http.Header{"Epic-Client-ID": {"app-123"}}}},
+		Issuers:           []core.Issuer{{URL: iss, AuthorizationServer: ehr.AuthIssuer(), Header: http.Header{"Epic-Client-ID": {"app-123"}}}},
 		AllowInsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)

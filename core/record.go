@@ -21,6 +21,7 @@ const recordVersion = 1
 func pendingKey(state string) string      { return "pending:" + state }
 func launchKey(sid, handle string) string { return "launch:" + sid + ":" + handle }
 func indexKey(sid string) string          { return "launches:" + sid }
+func pendingIndexKey(sid string) string   { return "pendings:" + sid }
 func indexLockKey(sid string) string      { return "lock:launches:" + sid }
 func refreshLockKey(sid, handle string) string {
 	return "lock:refresh:" + sid + ":" + handle
@@ -35,6 +36,10 @@ type pendingLaunch struct {
 	Verifier Secret    `json:"pkce"`
 	Nonce    string    `json:"nonce"`
 	Expires  time.Time `json:"exp"`
+	// RedirectURI is the redirect_uri of the authorize request: the
+	// issuer's CallbackURL. The code exchange sends it again, and the
+	// callback must have come to it.
+	RedirectURI string `json:"ruri"`
 }
 
 // tokens are a launch's credentials.
@@ -156,6 +161,48 @@ func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.
 	return nil
 }
 
+// pendingLockTTL bounds how long taking a pending launch may hold its lock.
+const pendingLockTTL = 10 * time.Second
+
+// takePending loads and deletes the pending launch of state in one atomic
+// step: with the Storage's Take when it is a Taker; otherwise a Get and a
+// Delete under a mutex of the process and, when the Storage is a Locker,
+// the lock shared by every process. Of two concurrent callbacks with one
+// state, exactly one gets the launch; the other gets ErrNotFound.
+func (e *Engine) takePending(ctx context.Context, st Storage, op, state string, p *pendingLaunch) error {
+	key := pendingKey(state)
+	if t, ok := st.(Taker); ok {
+		b, err := t.Take(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return ErrNotFound
+		case err != nil:
+			return storageError(op, err)
+		}
+		if decodeRecord(b, p) != nil {
+			return ErrNotFound
+		}
+		return nil
+	}
+	mu := &e.pendingMu[stripe(state)]
+	mu.Lock()
+	defer mu.Unlock()
+	if l, ok := st.(Locker); ok {
+		unlock, held, err := l.TryLock(ctx, "lock:"+key, pendingLockTTL)
+		if err != nil {
+			return storageError(op, err)
+		}
+		if !held {
+			return ErrNotFound // another instance is taking it
+		}
+		defer unlock(context.WithoutCancel(ctx))
+	}
+	if err := getRecord(ctx, st, op, key, p); err != nil {
+		return err
+	}
+	return deleteRecord(ctx, st, op, key)
+}
+
 func deleteRecord(ctx context.Context, st Storage, op, key string) error {
 	if err := st.Delete(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
 		return storageError(op, err)
@@ -231,6 +278,40 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 	return evicted, nil
 }
 
+// addPending records a new pending launch's state as the session's most
+// recent and deletes the oldest pending launches beyond
+// MaxPendingLaunches, so that one browser cannot fill the store. The list
+// lives as long as a pending launch; it may name launches already finished
+// or expired, whose deletion is then a no-op.
+func (s *Session) addPending(ctx context.Context, op, state string) error {
+	e := s.engine
+	unlock, err := s.lockIndex(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var idx launchIndex
+	if err := getRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	idx.V = recordVersion
+	idx.Handles = append(idx.Handles, state)
+	var evicted []string
+	if n := len(idx.Handles) - e.cfg.MaxPendingLaunches; n > 0 {
+		evicted = slices.Clone(idx.Handles[:n])
+		idx.Handles = idx.Handles[n:]
+	}
+	if err := putRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx, e.cfg.PendingLaunchTTL); err != nil {
+		return err
+	}
+	for _, st := range evicted {
+		if err := deleteRecord(ctx, s.store, op, pendingKey(st)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // removeFromIndex drops an ended launch's handle from the session's list.
 func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error {
 	unlock, err := s.lockIndex(ctx, op)
@@ -272,7 +353,8 @@ func (s *Session) Handles(ctx context.Context) ([]string, error) {
 	return idx.Handles, err
 }
 
-// Logout deletes every launch of the session, with its tokens.
+// Logout deletes every launch of the session, with its tokens, and every
+// launch it has started and not finished.
 func (s *Session) Logout(ctx context.Context) error {
 	unlock, err := s.lockIndex(ctx, "logout")
 	if err != nil {
@@ -287,6 +369,20 @@ func (s *Session) Logout(ctx context.Context) error {
 		if err := deleteRecord(ctx, s.store, "logout", launchKey(s.id, h)); err != nil {
 			return err
 		}
+	}
+	// Launches started and not finished end too: their callbacks would
+	// otherwise still log the browser in after the logout.
+	var pending launchIndex
+	if err := getRecord(ctx, s.store, "logout", pendingIndexKey(s.id), &pending); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	for _, st := range pending.Handles {
+		if err := deleteRecord(ctx, s.store, "logout", pendingKey(st)); err != nil {
+			return err
+		}
+	}
+	if err := deleteRecord(ctx, s.store, "logout", pendingIndexKey(s.id)); err != nil {
+		return err
 	}
 	return deleteRecord(ctx, s.store, "logout", indexKey(s.id))
 }

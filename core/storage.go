@@ -37,3 +37,17 @@ type Locker interface {
 	// releases the lock only if this owner still holds it.
 	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
 }
+
+// Taker is an optional Storage capability: Take returns the value stored
+// under key and deletes it in one atomic step, or ErrNotFound, so that of
+// two concurrent Takes of one key exactly one gets the value. The engine
+// takes each pending launch at its callback, so that a callback replayed
+// while the first is still in flight never makes a second token request.
+//
+// Without it, the engine makes a Get and a Delete atomic itself: within
+// the process by a mutex, across processes by the Storage's lock when the
+// Storage is a Locker. A Storage shared by several processes should
+// therefore be a Taker or a Locker.
+type Taker interface {
+	Take(ctx context.Context, key string) ([]byte, error)
+}

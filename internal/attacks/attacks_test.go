@@ -32,6 +32,9 @@ type attack struct {
 func (a attack) run(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, a.setup)
+	if e == nil {
+		return // the configuration was refused, as the row wants
+	}
 	r := a.do(t, e)
 	if r.StatusCode != a.status {
 		t.Errorf("status %d, want %d (body %.300s)", r.StatusCode, a.status, r.body)
@@ -426,7 +429,7 @@ var pkceDowngrade = attack{
 		}))
 		e.t.Cleanup(proxy.Close)
 		e.iss = proxy.URL + "/fhir"
-		c.Issuers = []core.Issuer{{URL: e.iss, Audience: real.FHIRBaseURL()}}
+		c.Issuers = []core.Issuer{{URL: e.iss, Audience: real.FHIRBaseURL(), AuthorizationServer: real.AuthIssuer()}}
 	}},
 	status: 302, stored: 1,
 	do: func(t *testing.T, e *env) *response {

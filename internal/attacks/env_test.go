@@ -3,6 +3,7 @@ package attacks
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,9 @@ type setup struct {
 	// own default client (with its address guard) is used; tokens are then
 	// not recorded.
 	defaultClient bool
+	// refusedByNew is the error code with which the app's New must refuse
+	// the configuration; the row then ends there, as a pass.
+	refusedByNew core.Code
 }
 
 func newEnv(t *testing.T, s setup) *env {
@@ -87,6 +91,13 @@ func newEnv(t *testing.T, s setup) *env {
 		s.cfg(e, &cfg)
 	}
 	router, err := chiware.New(cfg)
+	if s.refusedByNew != "" {
+		if !errors.Is(err, s.refusedByNew) {
+			t.Fatalf("chiware.New accepted a configuration it must refuse with %s (err %v)", s.refusedByNew, err)
+		}
+		t.Logf("refused: %v", err)
+		return nil
+	}
 	if err != nil {
 		t.Fatalf("chiware.New: %v", err)
 	}
