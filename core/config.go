@@ -94,27 +94,28 @@ type Config struct {
 	// with a DefaultHTTPTimeout timeout over a clone of
 	// http.DefaultTransport.
 	//
-	// The engine uses a copy of the client you set, composed with its own
-	// rules, which a client cannot turn off: redirects to another origin
-	// are refused (your CheckRedirect runs after that check, for the
-	// redirects it lets through); a zero Timeout becomes DefaultHTTPTimeout;
-	// response bodies are capped at MaxResponseBytes and
-	// MaxFHIRResponseBytes. Your Jar, a non-zero Timeout and your
-	// Transport's settings (TLS, pools, dialing) are kept.
+	// The engine uses a copy of the client you set, composed with rules a
+	// client cannot turn off: redirects to another origin are refused (your
+	// CheckRedirect runs after that check, on the redirects it lets
+	// through); a zero Timeout becomes DefaultHTTPTimeout; response bodies
+	// are capped at MaxResponseBytes and MaxFHIRResponseBytes. Your Jar, a
+	// non-zero Timeout and your Transport's TLS and dial settings are kept.
 	//
 	// With AllowAnyIssuer and without AllowPrivateNetworks, the Transport
 	// must be nil or an *http.Transport, or New fails with
-	// CodeInvalidConfig: the engine clones it and checks every address it
-	// connects to. A Transport without a dial function of its own gets a
-	// dialer that checks the resolved address before connecting; your own
-	// DialContext (or DialTLSContext) is wrapped, and the connection it
-	// returns is checked by its remote address and closed if refused, so
-	// that form sees the address only once connected. The clone's Proxy is
-	// removed, since through a proxy the check would see the proxy's
-	// address and not the EHR's. Any other RoundTripper (a recorder, a
-	// tracing wrapper) cannot be checked: wrap an *http.Transport's
-	// DialContext instead, or, for local development, set
-	// AllowPrivateNetworks.
+	// CodeInvalidConfig: the engine uses a clone of it that checks every
+	// address it connects to. A nil Transport, or one without a dial
+	// function of its own, gets a dialer that checks the resolved address
+	// before connecting. Your own DialContext (or DialTLSContext) is
+	// wrapped, and the connection it returns is checked by its remote
+	// address and closed if refused: that form sees the address only once
+	// connected, so the connection attempt itself still happens (a clone of
+	// http.DefaultTransport has a DialContext; set it to nil to have the
+	// check before connecting). The clone's Proxy is removed, since through
+	// a proxy the check would see the proxy's address and not the EHR's.
+	// Any other RoundTripper (a recorder, a tracing wrapper) cannot be
+	// checked: wrap an *http.Transport's DialContext instead, or, for local
+	// development, set AllowPrivateNetworks.
 	HTTPClient *http.Client
 
 	// Now is the clock. The default is time.Now.

@@ -57,10 +57,18 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	client, err := newHTTPClient(&cfg, cfg.MaxResponseBytes)
+	if err != nil {
+		return nil, err
+	}
+	fhir, err := newHTTPClient(&cfg, cfg.MaxFHIRResponseBytes)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		cfg:     cfg,
-		client:  newHTTPClient(&cfg, cfg.MaxResponseBytes),
-		fhir:    newHTTPClient(&cfg, cfg.MaxFHIRResponseBytes),
+		client:  client,
+		fhir:    fhir,
 		log:     cfg.Logger,
 		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
 		bases:   make(map[string]*url.URL, len(cfg.Issuers)),

@@ -16,28 +16,110 @@ import (
 var errResponseTooLarge = errors.New("response body exceeds the size limit")
 
 // newHTTPClient returns the client the engine uses for the EHR's discovery,
-// JWKS and token endpoints: the configured one, or a default with a timeout,
-// no cross-origin redirects and (with AllowAnyIssuer) the private-address
-// guard; either way with capped response bodies.
-func newHTTPClient(cfg *Config, limit int64) *http.Client {
+// JWKS and token endpoints (and, with another limit, for FHIR requests):
+// a copy of Config.HTTPClient, or a default, composed with the engine's
+// rules either way. The copy follows no redirect to another origin (the
+// caller's CheckRedirect runs after that rule), has a DefaultHTTPTimeout
+// timeout when the caller gave none, caps response bodies at limit, and,
+// with AllowAnyIssuer and without AllowPrivateNetworks, dials only public
+// addresses (see guardedTransport). A Transport the guard cannot be
+// installed in is an error naming Config.HTTPClient.Transport.
+func newHTTPClient(cfg *Config, limit int64) (*http.Client, error) {
 	var c http.Client
 	if cfg.HTTPClient != nil {
 		c = *cfg.HTTPClient
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks {
-			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivateAddress}
-			tr.DialContext = d.DialContext
-			tr.Proxy = nil // the guard must see the real destination
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultHTTPTimeout
+	}
+	if check := c.CheckRedirect; check != nil {
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if err := sameOriginRedirect(req, via); err != nil {
+				return err
+			}
+			return check(req, via)
 		}
-		c = http.Client{Timeout: DefaultHTTPTimeout, Transport: tr, CheckRedirect: sameOriginRedirect}
+	} else {
+		c.CheckRedirect = sameOriginRedirect
 	}
 	base := c.Transport
-	if base == nil {
+	switch {
+	case cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks:
+		tr, err := guardedTransport(base)
+		if err != nil {
+			return nil, err
+		}
+		base = tr
+	case cfg.HTTPClient == nil:
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	case base == nil:
 		base = http.DefaultTransport
 	}
 	c.Transport = &cappedTransport{base: base, limit: limit}
-	return &c
+	return &c, nil
+}
+
+// guardedTransport returns a clone of rt that connects only to public
+// addresses. A nil rt, or a transport without a dial function of its own,
+// gets a net.Dialer whose Control function checks the resolved address
+// before connecting. A DialContext, Dial, DialTLSContext or DialTLS of the
+// caller's own is wrapped instead, and the connection it returns is checked
+// by its remote address: that form sees the address only once connected
+// (and then closes the connection), so it cannot stop the connection
+// attempt itself. The proxy is removed: through a proxy the guard would see
+// the proxy's address, not the EHR's. Any other RoundTripper cannot be
+// guarded and is a configuration error.
+func guardedTransport(rt http.RoundTripper) (*http.Transport, error) {
+	var tr *http.Transport
+	switch t := rt.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = nil // replaced by the checking dialer below
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return nil, configError("HTTPClient.Transport", "is a %T, which the engine cannot guard: with AllowAnyIssuer it must install its check of the dialled address (no loopback, private or other non-public address) in the transport's dialing, and only an *http.Transport allows that. Pass an *http.Transport (or none), or set AllowPrivateNetworks for local development", rt)
+	}
+	tr.Proxy = nil
+	switch {
+	case tr.DialContext != nil:
+		tr.DialContext = checkedDial(tr.DialContext)
+	case tr.Dial != nil:
+		dial := tr.Dial
+		tr.Dial = nil
+		tr.DialContext = checkedDial(func(_ context.Context, network, addr string) (net.Conn, error) { return dial(network, addr) })
+	default:
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivateAddress}
+		tr.DialContext = d.DialContext
+	}
+	if tr.DialTLSContext != nil {
+		tr.DialTLSContext = checkedDial(tr.DialTLSContext)
+	} else if tr.DialTLS != nil {
+		dial := tr.DialTLS
+		tr.DialTLS = nil
+		tr.DialTLSContext = checkedDial(func(_ context.Context, network, addr string) (net.Conn, error) { return dial(network, addr) })
+	}
+	return tr, nil
+}
+
+// checkedDial wraps a caller's dial function: the connection it returns is
+// closed and refused when its remote address is not public.
+func checkedDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		var remote string
+		if ra := conn.RemoteAddr(); ra != nil {
+			remote = ra.String()
+		}
+		if err := refusePrivateAddress(network, remote, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
 }
 
 // sameOriginRedirect follows at most five redirects, none to another origin,
@@ -66,14 +148,85 @@ func refusePrivateAddress(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// publicAddress reports whether a is a globally reachable unicast address:
+// in none of the nonPublic ranges, and, when it carries an IPv4 address
+// (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16), carrying a public one.
+// An IPv6 address outside 2000::/3, the only block IANA allocates for global
+// unicast, is refused too, NAT64's 64:ff9b::/96 apart.
 func publicAddress(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && !a.IsLoopback() && !a.IsPrivate() && !a.IsLinkLocalUnicast() &&
-		!a.IsLinkLocalMulticast() && !a.IsUnspecified() && !a.IsMulticast() &&
-		!a.IsInterfaceLocalMulticast() && !cgnat.Contains(a)
+	a = a.WithZone("") // a zone would make every Prefix.Contains false
+	if !a.IsValid() {
+		return false
+	}
+	if a.Is4In6() {
+		return publicAddress(a.Unmap())
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if a.Is4() {
+		return true
+	}
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return publicAddress(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixToFour.Contains(a):
+		return publicAddress(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	return globalUnicast.Contains(a)
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+var (
+	nat64         = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour     = netip.MustParsePrefix("2002::/16")
+	globalUnicast = netip.MustParsePrefix("2000::/3")
+)
+
+// nonPublic lists the addresses the engine never dials with AllowAnyIssuer:
+// the ranges of the IANA IPv4 and IPv6 Special-Purpose Address Registries
+// (RFC 6890; iana.org/assignments/iana-ipv4-special-registry and
+// iana-ipv6-special-registry) that are not globally reachable, with
+// multicast and the deprecated site-local block. Whole blocks are refused
+// where the registry makes a few addresses inside them reachable (anycast
+// in 192.0.0.0/24 and 2001::/23): no EHR serves from those. IPv4-mapped,
+// NAT64 and 6to4 addresses are judged by the IPv4 address they carry (see
+// publicAddress).
+var nonPublic = []netip.Prefix{
+	// IPv4
+	netip.MustParsePrefix("0.0.0.0/8"),          // "this network" (RFC 791)
+	netip.MustParsePrefix("10.0.0.0/8"),         // private (RFC 1918)
+	netip.MustParsePrefix("100.64.0.0/10"),      // shared address space, CGNAT (RFC 6598)
+	netip.MustParsePrefix("127.0.0.0/8"),        // loopback (RFC 1122)
+	netip.MustParsePrefix("169.254.0.0/16"),     // link-local, cloud metadata (RFC 3927)
+	netip.MustParsePrefix("172.16.0.0/12"),      // private (RFC 1918)
+	netip.MustParsePrefix("192.0.0.0/24"),       // IETF protocol assignments, DS-Lite, NAT64 discovery (RFC 6890)
+	netip.MustParsePrefix("192.0.2.0/24"),       // documentation TEST-NET-1 (RFC 5737)
+	netip.MustParsePrefix("192.88.99.0/24"),     // 6to4 relay anycast, deprecated (RFC 7526)
+	netip.MustParsePrefix("192.168.0.0/16"),     // private (RFC 1918)
+	netip.MustParsePrefix("198.18.0.0/15"),      // benchmarking (RFC 2544)
+	netip.MustParsePrefix("198.51.100.0/24"),    // documentation TEST-NET-2 (RFC 5737)
+	netip.MustParsePrefix("203.0.113.0/24"),     // documentation TEST-NET-3 (RFC 5737)
+	netip.MustParsePrefix("224.0.0.0/4"),        // multicast (RFC 5771)
+	netip.MustParsePrefix("240.0.0.0/4"),        // reserved (RFC 1112)
+	netip.MustParsePrefix("255.255.255.255/32"), // limited broadcast (RFC 919)
+	// IPv6
+	netip.MustParsePrefix("::/128"),         // unspecified (RFC 4291)
+	netip.MustParsePrefix("::1/128"),        // loopback (RFC 4291)
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible, deprecated (RFC 4291)
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use IPv4/IPv6 translation (RFC 8215)
+	netip.MustParsePrefix("100::/64"),       // discard-only (RFC 6666)
+	netip.MustParsePrefix("2001::/23"),      // IETF protocol assignments: Teredo, benchmarking, ORCHID … (RFC 2928)
+	netip.MustParsePrefix("2001:db8::/32"),  // documentation (RFC 3849)
+	netip.MustParsePrefix("3fff::/20"),      // documentation (RFC 9637)
+	netip.MustParsePrefix("5f00::/16"),      // segment routing SIDs (RFC 9602)
+	netip.MustParsePrefix("fc00::/7"),       // unique local (RFC 4193)
+	netip.MustParsePrefix("fe80::/10"),      // link-local (RFC 4291)
+	netip.MustParsePrefix("fec0::/10"),      // site-local, deprecated (RFC 3879)
+	netip.MustParsePrefix("ff00::/8"),       // multicast (RFC 4291)
+}
 
 // cappedTransport wraps response bodies so that reading past limit fails.
 type cappedTransport struct {

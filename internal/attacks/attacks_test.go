@@ -264,7 +264,7 @@ func attacks() []attack {
 		{name: "issuer_not_allowed", status: 403, code: core.CodeUnknownIssuer, do: func(t *testing.T, e *env) *response {
 			return e.browser().get(e.url("/fhir/launch?launch=x&iss=" + url.QueryEscape("https://evil.example/fhir")))
 		}},
-		{name: "issuer_over_http", setup: setup{cfg: func(e *env, c *adapters.Config) {
+		{name: "issuer_over_http", setup: setup{defaultClient: true, cfg: func(e *env, c *adapters.Config) {
 			c.AllowInsecureHTTP, c.AllowAnyIssuer, c.Issuers = false, true, nil
 		}}, status: 403, code: core.CodeUnknownIssuer, do: func(t *testing.T, e *env) *response {
 			return e.browser().get(e.url("/fhir/launch?launch=x&iss=" + url.QueryEscape(e.ehr.FHIRBaseURL())))
@@ -276,7 +276,7 @@ func attacks() []attack {
 		{name: "issuer_scheme_javascript", status: 400, code: core.CodeInvalidRequest, do: func(t *testing.T, e *env) *response {
 			return e.browser().get(e.url("/fhir/launch?launch=x&iss=" + url.QueryEscape("javascript:alert(1)")))
 		}},
-		{name: "issuer_scheme_file", setup: setup{cfg: func(e *env, c *adapters.Config) { c.AllowAnyIssuer = true }},
+		{name: "issuer_scheme_file", setup: setup{defaultClient: true, cfg: func(e *env, c *adapters.Config) { c.AllowAnyIssuer = true }},
 			status: 403, code: core.CodeUnknownIssuer, do: func(t *testing.T, e *env) *response {
 				return e.browser().get(e.url("/fhir/launch?launch=x&iss=" + url.QueryEscape("file://localhost/etc/passwd")))
 			}},
