@@ -21,7 +21,8 @@ type memStorage struct {
 	data map[string]memEntry
 	fail error // when set, every call fails with it
 
-	onGet func(key string) // when set, called (without the lock) before each Get
+	onGet     func(key string) // when set, called (without the lock) before each Get
+	afterRead func(key string) // when set, called (without the lock) after each Get has read
 }
 
 type memEntry struct {
@@ -44,12 +45,18 @@ func (m *memStorage) Get(_ context.Context, key string) ([]byte, error) {
 		hook(key)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.fail != nil {
+		m.mu.Unlock()
 		return nil, m.fail
 	}
 	e, ok := m.data[key]
-	if !ok || !m.now().Before(e.exp) {
+	found := ok && m.now().Before(e.exp)
+	after := m.afterRead
+	m.mu.Unlock()
+	if after != nil {
+		after(key)
+	}
+	if !found {
 		return nil, core.ErrNotFound
 	}
 	return append([]byte(nil), e.b...), nil

@@ -1,0 +1,97 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// A callback replayed while the first is still in flight (a double click,
+// a browser retry, an attacker racing the victim) finds no pending launch:
+// the pending launch is taken in one step, so exactly one code exchange is
+// made and the EHR never sees the code twice (which would revoke the grant
+// of the launch that won, RFC 6749 section 4.1.2). The store is slowed down
+// between a read and its answer so that, without an atomic take, every
+// callback would read the pending launch before any deletes it.
+func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	s := h.session("b")
+	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	h.store.mu.Lock()
+	h.store.afterRead = func(key string) {
+		if strings.HasPrefix(key, "pending:") {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	h.store.mu.Unlock()
+	const n = 6
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  int
+		errs []error
+	)
+	for range n {
+		wg.Go(func() {
+			_, err := s.Callback(context.Background(), cb)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+			} else {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Errorf("%d of %d concurrent callbacks with one state finished the launch, want 1", won, n)
+	}
+	for _, err := range errs {
+		if !errors.Is(err, core.CodeInvalidState) {
+			t.Errorf("a replayed callback failed with %v, want invalid_state", err)
+		}
+	}
+	if got := h.ehr.Count(smarttest.EndpointTokenCode); got != 1 {
+		t.Errorf("%d code exchanges, want 1", got)
+	}
+}
+
+// A browser that starts launches in a loop keeps at most MaxPendingLaunches
+// of them: the oldest are deleted, and their callbacks find nothing.
+func TestPendingLaunchesAreBoundedPerBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxPendingLaunches: 3}, core.Issuer{})
+	s := h.session("loop")
+	var cbs []core.CallbackRequest
+	for range 5 {
+		cbs = append(cbs, h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+	}
+	h.store.mu.Lock()
+	pending := 0
+	for k := range h.store.data {
+		if strings.HasPrefix(k, "pending:") {
+			pending++
+		}
+	}
+	h.store.mu.Unlock()
+	if pending != 3 {
+		t.Errorf("%d pending launches stored, want 3", pending)
+	}
+	for i, cb := range cbs {
+		_, err := s.Callback(context.Background(), cb)
+		switch {
+		case i < 2 && !errors.Is(err, core.CodeInvalidState):
+			t.Errorf("callback of evicted launch %d: %v, want invalid_state", i, err)
+		case i >= 2 && err != nil:
+			t.Errorf("callback of launch %d: %v", i, err)
+		}
+	}
+}
