@@ -115,6 +115,16 @@ func newEnv(t *testing.T, s setup) *env {
 		}
 		json.NewEncoder(w).Encode(map[string]string{"patient": p.ID})
 	})
+	// /read reads the reference its ref parameter names, as an app that
+	// reads what the user asks for would.
+	router.Get("/read", func(w http.ResponseWriter, r *http.Request) {
+		var v json.RawMessage
+		if err := chiware.ReadyClient(r).Read(r.Context(), r.URL.Query().Get("ref"), &v); err != nil {
+			router.Adapter().Error(w, r, err)
+			return
+		}
+		w.Write(v)
+	})
 	mux := chi.NewRouter()
 	mux.Mount("/fhir", router)
 	e.app.Config.Handler = mux

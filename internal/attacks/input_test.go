@@ -1,6 +1,138 @@
 package attacks
 
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// phishing is text an attacker would like a page of the app to show.
+const phishing = "Your session is locked. Call 555-0100"
+
 // inputAttacks lists the attacks through malformed values an EHR sends: ids, lifetimes, id_token claims, text shown on pages.
 func inputAttacks() []attack {
-	return nil
+	return []attack{
+		// --- ids that are dot segments ---
+		{name: "fhir_id_dot_segment", status: 400, code: core.CodeInvalidRequest, stored: 1, do: func(t *testing.T, e *env) *response {
+			// An app reads a reference the user (or an EHR) chose; the
+			// token must not go to the resource a dot segment climbs to.
+			page := e.browser()
+			app := page.complete("pat-1")
+			var last *response
+			for _, ref := range []string{"Observation/..", "Observation/.", "Observation/%2e%2e", e.ehr.FHIRBaseURL() + "/Observation/obs-1/../.."} {
+				read := *app
+				read.Path = "/fhir/read"
+				q := read.Query()
+				q.Set("ref", ref)
+				read.RawQuery = q.Encode()
+				last = page.get(read.String())
+				if last.StatusCode != 400 {
+					t.Errorf("reading %q: status %d, want 400", ref, last.StatusCode)
+				}
+			}
+			return last
+		}, check: noFHIRRequest},
+		{name: "launch_context_patient_dot_dot", status: 404, code: core.CodeResourceNotFound, stored: 1, do: func(t *testing.T, e *env) *response {
+			b := e.browser()
+			return b.get(b.finish(e.launchWith(smarttest.LaunchContext{Patient: "..", FHIRUser: "Practitioner/prac-1"})).String())
+		}, check: noFHIRRequest},
+
+		// --- lifetimes ---
+		{name: "token_expires_in_overflow", status: 200, stored: 1, do: func(t *testing.T, e *env) *response {
+			// 10000000000 seconds overflows a time.Duration: an expiry in
+			// the past would refresh on every request.
+			e.ehr.SetFaults(smarttest.Faults{ExpiresIn: json.RawMessage(`10000000000`)})
+			b := e.browser()
+			app := b.complete("pat-1")
+			b.get(app.String())
+			return b.get(app.String())
+		}, check: func(t *testing.T, e *env, r *response) {
+			if n := e.ehr.Count(smarttest.EndpointTokenRefresh); n != 0 {
+				t.Errorf("%d refreshes for two page loads with a fresh token, want 0", n)
+			}
+		}},
+
+		// --- the id_token ---
+		idTokenAttack("idtoken_azp_other_client", smarttest.IDTokenAzpOtherClient),
+		idTokenAttack("idtoken_audiences_without_azp", smarttest.IDTokenMultipleAudiencesNoAzp),
+		idTokenAttack("idtoken_missing_with_openid", smarttest.IDTokenMissing),
+		idTokenAttack("idtoken_lifetime_unbounded", smarttest.IDTokenLongLived),
+
+		// --- text meant for a page ---
+		{name: "unknown_issuer_text_not_echoed", status: 403, code: core.CodeUnknownIssuer, do: func(t *testing.T, e *env) *response {
+			return e.browser().get(e.url("/fhir/launch?launch=x&iss=" + url.QueryEscape("https://evil.example/"+phishing)))
+		}, check: func(t *testing.T, e *env, r *response) {
+			html := e.browser().get(e.url("/fhir/launch?launch=x&iss="+url.QueryEscape("https://evil.example/"+phishing)), "Accept", "text/html")
+			for _, body := range []string{r.body, html.body} {
+				notEchoed(t, body, "555-0100")
+			}
+		}},
+		{name: "authorization_error_text_not_echoed", status: 403, code: core.CodeAuthorizationDenied, do: func(t *testing.T, e *env) *response {
+			e.ehr.SetFaults(smarttest.Faults{AuthorizeError: "Call_555-0100_now", AuthorizeErrorDescription: phishing})
+			return e.browser().follow(e.launchURL("pat-1"))
+		}, check: func(t *testing.T, e *env, r *response) {
+			b := e.browser()
+			html := b.get(b.toCallback(e.launchURL("pat-1")).String(), "Accept", "text/html")
+			for _, body := range []string{r.body, html.body} {
+				notEchoed(t, body, "555-0100")
+			}
+		}},
+		{name: "token_error_text_not_echoed", status: 502, code: core.CodeTokenExchangeFailed,
+			do: faultAtCallback(smarttest.Faults{TokenError: "Call_555-0100", TokenErrorDescription: phishing}),
+			check: func(t *testing.T, e *env, r *response) {
+				notEchoed(t, r.body, "555-0100")
+			}},
+		{name: "token_type_text_not_echoed", status: 502, code: core.CodeTokenExchangeFailed, do: func(t *testing.T, e *env) *response {
+			b := e.browser()
+			return b.get(b.toCallback(e.launchWith(smarttest.LaunchContext{Patient: "pat-1", Extra: map[string]any{"token_type": phishing}})).String())
+		}, check: func(t *testing.T, e *env, r *response) {
+			notEchoed(t, r.body, "555-0100")
+		}},
+		{name: "fhir_outcome_text_not_echoed", status: 502, code: core.CodeFHIRRequestFailed, stored: 1,
+			do: faultAtApp(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: http.StatusUnprocessableEntity}}, nil),
+			check: func(t *testing.T, e *env, r *response) {
+				notEchoed(t, r.body, "fault injected") // the OperationOutcome's diagnostics
+			}},
+	}
+}
+
+// launchWith is the EHR's launch of the app with the context lc.
+func (e *env) launchWith(lc smarttest.LaunchContext) string {
+	return e.url("/fhir/launch?iss=" + url.QueryEscape(e.iss) + "&launch=" + url.QueryEscape(e.ehr.NewLaunch(lc)))
+}
+
+// finish runs a whole launch from launchURL and returns the app page URL.
+func (b *browser) finish(launchURL string) *url.URL {
+	b.e.t.Helper()
+	r := b.get(b.toCallback(launchURL).String())
+	if r.StatusCode != http.StatusFound {
+		b.e.t.Fatalf("callback: %d %s", r.StatusCode, r.body)
+	}
+	u, _ := r.Request.URL.Parse(r.Header.Get("Location"))
+	return u
+}
+
+// noFHIRRequest fails when any request, and so the token, reached the FHIR
+// server.
+func noFHIRRequest(t *testing.T, e *env, _ *response) {
+	if n := e.ehr.Count(smarttest.EndpointFHIR); n != 0 {
+		t.Errorf("%d requests reached the FHIR server", n)
+	}
+	if n := len(e.ehr.FHIRTokens()); n != 0 {
+		t.Errorf("the FHIR server received the token %d times", n)
+	}
+}
+
+// notEchoed fails when a page shows text that came from the request or the
+// EHR.
+func notEchoed(t *testing.T, body, text string) {
+	t.Helper()
+	if strings.Contains(body, text) {
+		t.Errorf("the page shows the untrusted text %q: %.500s", text, body)
+	}
 }
