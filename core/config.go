@@ -71,13 +71,22 @@ type Config struct {
 
 	// AllowAnyIssuer accepts launches from any issuer, with the settings of
 	// DefaultIssuer. Only apps that are registered with many EHRs under one
-	// client id need it. When it is set, the default HTTP client refuses to
-	// connect to loopback, private, link-local and unspecified addresses,
-	// unless AllowPrivateNetworks is also set. The default is false.
+	// client id need it. When it is set, the engine's HTTP client (the
+	// default one or a copy of HTTPClient) refuses to connect to loopback,
+	// private, link-local and every other address that is not globally
+	// reachable, unless AllowPrivateNetworks is also set; and an issuer
+	// that is not in Issuers must serve its discovery, authorization
+	// server and key set from its own origin, which may not be the origin
+	// of a configured issuer (see SECURITY.md, "The issuer-binding rule").
+	// The default is false.
 	AllowAnyIssuer bool
 
-	// DefaultIssuer holds the settings (client auth, headers …) for issuers
-	// accepted through AllowAnyIssuer. Its URL is ignored.
+	// DefaultIssuer holds the settings for issuers accepted through
+	// AllowAnyIssuer. Its URL is ignored. Its Auth may be public or
+	// private_key_jwt only, and it may have no Header or
+	// AuthorizationServer: New refuses them, since they would go to
+	// whatever server a launch names. Its CallbackURL, when set, is the
+	// redirect_uri of every such issuer.
 	DefaultIssuer Issuer
 
 	// AllowInsecureHTTP accepts http:// issuers and endpoints. It is for
@@ -85,8 +94,8 @@ type Config struct {
 	// clear text. The default is false: https only.
 	AllowInsecureHTTP bool
 
-	// AllowPrivateNetworks lets the default HTTP client connect to loopback
-	// and private addresses when AllowAnyIssuer is set. It is for local
+	// AllowPrivateNetworks lets the engine's HTTP client connect to
+	// loopback and private addresses when AllowAnyIssuer is set. It is for local
 	// development only. The default is false.
 	AllowPrivateNetworks bool
 

@@ -30,7 +30,8 @@ const fhirJSON = "application/fhir+json"
 //
 // Response bodies are capped at Config.MaxFHIRResponseBytes: reading past
 // the cap fails. Every request is bounded by ctx and by the engine's HTTP
-// client timeout (DefaultHTTPTimeout unless Config.HTTPClient is set).
+// client timeout (DefaultHTTPTimeout unless Config.HTTPClient sets its
+// own).
 func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	return rc.do(ctx, req, false)
 }
