@@ -7,13 +7,28 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 )
 
-// CookieName is the name of the session cookie when New creates the session
-// manager.
-const CookieName = "smart_session"
+// CookieName is the name of the session cookie of a manager New creates,
+// in the secure modes: the default and EmbeddedInEHR. Its __Host- prefix
+// makes browsers take the cookie only when it is Secure, has Path "/" and
+// no Domain, and was set by the app's own host over https: a site on a
+// sibling subdomain cannot plant a session cookie that the app would read
+// (cookie tossing).
+const CookieName = "__Host-smart_session"
+
+// InsecureCookieName is the name of the session cookie of a manager New
+// creates with AllowInsecureHTTP. It has no __Host- prefix, which browsers
+// refuse on a cookie that is not Secure.
+const InsecureCookieName = "smart_session"
+
+// hostPrefix is the cookie name prefix that binds a cookie to the host
+// that set it (RFC 6265bis, section 4.1.3.2).
+const hostPrefix = "__Host-"
 
 // sessionIDKey is where the SMART session id lives in the scs session. The
 // prefix keeps it apart from the app's own session values.
@@ -31,6 +46,7 @@ const sessionIDKey = "smart:session_id"
 type Browser struct {
 	sm      *scs.SessionManager
 	storage *Storage
+	secure  bool // the cookie must be Secure, with the __Host- prefix
 }
 
 // New returns a Browser that keeps browser sessions with sm and SMART
@@ -40,14 +56,27 @@ type Browser struct {
 // SMART records in memory (scs's memstore, which runs a cleanup goroutine
 // for the life of the process), sessions that last 24 hours, and these
 // cookie settings, changed only by the options: name CookieName
-// ("smart_session"), HttpOnly, Secure, SameSite=Lax, Path "/". Its
-// ErrorFunc is StoreErrorFunc, so a failing store answers 503.
+// ("__Host-smart_session"; InsecureCookieName, "smart_session", with
+// AllowInsecureHTTP), HttpOnly, Secure, SameSite=Lax, Path "/", no Domain.
+// Its ErrorFunc is StoreErrorFunc, so a failing store answers 503.
 //
-// A manager you pass is used as it is, except for the cookie attributes
-// that AllowInsecureHTTP and EmbeddedInEHR name. Give it the settings
-// above: set Cookie.Secure (scs's default is false), keep Cookie.HttpOnly,
-// choose a Cookie.Name that is not the app's other session cookie if it has
-// one, and set ErrorFunc to StoreErrorFunc(logger).
+// A manager you pass is used as it is, except for these cookie attributes,
+// which New sets on it:
+//
+//   - Cookie.HttpOnly: true, always.
+//   - Cookie.Secure: true, unless AllowInsecureHTTP is given alone; false
+//     with AllowInsecureHTTP.
+//   - Cookie.Name: the prefix "__Host-" is added when the name lacks it,
+//     unless AllowInsecureHTTP is given alone ("session", scs's default,
+//     becomes "__Host-session").
+//   - Cookie.SameSite and Cookie.Partitioned: SameSite=None and
+//     Partitioned with EmbeddedInEHR.
+//
+// A __Host- cookie must also have Path "/" and no Domain, or browsers
+// drop it: New leaves Cookie.Path and Cookie.Domain as they are, and
+// [Browser.CheckCookie] reports them; call it after New (adapters.New
+// does). Set ErrorFunc to StoreErrorFunc(logger) yourself, and choose a
+// Cookie.Name that is not the app's other session cookie if it has one.
 //
 // Swap the backend with one line, before or after New:
 //
@@ -57,27 +86,91 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
+	secure := o.embedded || !o.insecureHTTP
 	if sm == nil {
 		sm = scs.New()
-		sm.Cookie.Name = CookieName
-		sm.Cookie.HttpOnly = true
-		sm.Cookie.Secure = true
+		sm.Cookie.Name = InsecureCookieName
 		sm.Cookie.SameSite = http.SameSiteLaxMode
 		sm.Cookie.Path = "/"
+		sm.Cookie.Domain = ""
 		sm.ErrorFunc = StoreErrorFunc(o.logger)
 	}
-	if o.insecureHTTP {
-		sm.Cookie.Secure = false
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.Secure = secure
+	if secure && !hasPrefix(sm.Cookie.Name, hostPrefix) {
+		sm.Cookie.Name = hostPrefix + sm.Cookie.Name
 	}
 	if o.embedded {
 		sm.Cookie.SameSite = http.SameSiteNoneMode
-		sm.Cookie.Secure = true
 		sm.Cookie.Partitioned = true
 	}
 	return &Browser{
 		sm:      sm,
 		storage: NewStorageFromManager(sm).WithPrefix(o.keyPrefix),
+		secure:  secure,
 	}
+}
+
+// hasPrefix reports whether a cookie name starts with prefix, which
+// browsers match regardless of case.
+func hasPrefix(name, prefix string) bool {
+	return len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix)
+}
+
+// A CookieError reports a setting of the session manager's cookie under
+// which browsers would drop the cookie, or which would let another site
+// plant one. [Browser.CheckCookie] returns it.
+type CookieError struct {
+	// Field is the scs.SessionManager field at fault, such as
+	// "Cookie.Domain".
+	Field string
+	// Reason says what is wrong with it and what to do, in a sentence
+	// that follows the field's name.
+	Reason string
+}
+
+func (e *CookieError) Error() string {
+	return "sessions: the session manager's " + e.Field + " " + e.Reason
+}
+
+// CheckCookie reports, as a *CookieError, a setting of the session
+// manager's cookie that the Browser cannot use:
+//
+//   - in the secure modes (without AllowInsecureHTTP, or with
+//     EmbeddedInEHR): a Cookie.Domain, a Cookie.Path other than "/", a
+//     Cookie.Name without the __Host- prefix or Cookie.Secure off. Browsers
+//     drop a __Host- cookie with a Domain or another Path, and without the
+//     prefix a site on a sibling subdomain could plant a session cookie
+//     that the app reads (cookie tossing).
+//   - with AllowInsecureHTTP alone: a Cookie.Name with the __Host- or
+//     __Secure- prefix, which browsers drop on a cookie that is not Secure.
+//   - in every mode: Cookie.HttpOnly off.
+//
+// New sets what it can (see [New]) but returns no error, so call
+// CheckCookie after New, and after changing the manager's Cookie.
+// adapters.New calls it, and refuses the Config when it fails.
+func (b *Browser) CheckCookie() error {
+	c := b.sm.Cookie
+	fail := func(field, format string, args ...any) error {
+		return &CookieError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case !c.HttpOnly:
+		return fail("Cookie.HttpOnly", "is false: the session cookie must be HttpOnly, out of reach of the page's scripts")
+	case b.secure && !c.Secure:
+		return fail("Cookie.Secure", "is false: the session cookie must be Secure; use AllowInsecureHTTP (adapters: CookieInsecureHTTP) for development over plain http")
+	case b.secure && !hasPrefix(c.Name, hostPrefix):
+		return fail("Cookie.Name", "is %q: the session cookie's name must start with %s, so that no other site can plant it", c.Name, hostPrefix)
+	case b.secure && c.Domain != "":
+		return fail("Cookie.Domain", "is %q: __Host- cookies may not have a Domain, and browsers would drop the session cookie; "+
+			"leave it empty, so that the cookie belongs to the app's host alone and no sibling subdomain can plant one", c.Domain)
+	case b.secure && c.Path != "/":
+		return fail("Cookie.Path", "is %q: __Host- cookies must have Path \"/\", and browsers would drop the session cookie; set it to \"/\"", c.Path)
+	case !c.Secure && (hasPrefix(c.Name, hostPrefix) || hasPrefix(c.Name, "__Secure-")):
+		return fail("Cookie.Name", "is %q, but the session cookie is not Secure (AllowInsecureHTTP): browsers drop a cookie with that prefix unless it is Secure; "+
+			"name it without the prefix, such as %q", c.Name, InsecureCookieName)
+	}
+	return nil
 }
 
 // LoadAndSave is middleware that loads the browser's session before next
@@ -91,18 +184,62 @@ func (b *Browser) LoadAndSave(next http.Handler) http.Handler {
 // ID returns the SMART session id of the browser making the request,
 // creating one if the session has none: 256 bits from crypto/rand, base64url
 // encoded. A new id is saved with the session when the response is written.
-// Use it to start a launch.
+//
+// To start a launch, use [Browser.LaunchID] and [Browser.Launched]
+// instead: a launch that fails then leaves no session behind.
 func (b *Browser) ID(ctx context.Context) (string, error) {
+	id, fresh, err := b.LaunchID(ctx)
+	if err == nil && fresh {
+		b.sm.Put(ctx, sessionIDKey, id)
+	}
+	return id, err
+}
+
+// LaunchID returns the SMART session id to start a launch with: the
+// browser's own, or, when its session has none, a fresh one (256 bits from
+// crypto/rand, base64url encoded) with fresh true. A fresh id is not put in
+// the session: the session, and so the store and the cookie, stay as they
+// were unless [Browser.Launched] follows. Call Launched once the engine's
+// Launch has succeeded; after a failed launch, call nothing.
+func (b *Browser) LaunchID(ctx context.Context) (id string, fresh bool, err error) {
 	if id, ok := b.Existing(ctx); ok {
-		return id, nil
+		return id, false, nil
 	}
 	var buf [32]byte
 	if _, err := rand.Read(buf[:]); err != nil {
-		return "", fmt.Errorf("sessions: making a session id: %w", err)
+		return "", false, fmt.Errorf("sessions: making a session id: %w", err)
 	}
-	id := base64.RawURLEncoding.EncodeToString(buf[:])
-	b.sm.Put(ctx, sessionIDKey, id)
-	return id, nil
+	return base64.RawURLEncoding.EncodeToString(buf[:]), true, nil
+}
+
+// Launched records a launch that succeeded under id, which came from
+// [Browser.LaunchID], and whose pending launch lives pendingTTL
+// (the engine's Config.PendingLaunchTTL):
+//
+//   - a session without an id gets id;
+//   - a session that this request created, with no values of the app's
+//     own, lives pendingTTL from now, not the manager's whole Lifetime:
+//     a browser that never comes back from the EHR leaves nothing behind
+//     for long. [Browser.Renew], after the callback, gives it the whole
+//     Lifetime;
+//   - any other session lives at least pendingTTL from now: a session
+//     whose deadline is later, such as one with a finished launch, keeps
+//     it.
+//
+// The session, with its cookie, is saved when the response is written.
+func (b *Browser) Launched(ctx context.Context, id string, pendingTTL time.Duration) {
+	until := time.Now().Add(pendingTTL)
+	if !b.sm.Exists(ctx, sessionIDKey) {
+		created := b.sm.Token(ctx) == "" && len(b.sm.Keys(ctx)) == 0
+		b.sm.Put(ctx, sessionIDKey, id)
+		if created {
+			b.sm.SetDeadline(ctx, until)
+			return
+		}
+	}
+	if b.sm.Deadline(ctx).Before(until) {
+		b.sm.SetDeadline(ctx, until)
+	}
 }
 
 // Existing returns the SMART session id of the browser making the request,
@@ -115,6 +252,8 @@ func (b *Browser) Existing(ctx context.Context) (string, bool) {
 
 // Renew gives the browser a new session token, keeping the session's values
 // and so its SMART session id, and deletes the old token from the store.
+// The session then lives the manager's whole Lifetime from now, also when
+// [Browser.Launched] had given it the pending launch's short one.
 // Call it after a successful callback: a token planted in the browser
 // before the launch (session fixation) no longer names the session. The new
 // cookie goes out with the response. A failing store gives a
@@ -123,6 +262,7 @@ func (b *Browser) Renew(ctx context.Context) error {
 	if err := b.sm.RenewToken(ctx); err != nil {
 		return storageError("renew the session token", err)
 	}
+	b.sm.SetDeadline(ctx, time.Now().Add(b.sm.Lifetime))
 	return nil
 }
 

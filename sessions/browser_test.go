@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,21 +89,28 @@ func TestNewCookieDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		opts        []sessions.Option
+		cookie      string
 		secure      bool
 		sameSite    string
 		partitioned bool
 	}{
-		{"Default", nil, true, "SameSite=Lax", false},
-		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, false, "SameSite=Lax", false},
-		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, true, "SameSite=None", true},
-		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, true, "SameSite=None", true},
+		{"Default", nil, sessions.CookieName, true, "SameSite=Lax", false},
+		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, sessions.InsecureCookieName, false, "SameSite=Lax", false},
+		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, sessions.CookieName, true, "SameSite=None", true},
+		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, sessions.CookieName, true, "SameSite=None", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := sessions.New(nil, tc.opts...)
+			if err := b.CheckCookie(); err != nil {
+				t.Errorf("CheckCookie on the manager New made: %v", err)
+			}
 			res := serve(b, nil, startID(b))
 			raw := strings.Join(res.Header.Values("Set-Cookie"), "\n")
-			c := sessionCookie(t, res, sessions.CookieName)
+			c := sessionCookie(t, res, tc.cookie)
+			if strings.Contains(strings.ToLower(raw), "domain=") {
+				t.Errorf("cookie with a Domain: %s", raw)
+			}
 			if !c.HttpOnly {
 				t.Errorf("cookie not HttpOnly: %s", raw)
 			}
@@ -122,22 +130,102 @@ func TestNewCookieDefaults(t *testing.T) {
 	}
 }
 
-// A manager the app passes keeps its settings; only the options named
-// change it.
-func TestNewKeepsAppManager(t *testing.T) {
+// A manager the app passes keeps its settings but for the cookie
+// attributes each mode sets: HttpOnly always; Secure and the __Host- prefix
+// unless AllowInsecureHTTP is alone; SameSite=None and Partitioned when
+// embedded.
+func TestNewSetsAppManagerCookie(t *testing.T) {
 	t.Parallel()
-	sm := newManager()
-	sm.Cookie.Name = "app_session"
-	sm.Cookie.Secure = true
-	b := sessions.New(sm, sessions.EmbeddedInEHR())
-	if b.SessionManager() != sm {
-		t.Fatal("SessionManager is not the manager passed to New")
+	for _, tc := range []struct {
+		name        string
+		opts        []sessions.Option
+		before      string // the manager's Cookie.Name
+		cookie      string // the name New gives it
+		secure      bool
+		sameSite    http.SameSite
+		partitioned bool
+	}{
+		{"Default", nil, "app_session", "__Host-app_session", true, http.SameSiteLaxMode, false},
+		{"DefaultPrefixed", nil, "__Host-app", "__Host-app", true, http.SameSiteLaxMode, false},
+		{"DefaultPrefixedLowercase", nil, "__host-app", "__host-app", true, http.SameSiteLaxMode, false},
+		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, "app_session", "app_session", false, http.SameSiteLaxMode, false},
+		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
+		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sm := newManager() // scs.New: Secure false, SameSite=Lax, HttpOnly
+			sm.Cookie.Name = tc.before
+			sm.Cookie.HttpOnly = false
+			sm.IdleTimeout = time.Hour
+			b := sessions.New(sm, tc.opts...)
+			if b.SessionManager() != sm {
+				t.Fatal("SessionManager is not the manager passed to New")
+			}
+			if sm.IdleTimeout != time.Hour {
+				t.Error("New changed a setting that is not the cookie's")
+			}
+			if err := b.CheckCookie(); err != nil {
+				t.Errorf("CheckCookie: %v", err)
+			}
+			res := serve(b, nil, startID(b))
+			raw := strings.Join(res.Header.Values("Set-Cookie"), "\n")
+			c := sessionCookie(t, res, tc.cookie)
+			if !c.HttpOnly || c.Secure != tc.secure || c.SameSite != tc.sameSite || c.Partitioned != tc.partitioned || c.Path != "/" {
+				t.Errorf("cookie %s: want HttpOnly, Path=/, Secure %v, SameSite %v, Partitioned %v", raw, tc.secure, tc.sameSite, tc.partitioned)
+			}
+		})
 	}
-	if sm.Cookie.Name != "app_session" || sm.Cookie.SameSite != http.SameSiteNoneMode || !sm.Cookie.Partitioned {
-		t.Fatalf("cookie settings %+v", sm.Cookie)
+}
+
+// CheckCookie refuses what a __Host- cookie may not have, a prefix without
+// Secure, and a cookie the page's scripts can read; its error names the
+// manager's field.
+func TestCheckCookie(t *testing.T) {
+	t.Parallel()
+	insecure := []sessions.Option{sessions.AllowInsecureHTTP()}
+	for _, tc := range []struct {
+		name   string
+		opts   []sessions.Option
+		before func(*scs.SessionManager) // before New
+		after  func(*scs.SessionManager) // after New
+		field  string                    // "" when it passes
+	}{
+		{name: "Default"},
+		{name: "Domain", before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }, field: "Cookie.Domain"},
+		{name: "DomainEmbedded", opts: []sessions.Option{sessions.EmbeddedInEHR()}, before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }, field: "Cookie.Domain"},
+		{name: "Path", before: func(sm *scs.SessionManager) { sm.Cookie.Path = "/fhir" }, field: "Cookie.Path"},
+		{name: "EmptyPath", before: func(sm *scs.SessionManager) { sm.Cookie.Path = "" }, field: "Cookie.Path"},
+		{name: "DomainInsecure", opts: insecure, before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }},
+		{name: "HostPrefixInsecure", opts: insecure, before: func(sm *scs.SessionManager) { sm.Cookie.Name = "__Host-app" }, field: "Cookie.Name"},
+		{name: "SecurePrefixInsecure", opts: insecure, before: func(sm *scs.SessionManager) { sm.Cookie.Name = "__secure-app" }, field: "Cookie.Name"},
+		{name: "PrefixRemovedAfterNew", after: func(sm *scs.SessionManager) { sm.Cookie.Name = "app" }, field: "Cookie.Name"},
+		{name: "SecureOffAfterNew", after: func(sm *scs.SessionManager) { sm.Cookie.Secure = false }, field: "Cookie.Secure"},
+		{name: "HttpOnlyOffAfterNew", opts: insecure, after: func(sm *scs.SessionManager) { sm.Cookie.HttpOnly = false }, field: "Cookie.HttpOnly"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sm := newManager()
+			if tc.before != nil {
+				tc.before(sm)
+			}
+			b := sessions.New(sm, tc.opts...)
+			if tc.after != nil {
+				tc.after(sm)
+			}
+			err := b.CheckCookie()
+			var ce *sessions.CookieError
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("CheckCookie: %v", err)
+			case tc.field == "":
+			case !errors.As(err, &ce) || ce.Field != tc.field:
+				t.Fatalf("CheckCookie = %v; want a *CookieError for %s", err, tc.field)
+			case !strings.Contains(err.Error(), tc.field) || ce.Reason == "":
+				t.Fatalf("CheckCookie = %q; want the field and a reason", err)
+			}
+		})
 	}
-	res := serve(b, nil, startID(b))
-	sessionCookie(t, res, "app_session")
 }
 
 func TestID(t *testing.T) {
@@ -169,6 +257,144 @@ func TestID(t *testing.T) {
 	if other := body(t, serve(b, nil, startID(b))); other == id {
 		t.Fatal("two browsers got the same id")
 	}
+}
+
+// launchWith is a launch's use of the session: LaunchID, then Launched
+// only when the launch succeeds (ok). It writes the id and whether it was
+// fresh.
+func launchWith(b *sessions.Browser, pendingTTL time.Duration, ok bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, fresh, err := b.LaunchID(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		if ok {
+			b.Launched(r.Context(), id, pendingTTL)
+		}
+		fmt.Fprintf(w, "%s %v", id, fresh)
+	}
+}
+
+// deadline loads the session of cookie from sm's store and returns its
+// deadline.
+func deadline(t *testing.T, sm *scs.SessionManager, cookie *http.Cookie) time.Time {
+	t.Helper()
+	ctx, err := sm.Load(t.Context(), cookie.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sm.Token(ctx) == "" {
+		t.Fatal("the session is not in the store")
+	}
+	return sm.Deadline(ctx)
+}
+
+// near fails unless got is within a few seconds of want.
+func near(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if d := got.Sub(want); d < -3*time.Second || d > 3*time.Second {
+		t.Errorf("%s = %s, want about %s", what, got.Format(time.RFC3339), want.Format(time.RFC3339))
+	}
+}
+
+// A launch that fails leaves no session: LaunchID's fresh id is not saved,
+// no cookie is set and the store stays empty. A session that has an id
+// keeps it.
+func TestLaunchIDFailedLaunch(t *testing.T) {
+	t.Parallel()
+	sm := newManager()
+	store := sm.Store.(*memstore.MemStore)
+	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+
+	res := serve(b, nil, launchWith(b, 10*time.Minute, false))
+	id, fresh, _ := strings.Cut(body(t, res), " ")
+	if raw, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(raw) < 32 || fresh != "true" {
+		t.Fatalf("LaunchID = %q, %s: want a fresh 256-bit base64url id", id, fresh)
+	}
+	if c := res.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("a failed launch set a cookie: %q", c)
+	}
+	if all, _ := store.All(); len(all) != 0 {
+		t.Fatalf("a failed launch stored %d sessions", len(all))
+	}
+	if again, _, _ := strings.Cut(body(t, serve(b, nil, launchWith(b, 10*time.Minute, false))), " "); again == id {
+		t.Fatal("LaunchID gave the same fresh id twice")
+	}
+
+	res = serve(b, nil, startID(b))
+	id = body(t, res)
+	cookie := sessionCookie(t, res, sm.Cookie.Name)
+	res = serve(b, cookie, launchWith(b, 10*time.Minute, false))
+	if got := body(t, res); got != id+" false" {
+		t.Fatalf("LaunchID in a session with id %q = %q", id, got)
+	}
+	if c := res.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("a failed launch in an existing session set a cookie: %q", c)
+	}
+}
+
+// A session that a launch creates lives the pending launch's time, not the
+// manager's Lifetime; Renew, after the callback, gives it the Lifetime, and
+// a later launch does not shorten that.
+func TestLaunchedDeadline(t *testing.T) {
+	t.Parallel()
+	const pending = 10 * time.Minute
+	sm := newManager()
+	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+
+	res := serve(b, nil, launchWith(b, pending, true))
+	id, _, _ := strings.Cut(body(t, res), " ")
+	cookie := sessionCookie(t, res, sm.Cookie.Name)
+	if cookie.MaxAge < int(pending.Seconds())-3 || cookie.MaxAge > int(pending.Seconds())+1 {
+		t.Errorf("the launch's cookie has Max-Age %d, want about %d", cookie.MaxAge, int(pending.Seconds()))
+	}
+	near(t, "the cookie's Expires", cookie.Expires, time.Now().Add(pending))
+	near(t, "the stored session's deadline", deadline(t, sm, cookie), time.Now().Add(pending))
+	if got := body(t, serve(b, cookie, existingID(b))); got != id {
+		t.Fatalf("the launch's session has id %q, want %q", got, id)
+	}
+
+	// A second launch later in the same session extends it to its own
+	// pending launch's time.
+	res = serve(b, cookie, launchWith(b, 2*pending, true))
+	if got := body(t, res); got != id+" false" {
+		t.Fatalf("a second launch got %q, want the session's id", got)
+	}
+	near(t, "the deadline after a later launch", deadline(t, sm, cookie), time.Now().Add(2*pending))
+
+	// The callback renews the token and gives the session its Lifetime.
+	res = serve(b, cookie, func(w http.ResponseWriter, r *http.Request) {
+		if err := b.Renew(r.Context()); err != nil {
+			t.Errorf("Renew: %v", err)
+		}
+	})
+	cookie = sessionCookie(t, res, sm.Cookie.Name)
+	near(t, "the deadline after Renew", deadline(t, sm, cookie), time.Now().Add(sm.Lifetime))
+	if cookie.MaxAge < int(sm.Lifetime.Seconds())-3 {
+		t.Errorf("the renewed cookie has Max-Age %d, want about %d", cookie.MaxAge, int(sm.Lifetime.Seconds()))
+	}
+
+	// A launch in a session with a finished one keeps its deadline, and
+	// so leaves the session and its cookie unchanged.
+	res = serve(b, cookie, launchWith(b, pending, true))
+	if c := res.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("a launch in a session with a finished one changed the cookie: %q", c)
+	}
+	near(t, "the deadline after a launch in a finished session", deadline(t, sm, cookie), time.Now().Add(sm.Lifetime))
+}
+
+// A session the app put its own values in before the launch, in the same
+// request, is the app's: the launch does not shorten it.
+func TestLaunchedKeepsAppSession(t *testing.T) {
+	t.Parallel()
+	sm := newManager()
+	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+	res := serve(b, nil, func(w http.ResponseWriter, r *http.Request) {
+		sm.Put(r.Context(), "app:cart", "3 items")
+		launchWith(b, 10*time.Minute, true)(w, r)
+	})
+	near(t, "the deadline", deadline(t, sm, sessionCookie(t, res, sm.Cookie.Name)), time.Now().Add(sm.Lifetime))
 }
 
 // Renew changes the scs token, keeps the SMART session id, and the old

@@ -10,10 +10,12 @@
 //
 // Then, on each request inside b.LoadAndSave:
 //
-//	id, err := b.ID(ctx)                  // launch: get or create the SMART session id
+//	id, _, err := b.LaunchID(ctx)         // launch: the SMART session id, or a fresh one not yet saved
 //	sess := eng.Session(id, b.Storage())  // cheap, per request
+//	url, err := sess.Launch(ctx, req)
+//	b.Launched(ctx, id, pendingTTL)       // only after success: a failed launch leaves no session
 //	…
-//	err = b.Renew(ctx)                    // after a successful callback: new scs token
+//	err = b.Renew(ctx)                    // after a successful callback: new scs token, whole Lifetime
 //
 // The SMART records (pending launches, launch records with their tokens)
 // live in the same store as the app's sessions, under the key prefix
@@ -30,7 +32,9 @@
 // and is joined to the storage with [Storage.WithLocker] (or given to the
 // adapters as adapters.Config.Locker).
 //
-// The session cookie is HttpOnly, Secure and SameSite=Lax by default; an
+// The session cookie is HttpOnly, Secure, SameSite=Lax and named with the
+// __Host- prefix (CookieName) by default, also on a manager the app passes,
+// and [Browser.CheckCookie] refuses a Domain or a Path other than "/"; an
 // app shown in an iframe by the EHR uses [EmbeddedInEHR] (SameSite=None,
 // Secure, Partitioned), and development over plain http uses
 // [AllowInsecureHTTP].

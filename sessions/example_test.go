@@ -60,5 +60,5 @@ func ExampleEmbeddedInEHR() {
 	b := sessions.New(nil, sessions.EmbeddedInEHR())
 	c := b.SessionManager().Cookie
 	fmt.Println(c.Name, c.SameSite == http.SameSiteNoneMode, c.Secure, c.Partitioned, c.HttpOnly)
-	// Output: smart_session true true true true
+	// Output: __Host-smart_session true true true true
 }

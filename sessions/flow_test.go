@@ -184,7 +184,7 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/launch", func(w http.ResponseWriter, r *http.Request) {
-		id, err := b.ID(r.Context())
+		id, _, err := b.LaunchID(r.Context())
 		if err != nil {
 			fail(w, err)
 			return
@@ -192,9 +192,10 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 		q := r.URL.Query()
 		u, err := eng.Session(id, b.Storage()).Launch(r.Context(), core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")})
 		if err != nil {
-			fail(w, err)
+			fail(w, err) // no session saved, no cookie
 			return
 		}
+		b.Launched(r.Context(), id, eng.Config().PendingLaunchTTL)
 		http.Redirect(w, r, u, http.StatusFound)
 	})
 	mux.HandleFunc("GET /fhir/callback", func(w http.ResponseWriter, r *http.Request) {

@@ -32,14 +32,17 @@ func WithLogger(logger *slog.Logger) Option {
 }
 
 // AllowInsecureHTTP leaves the Secure attribute off the session cookie, so
-// that browsers send it over plain http. It is for development on
+// that browsers send it over plain http, and with it the __Host- prefix,
+// which browsers refuse without Secure: a manager New creates names the
+// cookie InsecureCookieName ("smart_session"). It is for development on
 // http://localhost or 127.0.0.1 only: without Secure, anyone on the network
-// path can read the cookie and take over the session. It has no effect
-// together with EmbeddedInEHR, which needs Secure. The default is off: the
-// cookie is Secure.
+// path can read the cookie and take over the session, and a site on a
+// sibling subdomain can plant one. It has no effect together with
+// EmbeddedInEHR, which needs Secure. The default is off: the cookie is
+// Secure, named with the __Host- prefix.
 //
 // New applies it to the session manager it is given as well as to one it
-// creates.
+// creates: it turns Cookie.Secure off and leaves Cookie.Name as it is.
 func AllowInsecureHTTP() Option {
 	return optionFunc(func(o *options) { o.insecureHTTP = true })
 }
@@ -49,11 +52,13 @@ func AllowInsecureHTTP() Option {
 // on requests from inside the EHR's page; Secure, which SameSite=None
 // requires; and Partitioned (CHIPS), so browsers that block third-party
 // cookies still keep it, apart for each EHR site that embeds the app. The
-// app must then be served over https. The default is off: SameSite=Lax,
-// which works for launches in a new window or tab.
+// app must then be served over https. Like the default mode, it names the
+// cookie with the __Host- prefix. The default is off: SameSite=Lax, which
+// works for launches in a new window or tab.
 //
 // New applies it to the session manager it is given as well as to one it
-// creates.
+// creates: it sets Cookie.SameSite, Cookie.Secure, Cookie.Partitioned and
+// Cookie.HttpOnly, and adds the __Host- prefix to Cookie.Name.
 func EmbeddedInEHR() Option {
 	return optionFunc(func(o *options) { o.embedded = true })
 }
