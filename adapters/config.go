@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,10 +25,23 @@ type Config struct {
 
 	// SessionManager keeps the browser sessions, and its Store the SMART
 	// records. The default (nil) is a manager made by sessions.New: scs's
-	// memstore, a cookie named "smart_session", HttpOnly, Secure,
-	// SameSite=Lax, and session store failures answered through the
-	// adapter's error page (503). A manager you pass is used as it is,
-	// except for the cookie attributes that Cookies names; set its
+	// memstore, a cookie named sessions.CookieName
+	// ("__Host-smart_session"; sessions.InsecureCookieName,
+	// "smart_session", with CookieInsecureHTTP), HttpOnly, Secure,
+	// SameSite=Lax, Path "/", no Domain, and session store failures
+	// answered through the adapter's error page (503).
+	//
+	// A manager you pass is used as it is, except for the cookie
+	// attributes that New sets on it, by the Cookies mode:
+	// Cookie.HttpOnly true in every mode; Cookie.Secure true, and the
+	// prefix "__Host-" added to Cookie.Name when it lacks it, in
+	// CookieSecure and CookieEmbeddedInEHR; Cookie.Secure false in
+	// CookieInsecureHTTP; Cookie.SameSite None and Cookie.Partitioned in
+	// CookieEmbeddedInEHR (see sessions.New). In CookieSecure and
+	// CookieEmbeddedInEHR, New refuses a manager whose Cookie.Domain is
+	// set or whose Cookie.Path is not "/", which a __Host- cookie may not
+	// have; in CookieInsecureHTTP, one whose Cookie.Name has the __Host-
+	// or __Secure- prefix (see sessions.Browser.CheckCookie). Set its
 	// ErrorFunc to [Smart.StoreError] to answer store failures the same
 	// way. Swap the store with one line: sm.Store = redisstore.New(pool).
 	SessionManager *scs.SessionManager
@@ -41,7 +55,8 @@ type Config struct {
 	// single-flight within each instance, which is all one instance needs.
 	Locker core.Locker
 
-	// Cookies chooses the session cookie's attributes. The default,
+	// Cookies chooses the session cookie's attributes, on a manager New
+	// creates and on one you pass as SessionManager alike. The default,
 	// CookieSecure, suits an app opened in its own window or tab.
 	Cookies CookieMode
 
@@ -67,22 +82,27 @@ type Config struct {
 }
 
 // CookieMode chooses the attributes of the browser session's cookie. Every
-// mode makes it HttpOnly.
+// mode makes it HttpOnly, on the manager New creates and on one you pass.
 type CookieMode int
 
 // The cookie modes.
 const (
-	// CookieSecure: Secure and SameSite=Lax. It works for apps launched in
-	// a new window or tab, and is the default.
+	// CookieSecure: Secure, SameSite=Lax, and a name with the __Host-
+	// prefix (sessions.CookieName, "__Host-smart_session", on a manager
+	// New creates), so that no site on a sibling subdomain can plant the
+	// cookie. It works for apps launched in a new window or tab, and is
+	// the default.
 	CookieSecure CookieMode = iota
-	// CookieEmbeddedInEHR: SameSite=None, Secure and Partitioned, for apps
-	// the EHR shows in an iframe on its own site. The app must be served
-	// over https. See sessions.EmbeddedInEHR.
+	// CookieEmbeddedInEHR: SameSite=None, Secure, Partitioned and the
+	// __Host- prefix, for apps the EHR shows in an iframe on its own site.
+	// The app must be served over https. See sessions.EmbeddedInEHR.
 	CookieEmbeddedInEHR
 	// CookieInsecureHTTP: SameSite=Lax without Secure, so the cookie
-	// travels over plain http. It is for development on localhost only:
-	// anyone on the network path can read the cookie and take over the
-	// session. See sessions.AllowInsecureHTTP.
+	// travels over plain http, and without the __Host- prefix, which
+	// browsers refuse without Secure (sessions.InsecureCookieName,
+	// "smart_session", on a manager New creates). It is for development
+	// on localhost only: anyone on the network path can read the cookie
+	// and take over the session. See sessions.AllowInsecureHTTP.
 	CookieInsecureHTTP
 )
 
@@ -118,8 +138,16 @@ func (cfg *Config) sessionOptions() ([]sessions.Option, error) {
 }
 
 // checkCookie reports settings under which the browser would never send
-// the session cookie back.
-func checkCookie(cfg *Config, sm *scs.SessionManager) error {
+// the session cookie back, or another site could plant one.
+func checkCookie(cfg *Config, browser *sessions.Browser) error {
+	if err := browser.CheckCookie(); err != nil {
+		var ce *sessions.CookieError
+		if errors.As(err, &ce) {
+			return configError("SessionManager."+ce.Field, "%s", ce.Reason)
+		}
+		return err
+	}
+	sm := browser.SessionManager()
 	u, err := url.Parse(cfg.CallbackURL)
 	if err != nil || u.Scheme != "http" || !sm.Cookie.Secure || loopback(u.Hostname()) {
 		return nil

@@ -51,7 +51,10 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	id, err := s.browser.ID(ctx)
+	// A browser without a SMART session gets a fresh id that is put in its
+	// session only once the launch succeeded: a failed launch saves no
+	// session and sets no cookie.
+	id, _, err := s.browser.LaunchID(ctx)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -61,6 +64,9 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	// A session made by this launch lives as long as its pending launch;
+	// the callback gives it the manager's whole Lifetime (Browser.Renew).
+	s.browser.Launched(ctx, id, s.engine.Config().PendingLaunchTTL)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authorize, http.StatusFound)
 }
@@ -78,7 +84,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		Query:            q,
 	})
 	if err == nil {
-		err = s.browser.Renew(ctx)
+		err = s.browser.Renew(ctx) // a new token, and the manager's whole Lifetime
 	}
 	if err != nil {
 		s.Error(w, r, err)

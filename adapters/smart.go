@@ -34,7 +34,13 @@ type Smart struct {
 
 // New validates cfg and returns a Smart. An invalid Config gives a
 // *core.Error with Code core.CodeInvalidConfig whose message names the
-// field, such as "Config.CallbackURL must be the absolute URL …".
+// field, such as "Config.CallbackURL must be the absolute URL …" or
+// "Config.SessionManager.Cookie.Domain is … __Host- cookies may not have a
+// Domain …".
+//
+// New sets the cookie attributes of Config.SessionManager that
+// Config.Cookies requires, on a manager you pass too: see
+// [Config.SessionManager].
 func New(cfg Config) (*Smart, error) {
 	engine, err := core.New(cfg.Config)
 	if err != nil {
@@ -46,7 +52,7 @@ func New(cfg Config) (*Smart, error) {
 	}
 	log := engine.Config().Logger
 	browser := sessions.New(cfg.SessionManager, append(opts, sessions.WithLogger(log))...)
-	if err := checkCookie(&cfg, browser.SessionManager()); err != nil {
+	if err := checkCookie(&cfg, browser); err != nil {
 		return nil, err
 	}
 	var storage core.Storage = browser.Storage()

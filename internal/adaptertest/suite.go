@@ -7,10 +7,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // Run runs the whole suite against one router. Every case starts its own
@@ -61,8 +66,9 @@ var cases = []suiteCase{
 	{"InvalidConfig", invalidConfig},
 }
 
-// sessionCookie is the name of the session cookie sessions.New gives.
-const sessionCookie = "smart_session"
+// sessionCookie is the name of the session cookie sessions.New gives in
+// the env's cookie mode, CookieInsecureHTTP.
+const sessionCookie = sessions.InsecureCookieName
 
 var (
 	lcAmy    = smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"}
@@ -79,6 +85,8 @@ func ehrLaunch(t *testing.T, r Router) {
 	if first.cookie(sessionCookie) == nil {
 		t.Fatal("the launch set no session cookie")
 	}
+	// A session with only a pending launch lives as long as the launch.
+	wantMaxAge(t, "the launch's", first.cookie(sessionCookie), core.DefaultPendingLaunchTTL)
 	authz := first.location(t, launchURL)
 	if got, want := authz.Scheme+"://"+authz.Host+authz.Path, e.ehr.AuthorizeURL(); got != want {
 		t.Fatalf("launch redirects to %s, want the authorize endpoint %s", got, want)
@@ -112,8 +120,9 @@ func ehrLaunch(t *testing.T, r Router) {
 	expect(t, cbResp, http.StatusFound)
 	renewed := cbResp.cookie(sessionCookie)
 	if renewed == nil || renewed.Value == first.cookie(sessionCookie).Value {
-		t.Error("the callback did not renew the session token")
+		t.Fatal("the callback did not renew the session token")
 	}
+	wantMaxAge(t, "the callback's", renewed, e.smart.Browser().SessionManager().Lifetime)
 	app := cbResp.location(t, cb.String())
 	if app.Path != "/fhir/api/patient" || app.Query().Get(core.HandleParam) == "" {
 		t.Fatalf("the callback redirects to %s, want /fhir/api/patient with a launch handle", app)
@@ -182,8 +191,8 @@ func missingIssuer(t *testing.T, r Router) {
 		resp := b.get(e.url(path))
 		expect(t, resp, http.StatusBadRequest)
 		wantPage(t, resp, "invalid_request")
-		if resp.cookie(sessionCookie) != nil {
-			t.Errorf("%s: a refused launch made a browser session", path)
+		if c := resp.header.Values("Set-Cookie"); len(c) != 0 {
+			t.Errorf("%s: a refused launch made a browser session: %q", path, c)
 		}
 	}
 }
@@ -196,8 +205,8 @@ func unknownIssuer(t *testing.T, r Router) {
 	if !strings.Contains(e.logs.String(), `"code":"unknown_issuer"`) {
 		t.Errorf("the refusal was not logged; logs:\n%s", e.logs.String())
 	}
-	if c := resp.cookie(sessionCookie); c != nil {
-		t.Errorf("a refused launch set the session cookie %q", c.Name)
+	if c := resp.header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("a refused launch set a cookie: %q", c)
 	}
 }
 
@@ -224,6 +233,9 @@ func ehrDown(t *testing.T, r Router) {
 	resp := e.browser().get(launchURL)
 	expect(t, resp, http.StatusBadGateway)
 	wantPage(t, resp, "discovery_failed")
+	if c := resp.header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("a failed launch set a cookie: %q", c)
+	}
 }
 
 func tokenEndpointFails(t *testing.T, r Router) {
@@ -398,24 +410,42 @@ func jsonErrors(t *testing.T, r Router) {
 func cookieAttributes(t *testing.T, r Router) {
 	for _, c := range []struct {
 		mode        adapters.CookieMode
+		passed      bool   // the app passes scs.New(), named app_session
+		name        string // the cookie's name
 		secure      bool
 		sameSite    http.SameSite
 		partitioned bool
 	}{
-		{adapters.CookieSecure, true, http.SameSiteLaxMode, false},
-		{adapters.CookieEmbeddedInEHR, true, http.SameSiteNoneMode, true},
-		{adapters.CookieInsecureHTTP, false, http.SameSiteLaxMode, false},
+		{adapters.CookieSecure, false, sessions.CookieName, true, http.SameSiteLaxMode, false},
+		{adapters.CookieEmbeddedInEHR, false, sessions.CookieName, true, http.SameSiteNoneMode, true},
+		{adapters.CookieInsecureHTTP, false, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
+		{adapters.CookieSecure, true, "__Host-app_session", true, http.SameSiteLaxMode, false},
+		{adapters.CookieEmbeddedInEHR, true, "__Host-app_session", true, http.SameSiteNoneMode, true},
+		{adapters.CookieInsecureHTTP, true, "app_session", false, http.SameSiteLaxMode, false},
 	} {
-		t.Run(c.mode.String(), func(t *testing.T) {
-			e := newEnv(t, r, func(cfg *adapters.Config) { cfg.Cookies = c.mode })
+		name := c.mode.String()
+		if c.passed {
+			name += "/PassedManager"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, r, func(cfg *adapters.Config) {
+				cfg.Cookies = c.mode
+				if c.passed {
+					sm := scs.New() // Secure false, HttpOnly true
+					sm.Store = memstore.NewWithCleanupInterval(0)
+					sm.Cookie.Name = "app_session"
+					sm.Cookie.HttpOnly = false
+					cfg.SessionManager = sm
+				}
+			})
 			resp := e.browser().get(e.ehrLaunch(lcAmy))
 			expect(t, resp, http.StatusFound)
-			ck := resp.cookie(sessionCookie)
+			ck := resp.cookie(c.name)
 			if ck == nil {
-				t.Fatalf("no %s cookie in %q", sessionCookie, resp.header.Values("Set-Cookie"))
+				t.Fatalf("no %s cookie in %q", c.name, resp.header.Values("Set-Cookie"))
 			}
-			if !ck.HttpOnly || ck.Secure != c.secure || ck.SameSite != c.sameSite || ck.Partitioned != c.partitioned || ck.Path != "/" {
-				t.Errorf("cookie %q: want HttpOnly, Path=/, Secure %v, SameSite %v, Partitioned %v",
+			if !ck.HttpOnly || ck.Secure != c.secure || ck.SameSite != c.sameSite || ck.Partitioned != c.partitioned || ck.Path != "/" || ck.Domain != "" {
+				t.Errorf("cookie %q: want HttpOnly, Path=/, no Domain, Secure %v, SameSite %v, Partitioned %v",
 					resp.header.Get("Set-Cookie"), c.secure, c.sameSite, c.partitioned)
 			}
 		})
@@ -469,6 +499,21 @@ func invalidConfig(t *testing.T, r Router) {
 			c.Cookies = adapters.CookieSecure
 			c.CallbackURL = "http://app.example/fhir/callback"
 		}},
+		{"Config.SessionManager.Cookie.Domain", func(c *adapters.Config) {
+			c.Cookies = adapters.CookieSecure
+			c.SessionManager = scs.New()
+			c.SessionManager.Cookie.Domain = "example.org"
+		}},
+		{"Config.SessionManager.Cookie.Path", func(c *adapters.Config) {
+			c.Cookies = adapters.CookieEmbeddedInEHR
+			c.SessionManager = scs.New()
+			c.SessionManager.Cookie.Path = "/fhir"
+		}},
+		{"Config.SessionManager.Cookie.Name", func(c *adapters.Config) {
+			c.Cookies = adapters.CookieInsecureHTTP
+			c.SessionManager = scs.New()
+			c.SessionManager.Cookie.Name = "__Host-app"
+		}},
 	} {
 		cfg := good
 		c.change(&cfg)
@@ -488,6 +533,14 @@ func invalidConfig(t *testing.T, r Router) {
 	}
 	if err := r.New(good); err != nil {
 		t.Errorf("New with a good config: %v", err)
+	}
+}
+
+// wantMaxAge checks that a session cookie lasts about d.
+func wantMaxAge(t *testing.T, what string, c *http.Cookie, d time.Duration) {
+	t.Helper()
+	if want := int(d.Seconds()); c.MaxAge < want-5 || c.MaxAge > want+1 {
+		t.Errorf("%s session cookie has Max-Age %d, want about %d", what, c.MaxAge, want)
 	}
 }
 

@@ -233,7 +233,7 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	}
 	sm := scs.New()
 	sm.Store = inst.store
-	sm.Cookie.Name = "smart_session"
+	sm.Cookie.Name = sessions.InsecureCookieName // plain http: no __Host- prefix
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
 	}
