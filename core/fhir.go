@@ -105,7 +105,7 @@ func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := rc.session.engine.fhir.Do(req)
 	if err != nil {
-		return nil, newError("fhir", CodeFHIRRequestFailed, req.Method+" "+redactedURL(req.URL)+" failed", redactURLError(err))
+		return nil, newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+" failed", redactURLError(err))
 	}
 	return resp, nil
 }
@@ -191,23 +191,24 @@ func (rc *ReadyClient) doJSON(ctx context.Context, req *http.Request, v any) err
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return newError("fhir", CodeFHIRRequestFailed, req.Method+" "+redactedURL(req.URL)+": reading the response", err)
+		return newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+": reading the response", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fhirError(req, resp, body)
+		return fhirError(rc.describe(req), resp, body)
 	}
 	if v == nil || len(body) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return newError("fhir", CodeFHIRRequestFailed, req.Method+" "+redactedURL(req.URL)+": malformed JSON", err)
+		return newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+": malformed JSON", err)
 	}
 	return nil
 }
 
-// fhirError turns an error response into an *Error with its status and
+// fhirError turns an error response to the request described by what
+// (see [ReadyClient.describe]) into an *Error with its status and
 // OperationOutcome.
-func fhirError(req *http.Request, resp *http.Response, body []byte) error {
+func fhirError(what string, resp *http.Response, body []byte) error {
 	e := &Error{Op: "fhir", Code: CodeFHIRRequestFailed, Status: resp.StatusCode}
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusGone:
@@ -222,7 +223,7 @@ func fhirError(req *http.Request, resp *http.Response, body []byte) error {
 	if json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
 		e.Outcome = &oo
 	}
-	e.Description = fmt.Sprintf("%s %s answered %d", req.Method, redactedURL(req.URL), resp.StatusCode)
+	e.Description = fmt.Sprintf("%s answered %d", what, resp.StatusCode)
 	e.Err = outcomeText(e.Outcome)
 	return e
 }
@@ -235,6 +236,32 @@ func outcomeText(oo *OperationOutcome) error {
 		return errors.New("the server said: " + printable(s))
 	}
 	return nil
+}
+
+// describe names a request for an error's Description, which pages show:
+// its method and its path under the FHIR base with the ids left out
+// ("GET Patient/…", "GET Observation/…/_history/…", "POST Observation",
+// "GET Observation/$lastn"), so no patient id, nor anything else the EHR
+// or the caller chose, is shown. A request outside the FHIR base is
+// "GET a URL outside the FHIR base".
+func (rc *ReadyClient) describe(req *http.Request) string {
+	base := strings.TrimRight(rc.base.EscapedPath(), "/")
+	path := req.URL.EscapedPath()
+	if !rc.sameOrigin(req.URL) || (path != base && !strings.HasPrefix(path, base+"/")) {
+		return req.Method + " a URL outside the FHIR base"
+	}
+	segs := strings.Split(strings.Trim(strings.TrimPrefix(path, base), "/"), "/")
+	if segs[0] == "" {
+		return req.Method + " the FHIR base"
+	}
+	for i, s := range segs {
+		// [base]/Type/id/_history/vid, [base]/Type/$op, [base]/Type/id/$op
+		keep := strings.HasPrefix(s, "$") || (strings.HasPrefix(s, "_") && s != "_") || (i == 0 && validType(s))
+		if !keep || i > 3 {
+			segs[i] = "…"
+		}
+	}
+	return req.Method + " " + strings.Join(segs, "/")
 }
 
 // redactedURL is a URL's path for messages: no query (search parameters

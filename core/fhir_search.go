@@ -182,7 +182,7 @@ func (rc *ReadyClient) searchPage(ctx context.Context, u *url.URL) (*searchBundl
 		return nil, err
 	}
 	if b.ResourceType != "Bundle" {
-		return nil, newError("fhir", CodeFHIRRequestFailed, "search: "+redactedURL(u)+" did not answer with a Bundle",
+		return nil, newError("fhir", CodeFHIRRequestFailed, "search: "+rc.describe(req)+" did not answer with a Bundle",
 			fmt.Errorf("the server answered a %s", quoteShort(printable(b.ResourceType))))
 	}
 	return &b, nil

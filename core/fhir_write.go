@@ -199,14 +199,14 @@ func (rc *ReadyClient) write(ctx context.Context, method, rawURL string, body []
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, newError("fhir", CodeFHIRRequestFailed, method+" "+redactedURL(req.URL)+": reading the response", err)
+		return nil, newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+": reading the response", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fhirError(req, resp, data)
+		return nil, fhirError(rc.describe(req), resp, data)
 	}
 	wr := &WriteResult{Status: resp.StatusCode, Location: resp.Header.Get("Location"), ETag: resp.Header.Get("ETag")}
 	if err := wr.fill(data); err != nil {
-		return nil, newError("fhir", CodeFHIRRequestFailed, method+" "+redactedURL(req.URL)+": malformed JSON", err)
+		return nil, newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+": malformed JSON", err)
 	}
 	return wr, nil
 }

@@ -337,11 +337,27 @@ func TestNoUntrustedTextInDescriptions(t *testing.T) {
 		var v json.RawMessage
 		err := rc.Patient().Read(ctx, &v)
 		wantCode(t, err, core.CodeFHIRRequestFailed)
-		if desc := description(t, err); strings.Contains(desc, "fault injected") || !strings.Contains(desc, "422") {
-			t.Errorf("Description %q: want the status, not the server's words", desc)
+		if desc := description(t, err); desc != "GET Patient/… answered 422" {
+			t.Errorf("Description %q: want the request without the patient id, and the status, not the server's words", desc)
 		}
 		if !strings.Contains(err.Error(), "fault injected") {
 			t.Errorf("the message (for logs) lost the server's words: %q", err)
+		}
+	})
+	t.Run("FHIR request ids", func(t *testing.T) {
+		t.Parallel()
+		h := newH(t)
+		rc := h.readyFor(smarttest.LaunchContext{Patient: "pat-1"})
+		for ref, want := range map[string]string{
+			"Observation/secret-id-1/_history/2": "GET Observation/…/_history/… answered 404",
+			"Observation/secret-id-1":            "GET Observation/… answered 404",
+			"https://elsewhere.test/Patient/x":   "GET a URL outside the FHIR base failed",
+		} {
+			var v json.RawMessage
+			err := rc.Read(ctx, ref, &v)
+			if desc := description(t, err); desc != want {
+				t.Errorf("Read(%q): Description %q, want %q", ref, desc, want)
+			}
 		}
 	})
 }

@@ -97,6 +97,7 @@ func inputAttacks() []attack {
 			do: faultAtApp(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: http.StatusUnprocessableEntity}}, nil),
 			check: func(t *testing.T, e *env, r *response) {
 				notEchoed(t, r.body, "fault injected") // the OperationOutcome's diagnostics
+				notEchoed(t, r.body, "pat-1")          // the id in the request's URL
 			}},
 	}
 }
