@@ -23,6 +23,8 @@ func FuzzParseReference(f *testing.F) {
 	f.Add("https://ehr.test/fhir", "https://ehr.test/fhir/Patient/p-1/_history/2")
 	f.Add("https://ehr.test/fhir/", "https://other.test/Person/9?x=1#y")
 	f.Add("", "Patient/../../etc")
+	f.Add("https://ehr.test/fhir", "https://other.test/r4/%2e%2e/Person/9")
+	f.Add("https://ehr.test/fhir", "Patient/..")
 	f.Fuzz(func(t *testing.T, base, ref string) {
 		r, ok := ParseReference(base, ref)
 		if !ok {
@@ -36,6 +38,9 @@ func FuzzParseReference(f *testing.F) {
 		}
 		if !strings.Contains(r.Reference, "://") && r.Reference != r.Type+"/"+r.ID {
 			t.Fatalf("relative reference %q is not Type/ID", r.Reference)
+		}
+		if u, err := url.Parse(r.Reference); err == nil && hasDotSegment(u.Path) {
+			t.Fatalf("accepted %q, whose path has a dot segment", ref)
 		}
 	})
 }
@@ -86,6 +91,8 @@ func FuzzTokenResponse(f *testing.F) {
 	f.Add(200, []byte(`{"error":"x","access_token":"at"}`))
 	f.Add(200, []byte(`{"access_token":"at","token_type":"mac","expires_in":"soon"}`))
 	f.Add(500, []byte(`<html>`))
+	f.Add(200, []byte(`{"access_token":"at","expires_in":10000000000}`))
+	f.Add(200, []byte(`{"access_token":"at","expires_in":-1e400}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		resp := &http.Response{StatusCode: status, Status: http.StatusText(status)}
 		tr, err := parseTokenResponse("callback", CodeTokenExchangeFailed, resp, body)
@@ -100,6 +107,10 @@ func FuzzTokenResponse(f *testing.F) {
 		}
 		if tr.AccessToken == "" || status < 200 || status > 299 {
 			t.Fatalf("accepted status %d / empty token", status)
+		}
+		now := time.Unix(1e9, 0)
+		if exp := tr.expiry(now); !exp.IsZero() && (!exp.After(now) || exp.Sub(now) > MaxAccessTokenLifetime) {
+			t.Fatalf("expires_in %q gave an expiry %v from now", tr.ExpiresIn, exp.Sub(now))
 		}
 		lc := launchContextFrom("https://ehr.test/fhir", tr, time.Unix(0, 0))
 		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
