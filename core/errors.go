@@ -100,8 +100,11 @@ type Error struct {
 	// Op is the operation that failed: "launch", "callback", "ready",
 	// "refresh", "fhir", "config".
 	Op string
-	// Description is a sentence for people, such as the EHR's
-	// error_description or which check failed. It may be empty.
+	// Description is a sentence for people, such as which check failed.
+	// Pages show it, so it never carries text from the request or from an
+	// EHR (an issuer URL, an error_description, an OperationOutcome, an
+	// id): that text, control characters stripped, is in Err, for logs.
+	// It may be empty.
 	Description string
 	// Status is the HTTP status of the upstream response that caused the
 	// error (token endpoint, FHIR server), or 0.
