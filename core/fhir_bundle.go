@@ -123,7 +123,7 @@ func (rc *ReadyClient) postBundle(ctx context.Context, typ string, entries []Bun
 		switch method {
 		case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		default:
-			return nil, newError("fhir", CodeInvalidRequest, fmt.Sprintf("%s: entry %d has method %s", op, i, quoteShort(e.Method)), nil)
+			return nil, newError("fhir", CodeInvalidRequest, fmt.Sprintf("%s: entry %d has a method other than GET, HEAD, POST, PUT, PATCH or DELETE", op, i), untrustedText("method", e.Method))
 		}
 		if e.URL == "" {
 			return nil, newError("fhir", CodeInvalidRequest, fmt.Sprintf("%s: entry %d has no URL", op, i), nil)

@@ -98,7 +98,7 @@ func (rc *ReadyClient) Search(ctx context.Context, typ string, params url.Values
 	}
 	return func(yield func(json.RawMessage, error) bool) {
 		if typ != "" && !validType(typ) {
-			yield(nil, newError("fhir", CodeInvalidRequest, "search: "+quoteShort(typ)+" is not a resource type", nil))
+			yield(nil, newError("fhir", CodeInvalidRequest, "search: the type is not a resource type", untrustedText("type", typ)))
 			return
 		}
 		path := rc.issuer.URL

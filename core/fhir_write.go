@@ -86,7 +86,7 @@ type PatchOp struct {
 // resourceType must be typ.
 func (rc *ReadyClient) Create(ctx context.Context, typ string, resource any, opts ...WriteOption) (*WriteResult, error) {
 	if !validType(typ) {
-		return nil, newError("fhir", CodeInvalidRequest, "create: "+quoteShort(typ)+" is not a resource type", nil)
+		return nil, newError("fhir", CodeInvalidRequest, "create: the type is not a resource type", untrustedText("type", typ))
 	}
 	body, err := encodeJSON("create", resource)
 	if err != nil {
@@ -145,7 +145,7 @@ func (rc *ReadyClient) Delete(ctx context.Context, ref string, opts ...WriteOpti
 func (rc *ReadyClient) resourceURL(op, ref string) (string, error) {
 	r, ok := ParseReference(rc.issuer.URL, ref)
 	if !ok || r.Reference != r.Type+"/"+r.ID {
-		return "", newError("fhir", CodeInvalidRequest, op+": "+quoteShort(ref)+" is not a Type/id reference on the launch's FHIR server", nil)
+		return "", newError("fhir", CodeInvalidRequest, op+": the reference is not a Type/id reference on the launch's FHIR server", untrustedText("reference", ref))
 	}
 	return rc.issuer.URL + "/" + r.Reference, nil
 }
