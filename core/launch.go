@@ -64,16 +64,7 @@ func (s *Session) Launch(ctx context.Context, req LaunchRequest) (string, error)
 		_ = deleteRecord(ctx, s.store, op, pendingKey(state))
 		return "", err
 	}
-	scope := e.cfg.Scope
-	if req.Launch == "" {
-		scope = e.cfg.StandaloneScope
-	}
-	if is.Scope != "" {
-		scope = is.Scope
-		if req.Launch == "" {
-			scope = standaloneScope(scope)
-		}
-	}
+	scope := e.requestedScope(is, req.Launch != "")
 	aud := is.Audience
 	if aud == "" {
 		aud = is.URL
