@@ -3,9 +3,13 @@ package core
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // An authorization server is identified by what the app configured, never
@@ -24,12 +28,38 @@ import (
 //     not configured (New refuses them on DefaultIssuer);
 //   - the callback proves which server answered: the RFC 9207 iss must name
 //     the launch's server when present; when absent, the callback must have
-//     come to a redirect_uri of the launch's server alone, or the client's
-//     authentication must be bound to one server (private_key_jwt, or a
-//     secret no other issuer of the same redirect_uri has).
+//     come to a redirect_uri of the launch's server alone (unless
+//     Config.InsecureAcceptMissingIss).
 
-// origin returns u's scheme and host, the unit of trust of the web.
-func origin(u *url.URL) string { return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) }
+// origin returns u's scheme, host and port, the unit of trust of the web,
+// in one spelling for every way of writing them that reaches the same
+// server: lower case, the host as IDNA maps it for a lookup (so fullwidth
+// and other mapped characters are what Go's HTTP client dials), no
+// trailing dot, IP addresses in their canonical form, the port as a number
+// and left out when it is the scheme's default.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String()
+	} else if ascii, err := idna.Lookup.ToASCII(host); err == nil {
+		host = ascii
+	}
+	port := u.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
 
 // originOf returns the origin of an absolute URL, or "" when it is not one.
 func originOf(raw string) string {
@@ -134,35 +164,49 @@ func ownedOrigins(cfg *Config) map[string]bool {
 }
 
 // sharesRedirect reports whether the callback of a launch at is cannot by
-// itself prove which authorization server answered. That is so when another
-// issuer the app accepts uses the same redirect_uri and a code it issues
-// could be redeemed by whoever runs is, given the code and the PKCE
-// verifier that the app would send to is's token endpoint: the other
-// issuer's client is public, or has the same secret. A code of an issuer
-// that authenticates the app with private_key_jwt is useless elsewhere:
-// the assertion's aud names the token endpoint it was made for.
+// itself prove which authorization server answered: another issuer the app
+// accepts has a redirect URI that the callback cannot tell from is's (the
+// parameters that tell redirect URIs apart have the same values). With
+// AllowAnyIssuer that is so for every issuer accepted through it, since any
+// number of them share DefaultIssuer's redirect URI.
+//
+// The client's authentication does not change the answer. A hostile
+// server that received an honest server's code need not redeem it itself:
+// it can hand the code to the app in a callback of the attacker's own
+// launch at the honest server, whose PKCE challenge and nonce it put in the
+// request it forwarded, and the app redeems it with the honest server's
+// credentials (code injection after a mix-up, RFC 9700 section 4.4).
 func (e *Engine) sharesRedirect(is *Issuer) bool {
-	redeemable := func(o *Issuer) bool {
-		switch o.Auth.Method {
-		case AuthPrivateKeyJWT:
-			return false
-		case AuthPublic:
-			return true
-		}
-		return o.Auth.Secret == is.Auth.Secret
-	}
-	// With AllowAnyIssuer, any number of other issuers share
-	// DefaultIssuer's redirect_uri and settings.
-	if e.cfg.AllowAnyIssuer && e.cfg.DefaultIssuer.CallbackURL == is.CallbackURL && redeemable(&e.cfg.DefaultIssuer) {
+	key := e.redirectKey(is.CallbackURL)
+	if e.cfg.AllowAnyIssuer && e.redirectKey(e.cfg.DefaultIssuer.CallbackURL) == key {
 		return true
 	}
 	for i := range e.cfg.Issuers {
 		o := &e.cfg.Issuers[i]
-		if o.URL != is.URL && o.CallbackURL == is.CallbackURL && redeemable(o) {
+		if o.URL != is.URL && e.redirectKey(o.CallbackURL) == key {
 			return true
 		}
 	}
 	return false
+}
+
+// redirectKey is what a callback can tell of the redirect URI it came to:
+// the values of the parameters that tell redirect URIs apart, in a fixed
+// order.
+func (e *Engine) redirectKey(redirectURI string) string {
+	if len(e.callbackKeys) == 0 {
+		return ""
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return redirectURI
+	}
+	q := u.Query()
+	v := url.Values{}
+	for _, k := range e.callbackKeys {
+		v[k] = q[k]
+	}
+	return v.Encode()
 }
 
 // callbackKeys lists the query parameters that tell the issuers' redirect
@@ -229,10 +273,10 @@ func (e *Engine) checkAnswerer(op string, is *Issuer, as *authServer, p *pending
 	if as.disc.IssParameterSupported {
 		return newError(op, CodeInvalidRequest, "the callback has no iss, though the issuer says it always sends one (RFC 9207)", nil)
 	}
-	if e.sharesRedirect(is) {
+	if e.sharesRedirect(is) && !e.cfg.InsecureAcceptMissingIss {
 		return newError(op, CodeInvalidRequest, "the callback has no iss, and the app cannot otherwise tell which EHR answered: "+
-			"another issuer it accepts shares this redirect URI and could redeem the code (RFC 9700 mix-up). "+
-			"Have the EHR send iss (RFC 9207), give each issuer its own Issuer.CallbackURL, or authenticate with private_key_jwt", nil)
+			"another issuer it accepts shares this redirect URI (RFC 9700 mix-up). "+
+			"Have the EHR send iss (RFC 9207), or give each issuer its own Issuer.CallbackURL", nil)
 	}
 	return nil
 }

@@ -94,6 +94,18 @@ type Config struct {
 	// clear text. The default is false: https only.
 	AllowInsecureHTTP bool
 
+	// InsecureAcceptMissingIss accepts a callback without the RFC 9207 iss
+	// parameter even when another issuer the app accepts shares its
+	// redirect URI, so that nothing proves which authorization server
+	// answered. It re-opens the mix-up attack of SECURITY.md: an EHR the
+	// app accepts (with AllowAnyIssuer, any server on the internet) that a
+	// clinician is lured to launch from can forward the clinician to
+	// another EHR and take that EHR's code, or inject it into the
+	// attacker's own launch and use the clinician's account there. Leave it
+	// false; give each issuer its own Issuer.CallbackURL instead, or use
+	// EHRs that send iss. The default is false.
+	InsecureAcceptMissingIss bool
+
 	// AllowPrivateNetworks lets the engine's HTTP client connect to
 	// loopback and private addresses when AllowAnyIssuer is set. It is for local
 	// development only. The default is false.

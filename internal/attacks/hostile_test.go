@@ -65,6 +65,12 @@ func hostileEHRAttacks() []attack {
 			status: 502, code: core.CodeDiscoveryFailed}.attack(),
 
 		dynamicIssuerOnConfiguredOrigin,
+
+		// The mix-up followed by code injection: client authentication
+		// does not stop it, since the app itself redeems the injected
+		// code with the honest EHR's credentials.
+		codeInjection("mixup_code_injection_client_secret", false),
+		codeInjection("mixup_code_injection_private_key_jwt_any_issuer", true),
 	}
 }
 
