@@ -239,11 +239,17 @@ func outcomeText(oo *OperationOutcome) error {
 }
 
 // describe names a request for an error's Description, which pages show:
-// its method and its path under the FHIR base with the ids left out
+// its method and its path under the FHIR base in FHIR's own words only
 // ("GET Patient/…", "GET Observation/…/_history/…", "POST Observation",
-// "GET Observation/$lastn"), so no patient id, nor anything else the EHR
-// or the caller chose, is shown. A request outside the FHIR base is
-// "GET a URL outside the FHIR base".
+// "GET Observation/$lastn", "GET Patient/…/Observation"). A segment is
+// shown as it is when it is an R4 resource type (first, or third as in a
+// compartment search), _history or _search, or one of the standard
+// operations of standardOperations; any other segment (an id, an
+// operation the list lacks, text that merely looks like a type or an
+// operation) is "…", and so is every segment after the fourth. So no
+// patient id, nor anything else the EHR or the caller chose ("Call IT at
+// 555-0100"), is shown. A request outside the FHIR base is "GET a URL
+// outside the FHIR base".
 func (rc *ReadyClient) describe(req *http.Request) string {
 	base := strings.TrimRight(rc.base.EscapedPath(), "/")
 	path := req.URL.EscapedPath()
@@ -255,8 +261,9 @@ func (rc *ReadyClient) describe(req *http.Request) string {
 		return req.Method + " the FHIR base"
 	}
 	for i, s := range segs {
-		// [base]/Type/id/_history/vid, [base]/Type/$op, [base]/Type/id/$op
-		keep := strings.HasPrefix(s, "$") || (strings.HasPrefix(s, "_") && s != "_") || (i == 0 && validType(s))
+		// [base]/Type/id/_history/vid, [base]/Type/$op, [base]/Type/id/$op,
+		// [base]/$op, [base]/Type/_search, [base]/Patient/id/Type
+		keep := pathWords[s] || ((i == 0 || i == 2) && resourceTypes[s])
 		if !keep || i > 3 {
 			segs[i] = "…"
 		}
