@@ -107,7 +107,9 @@ type Config struct {
 	InsecureAcceptMissingIss bool
 
 	// AllowPrivateNetworks lets the engine's HTTP client connect to
-	// loopback and private addresses when AllowAnyIssuer is set. It is for local
+	// loopback and private addresses when AllowAnyIssuer is set, and, in
+	// any mode, lets a launch's FHIR requests to another origin than its
+	// FHIR server's (an absolute fhirUser, say) reach them. It is for local
 	// development only. The default is false.
 	AllowPrivateNetworks bool
 

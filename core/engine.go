@@ -20,6 +20,7 @@ type Engine struct {
 	cfg     Config
 	client  *http.Client // discovery, JWKS, token
 	fhir    *http.Client // FHIR requests of ReadyClients
+	outside *http.Client // their requests outside the FHIR origin (newOutsideClient)
 	log     *slog.Logger
 	issuers map[string]*Issuer
 	bases   map[string]*url.URL // the configured issuers' URLs, parsed; read-only
@@ -69,6 +70,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg:     cfg,
 		client:  client,
 		fhir:    fhir,
+		outside: newOutsideClient(&cfg, fhir),
 		log:     cfg.Logger,
 		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
 		bases:   make(map[string]*url.URL, len(cfg.Issuers)),

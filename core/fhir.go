@@ -21,6 +21,17 @@ const fhirJSON = "application/fhir+json"
 // other origin goes without them, and an Authorization header the caller
 // set on it is dropped. req itself is never modified.
 //
+// A request to another origin must be https, or http with
+// Config.AllowInsecureHTTP: any other fails with CodeInvalidRequest and is
+// not sent. Unless Config.AllowPrivateNetworks is set, it connects only to
+// public addresses (see Config.AllowAnyIssuer), in allowlist mode too,
+// where the FHIR server itself may be on a private network: a refused
+// address fails with CodeFHIRRequestFailed. Such a request goes through a
+// client whose Transport is a clone of Config.HTTPClient's; when that
+// Transport is not an *http.Transport, which the address check needs,
+// every request to another origin fails, unless AllowPrivateNetworks is
+// set.
+//
 // A token about to expire is refreshed first; a 401 answer refreshes once
 // and retries with the new token, when the request body can be replayed
 // (req.GetBody is set, as http.NewRequest does for in-memory bodies).
@@ -40,6 +51,12 @@ func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Respons
 // Search, the writes), so it may be sent without a copy.
 func (rc *ReadyClient) do(ctx context.Context, req *http.Request, owned bool) (*http.Response, error) {
 	if !rc.sameOrigin(req.URL) {
+		if err := rc.checkOutside(req); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // as http.Client.Do would
+			}
+			return nil, err
+		}
 		out := req.Clone(ctx)
 		out.Header.Del("Authorization")
 		return rc.roundTrip(out)
@@ -97,13 +114,29 @@ func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret, 
 	return rc.roundTrip(out)
 }
 
+// checkOutside refuses a request outside the FHIR server's origin that is
+// not https (nor http with AllowInsecureHTTP).
+func (rc *ReadyClient) checkOutside(req *http.Request) error {
+	u := req.URL
+	if strings.EqualFold(u.Scheme, "https") || (strings.EqualFold(u.Scheme, "http") && rc.session.engine.cfg.AllowInsecureHTTP) {
+		return nil
+	}
+	return newError("fhir", CodeInvalidRequest, rc.describe(req)+" was refused: outside the FHIR server, only https URLs are fetched",
+		fmt.Errorf("%s is not https (set AllowInsecureHTTP for local development)", quoteShort(printable(u.Scheme+"://"+u.Host))))
+}
+
 // roundTrip sends a request the caller owns through the engine's FHIR
-// client.
+// client: for a URL outside the FHIR server's origin, its twin with the
+// address guard (see newOutsideClient).
 func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", fhirJSON)
 	}
-	resp, err := rc.session.engine.fhir.Do(req)
+	client := rc.session.engine.fhir
+	if !rc.sameOrigin(req.URL) {
+		client = rc.session.engine.outside
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, newError("fhir", CodeFHIRRequestFailed, rc.describe(req)+" failed", redactURLError(err))
 	}
@@ -152,7 +185,10 @@ func (rc *ReadyClient) resolve(ref string) (*url.URL, error) {
 
 // Read fetches a resource by reference ("Patient/123", relative to the FHIR
 // base, or an absolute URL) and decodes its JSON into v. An absolute URL on
-// another origin is fetched without the token. A 404 gives an
+// another origin (a fhirUser on another server of the EHR, say) is fetched
+// without the token, over https only and from a public address only,
+// unless Config.AllowInsecureHTTP and Config.AllowPrivateNetworks say
+// otherwise: the rules of [ReadyClient.Do]. A 404 gives an
 // error for which errors.Is(err, CodeResourceNotFound) holds; other error
 // statuses give CodeFHIRRequestFailed with the server's OperationOutcome.
 func (rc *ReadyClient) Read(ctx context.Context, ref string, v any) error {

@@ -234,6 +234,7 @@ func TestTokenStaysOnTheFHIROrigin(t *testing.T) {
 	other := newHeaderRecorder(t)
 	env := launchForFHIR(t, fhirSetup{config: func(c *core.Config) {
 		c.Issuers[0].Header = http.Header{"X-Vendor-Quirk": {"on"}}
+		c.AllowPrivateNetworks = true // the other origin is on 127.0.0.1
 	}})
 
 	// Do: the caller's own Authorization is dropped off-origin, and its
@@ -288,6 +289,8 @@ func TestUserOnAnotherServerIsReadWithoutToken(t *testing.T) {
 	other := newHeaderRecorder(t)
 	env := launchForFHIR(t, fhirSetup{launch: smarttest.LaunchContext{
 		Patient: "pat-1", FHIRUser: other.URL + "/fhir/Practitioner/remote-1",
+	}, config: func(c *core.Config) {
+		c.AllowPrivateNetworks = true // the user's server is on 127.0.0.1
 	}})
 	user := env.rc.User()
 	if user.ID() != "remote-1" || user.Reference() != other.URL+"/fhir/Practitioner/remote-1" {

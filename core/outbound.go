@@ -25,6 +25,44 @@ var errResponseTooLarge = errors.New("response body exceeds the size limit")
 // addresses (see guardedTransport). A Transport the guard cannot be
 // installed in is an error naming Config.HTTPClient.Transport.
 func newHTTPClient(cfg *Config, limit int64) (*http.Client, error) {
+	return composeClient(cfg, limit, cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks)
+}
+
+// newOutsideClient returns the client for a ReadyClient's requests to
+// URLs outside its FHIR server's origin (an absolute fhirUser, a
+// reference the app read from a request), given fhir, the client for its
+// FHIR server. With AllowAnyIssuer, fhir dials only public addresses
+// already and is used as it is; so it is with AllowPrivateNetworks, which
+// lets any request reach any address. In allowlist mode without it, the
+// FHIR server the app configured may be on a private network, but a URL
+// elsewhere is not one the app configured: the client returned is fhir's
+// twin with the address guard. When Config.HTTPClient's Transport cannot
+// take the guard, that client refuses every request, with an error that
+// says what to change; New does not fail, since only these requests need
+// the guard.
+func newOutsideClient(cfg *Config, fhir *http.Client) *http.Client {
+	if cfg.AllowAnyIssuer || cfg.AllowPrivateNetworks {
+		return fhir
+	}
+	c, err := composeClient(cfg, cfg.MaxFHIRResponseBytes, true)
+	if err != nil {
+		c = &http.Client{Transport: refusingTransport{fmt.Errorf("smart: a URL outside the launch's FHIR server is fetched only through the check of the dialled address (no loopback, private or other non-public address), which Config.HTTPClient.Transport (a %T) cannot take: pass an *http.Transport (or none), or set AllowPrivateNetworks", cfg.HTTPClient.Transport)}}
+	}
+	return c
+}
+
+// refusingTransport answers every request with its error.
+type refusingTransport struct{ err error }
+
+func (t refusingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close() // as a RoundTripper must
+	}
+	return nil, t.err
+}
+
+// composeClient is newHTTPClient, with the address guard when guard is set.
+func composeClient(cfg *Config, limit int64, guard bool) (*http.Client, error) {
 	var c http.Client
 	if cfg.HTTPClient != nil {
 		c = *cfg.HTTPClient
@@ -44,7 +82,7 @@ func newHTTPClient(cfg *Config, limit int64) (*http.Client, error) {
 	}
 	base := c.Transport
 	switch {
-	case cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks:
+	case guard:
 		tr, err := guardedTransport(base)
 		if err != nil {
 			return nil, err
@@ -143,7 +181,7 @@ func refusePrivateAddress(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("smart: refused to dial %q: %w", address, err)
 	}
 	if !publicAddress(ap.Addr()) {
-		return fmt.Errorf("smart: refused to dial %s: loopback, private, link-local and unspecified addresses are not allowed with AllowAnyIssuer (set AllowPrivateNetworks for local development)", ap.Addr())
+		return fmt.Errorf("smart: refused to dial %s: loopback, private, link-local and unspecified addresses are not allowed with AllowAnyIssuer, nor for a URL outside a launch's FHIR server (set AllowPrivateNetworks for local development)", ap.Addr())
 	}
 	return nil
 }

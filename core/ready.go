@@ -103,7 +103,8 @@ func (rc *ReadyClient) Encounter() ContextRef {
 // User is the logged-in user (the id_token's fhirUser): a Practitioner,
 // Patient, RelatedPerson or Person; its zero value when there is none. A
 // fhirUser on another server than the launch's keeps its absolute URL, and
-// Read fetches it without the token.
+// Read fetches it without the token, over https from a public address
+// only (see [ReadyClient.Do] for the rule and its switches).
 func (rc *ReadyClient) User() ContextRef {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
