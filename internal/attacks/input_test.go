@@ -3,10 +3,13 @@ package attacks
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 )
@@ -99,7 +102,84 @@ func inputAttacks() []attack {
 				notEchoed(t, r.body, "fault injected") // the OperationOutcome's diagnostics
 				notEchoed(t, r.body, "pat-1")          // the id in the request's URL
 			}},
+		{name: "fhir_path_text_not_echoed", status: 404, code: core.CodeResourceNotFound, stored: 1, do: func(t *testing.T, e *env) *response {
+			// An app reads a reference the request names; the error page
+			// names the request by FHIR's own words only, not by a path
+			// segment that merely looks like a type, an operation or a
+			// _parameter.
+			b := e.browser()
+			h := b.complete("pat-1").Query().Get(core.HandleParam)
+			var last *response
+			for _, ref := range []string{
+				"$Your-EHR-session-is-locked.Call-IT-at-555-0100-now",
+				"Patient/_Your_account_is_locked_call_555-0100",
+				"Patient/$Call-IT-at-555-0100",
+				"YourAccountIsLockedCallITAt5550100/x",
+			} {
+				read := e.url("/fhir/read?" + url.Values{"ref": {ref}, core.HandleParam: {h}}.Encode())
+				html := b.get(read, "Accept", "text/html")
+				last = b.get(read)
+				for _, body := range []string{html.body, last.body} {
+					notEchoed(t, body, "555-0100")
+					notEchoed(t, body, "5550100")
+				}
+			}
+			return last
+		}},
+
+		// --- URLs outside the FHIR server ---
+		{name: "fhiruser_http_elsewhere_not_fetched", status: 400, code: core.CodeInvalidRequest, stored: 1,
+			setup: setup{ehr: smarttest.Options{TLS: true}, cfg: func(e *env, c *adapters.Config) {
+				c.AllowInsecureHTTP = false // the EHR is https; its fhirUser is not
+				e.tok.Base = e.ehr.Client().Transport
+			}},
+			do: func(t *testing.T, e *env) *response {
+				// The id_token names the user on another server over plain
+				// http; the app reads the user (its /read route stands for
+				// User().Read, which reads the same reference).
+				other, hits := otherServer(t)
+				user := other + "/fhir/Practitioner/prac-1"
+				b := e.browser()
+				b.client.Transport = e.ehr.Client().Transport // trusts the EHR's certificate
+				app := b.finish(e.launchWith(smarttest.LaunchContext{Patient: "pat-1", FHIRUser: user}))
+				r := b.get(e.url("/fhir/read?" + url.Values{"ref": {user}, core.HandleParam: {app.Query().Get(core.HandleParam)}}.Encode()))
+				if n := hits(); n != 0 {
+					t.Errorf("the http server elsewhere got %d requests", n)
+				}
+				return r
+			}},
+		{name: "fhir_read_private_address_elsewhere_not_fetched", status: 502, code: core.CodeFHIRRequestFailed, stored: 1,
+			// Allowlist mode, the engine's own client: the configured FHIR
+			// server is on a private address, and is reached; a URL
+			// elsewhere on one is not.
+			setup: setup{defaultClient: true},
+			do: func(t *testing.T, e *env) *response {
+				other, hits := otherServer(t)
+				b := e.browser()
+				app := b.complete("pat-1")
+				r := b.get(e.url("/fhir/read?" + url.Values{"ref": {other + "/fhir/Practitioner/prac-1"}, core.HandleParam: {app.Query().Get(core.HandleParam)}}.Encode()))
+				if n := hits(); n != 0 {
+					t.Errorf("the private address elsewhere got %d requests", n)
+				}
+				if page := b.get(app.String()); page.StatusCode != http.StatusOK {
+					t.Errorf("the app page on the configured FHIR server: %d, want 200", page.StatusCode)
+				}
+				return r
+			}},
 	}
+}
+
+// otherServer starts an http server on 127.0.0.1, outside the EHR, that
+// answers a Practitioner; it returns its URL and its request count.
+func otherServer(t *testing.T) (string, func() int) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Write([]byte(`{"resourceType":"Practitioner","id":"prac-1"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() int { return int(n.Load()) }
 }
 
 // launchWith is the EHR's launch of the app with the context lc.
