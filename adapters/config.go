@@ -35,9 +35,11 @@ type Config struct {
 	// attributes that New sets on it, by the Cookies mode:
 	// Cookie.HttpOnly true in every mode; Cookie.Secure true, and the
 	// prefix "__Host-" added to Cookie.Name when it lacks it, in
-	// CookieSecure and CookieEmbeddedInEHR; Cookie.Secure false in
-	// CookieInsecureHTTP; Cookie.SameSite None and Cookie.Partitioned in
-	// CookieEmbeddedInEHR (see sessions.New). In CookieSecure and
+	// CookieSecure and CookieEmbeddedInEHR; Cookie.Secure false, and a
+	// Cookie.Name of sessions.CookieName renamed
+	// sessions.InsecureCookieName, in CookieInsecureHTTP; Cookie.SameSite
+	// None and Cookie.Partitioned in CookieEmbeddedInEHR (see
+	// sessions.New). In CookieSecure and
 	// CookieEmbeddedInEHR, New refuses a manager whose Cookie.Domain is
 	// set or whose Cookie.Path is not "/", which a __Host- cookie may not
 	// have; in CookieInsecureHTTP, one whose Cookie.Name has the __Host-

@@ -68,7 +68,9 @@ type Browser struct {
 //     with AllowInsecureHTTP.
 //   - Cookie.Name: the prefix "__Host-" is added when the name lacks it,
 //     unless AllowInsecureHTTP is given alone ("session", scs's default,
-//     becomes "__Host-session").
+//     becomes "__Host-session"). With AllowInsecureHTTP alone, CookieName
+//     becomes InsecureCookieName, so that a manager New made can be
+//     passed to New again; other names are kept.
 //   - Cookie.SameSite and Cookie.Partitioned: SameSite=None and
 //     Partitioned with EmbeddedInEHR.
 //
@@ -97,8 +99,12 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 	}
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.Secure = secure
-	if secure && !hasPrefix(sm.Cookie.Name, hostPrefix) {
+	switch {
+	case secure && !hasPrefix(sm.Cookie.Name, hostPrefix):
 		sm.Cookie.Name = hostPrefix + sm.Cookie.Name
+	case !secure && sm.Cookie.Name == CookieName:
+		// A manager New made in a secure mode, passed again.
+		sm.Cookie.Name = InsecureCookieName
 	}
 	if o.embedded {
 		sm.Cookie.SameSite = http.SameSiteNoneMode

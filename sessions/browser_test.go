@@ -149,6 +149,8 @@ func TestNewSetsAppManagerCookie(t *testing.T) {
 		{"DefaultPrefixed", nil, "__Host-app", "__Host-app", true, http.SameSiteLaxMode, false},
 		{"DefaultPrefixedLowercase", nil, "__host-app", "__host-app", true, http.SameSiteLaxMode, false},
 		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, "app_session", "app_session", false, http.SameSiteLaxMode, false},
+		{"AllowInsecureHTTPNewsName", []sessions.Option{sessions.AllowInsecureHTTP()}, sessions.CookieName, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
+		{"DefaultInsecureName", nil, sessions.InsecureCookieName, sessions.CookieName, true, http.SameSiteLaxMode, false},
 		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
 		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
 	} {

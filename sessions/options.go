@@ -42,7 +42,8 @@ func WithLogger(logger *slog.Logger) Option {
 // Secure, named with the __Host- prefix.
 //
 // New applies it to the session manager it is given as well as to one it
-// creates: it turns Cookie.Secure off and leaves Cookie.Name as it is.
+// creates: it turns Cookie.Secure off, and leaves Cookie.Name as it is
+// unless it is CookieName, which becomes InsecureCookieName.
 func AllowInsecureHTTP() Option {
 	return optionFunc(func(o *options) { o.insecureHTTP = true })
 }
