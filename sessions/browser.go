@@ -135,6 +135,7 @@ type CookieError struct {
 	Reason string
 }
 
+// Error returns the field and the reason, after the package's prefix.
 func (e *CookieError) Error() string {
 	return "sessions: the session manager's " + e.Field + " " + e.Reason
 }
