@@ -230,6 +230,8 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 		Now:               c.clock.Now,
 		RefreshLockTTL:    o.refreshLockTTL,
 		MaxLaunches:       o.maxLaunches,
+		// As many tabs may be between launch and callback at once.
+		MaxPendingLaunches: o.maxLaunches,
 	}
 	sm := scs.New()
 	sm.Store = inst.store
