@@ -101,7 +101,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	var p pendingLaunch
 	switch err := e.takePending(ctx, s.store, op, req.State, &p); {
 	case errors.Is(err, ErrNotFound):
-		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", nil)
+		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", unsealed(err))
 	case err != nil:
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		Context: lc,
 		Created: e.cfg.Now(),
 	}
-	if err := putRecord(ctx, s.store, op, launchKey(s.id, rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, launchKey(s.id, rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
 		return nil, err
 	}
 	evicted, err := s.addToIndex(ctx, op, rec.Handle)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -193,6 +194,36 @@ type Config struct {
 	// browser that calls the launch route in a loop keeps a bounded number
 	// of records in the store. The default is DefaultMaxPendingLaunches (10).
 	MaxPendingLaunches int
+
+	// StoreKeys seal the engine's records at rest: pending launches (with
+	// their PKCE verifiers), launch records (with their access, refresh
+	// and id tokens and launch context) and each session's lists of them
+	// are encrypted and authenticated with AES-256-GCM before they reach
+	// the Storage, the record's storage key bound in, so a value copied
+	// under another key does not open. Each key is StoreKeySize (32)
+	// random bytes, such as `openssl rand -base64 32` decoded; New refuses
+	// any other length.
+	//
+	// The first key seals every record written; every key opens. To
+	// rotate, put a new key first and keep the old one after it: records
+	// sealed with the old key stay readable, and each is sealed with the
+	// new key when it is next written. After SessionTTL no record needs
+	// the old key any more, and it can be removed. A sealed value names
+	// its key by a short hash of the key, so the order of the others does
+	// not matter.
+	//
+	// A record that no key opens (sealed with a key since removed, changed
+	// in the store, or stored unsealed: with keys set, a plain record from
+	// before they were is refused, so nobody who can write to the store
+	// can plant one) is treated as missing, with ErrUnsealable as the
+	// cause and a warning in the log: the user launches again. Turning
+	// StoreKeys on therefore ends the launches stored before.
+	//
+	// The default is none: records are stored as plain JSON, readable by
+	// anyone who can read the store. That is fine for an in-memory store
+	// only; the adapters log a warning when another store runs without
+	// StoreKeys.
+	StoreKeys [][]byte
 }
 
 // Issuer is one EHR the app accepts launches from, with its own settings.
@@ -436,6 +467,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
 	setDefault(&cfg.MaxPendingLaunches, DefaultMaxPendingLaunches)
 	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
+	keys := make([][]byte, len(cfg.StoreKeys))
+	for i, k := range cfg.StoreKeys {
+		if len(k) != StoreKeySize {
+			return cfg, configError(fmt.Sprintf("StoreKeys[%d]", i), "is %d bytes; it must be %d random bytes (an AES-256 key)", len(k), StoreKeySize)
+		}
+		keys[i] = slices.Clone(k)
+	}
+	if len(keys) > 0 {
+		cfg.StoreKeys = keys // a copy: the caller's slices may change
+	}
 	switch {
 	case cfg.MaxRetries == 0:
 		cfg.MaxRetries = DefaultMaxRetries

@@ -35,6 +35,7 @@ type Engine struct {
 
 	refreshing singleflight.Group // by launch key: one refresh per launch per process
 	decoded    *decodeCache       // launch records as last decoded
+	ring       *keyRing           // Config.StoreKeys; nil: records are stored unsealed
 	indexMu    [indexStripes]sync.Mutex
 }
 
@@ -66,6 +67,10 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	ring, err := newKeyRing(cfg.StoreKeys)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		cfg:     cfg,
 		client:  client,
@@ -76,6 +81,7 @@ func New(cfg Config) (*Engine, error) {
 		bases:   make(map[string]*url.URL, len(cfg.Issuers)),
 		servers: map[string]*authServer{},
 		decoded: newDecodeCache(decodeCacheSize),
+		ring:    ring,
 		owned:   ownedOrigins(&cfg),
 
 		callbackKeys: callbackKeys(&cfg),

@@ -1,11 +1,13 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -158,6 +160,51 @@ func FuzzDecodeRecord(f *testing.F) {
 		_ = decodeRecord(data, &p)
 		var idx launchIndex
 		_ = decodeRecord(data, &idx)
+	})
+}
+
+// FuzzOpenSealed feeds arbitrary stored values to the envelope parser: it
+// never panics, never opens a value that was not sealed by a key of the
+// ring for that storage key, and a value it sealed opens back to itself.
+func FuzzOpenSealed(f *testing.F) {
+	k1, k2 := bytes.Repeat([]byte{1}, StoreKeySize), bytes.Repeat([]byte{2}, StoreKeySize)
+	ring, err := newKeyRing([][]byte{k1, k2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	old, _ := newKeyRing([][]byte{k2})
+	plain := []byte(`{"v":1,"h":"abc"}`)
+	f.Add("launch:s:h", ring.seal("launch:s:h", plain), plain)
+	f.Add("launch:s:h", old.seal("launch:s:h", plain), plain)
+	f.Add("launch:s:other", ring.seal("launch:s:h", plain), plain)
+	f.Add("pending:x", []byte{sealVersion}, []byte{})
+	f.Add("pending:x", plain, plain)
+	f.Fuzz(func(t *testing.T, key string, stored, data []byte) {
+		if got, err := ring.open(key, stored); err == nil {
+			// Only values sealed by the ring open: re-sealing what opened
+			// must give a value of the same shape, and nothing shorter
+			// than an envelope opens.
+			if len(stored) != len(got)+sealOverhead || stored[0] != sealVersion {
+				t.Fatalf("opened a %d-byte value to %d bytes", len(stored), len(got))
+			}
+		} else if !errors.Is(err, ErrUnsealable) || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("error %v is not ErrUnsealable and ErrNotFound", err)
+		}
+		sealed := ring.seal(key, data)
+		got, err := ring.open(key, sealed)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("a sealed value did not open to itself: %v", err)
+		}
+		if _, err := ring.open(key+"x", sealed); err == nil {
+			t.Fatal("a sealed value opened under another key")
+		}
+		if len(stored) > 0 {
+			i := int(stored[0]) % len(sealed)
+			sealed[i] ^= 0x80
+			if _, err := ring.open(key, sealed); err == nil {
+				t.Fatalf("a value changed at byte %d opened", i)
+			}
+		}
 	})
 }
 

@@ -57,7 +57,7 @@ func (s *Session) Launch(ctx context.Context, req LaunchRequest) (string, error)
 		RedirectURI: is.CallbackURL,
 	}
 	state := newSecretString()
-	if err := putRecord(ctx, s.store, op, pendingKey(state), &p, e.cfg.PendingLaunchTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, pendingKey(state), &p, e.cfg.PendingLaunchTTL); err != nil {
 		return "", err
 	}
 	if err := s.addPending(ctx, op, state); err != nil {

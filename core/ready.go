@@ -28,7 +28,7 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	if handle == "" {
 		h, err := s.latestHandle(ctx, op)
 		if errors.Is(err, ErrNotFound) {
-			return nil, newError(op, CodeNoSession, "this browser session has no launch; launch the app from the EHR", nil)
+			return nil, newError(op, CodeNoSession, "this browser session has no launch; launch the app from the EHR", unsealed(err))
 		}
 		if err != nil {
 			return nil, err
@@ -38,7 +38,7 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	rec, err := s.engine.loadLaunch(ctx, s.store, op, launchKey(s.id, handle))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", nil)
+		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", unsealed(err))
 	case err != nil:
 		return nil, err
 	}

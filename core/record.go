@@ -92,9 +92,10 @@ func (p *pendingLaunch) version() int { return p.V }
 func (r *launchRecord) version() int  { return r.V }
 func (x *launchIndex) version() int   { return x.V }
 
-// getRecord loads and decodes a record. A missing or undecodable record
-// gives ErrNotFound; a storage failure gives CodeStorageUnavailable.
-func getRecord(ctx context.Context, st Storage, op, key string, v record) error {
+// getRecord loads, opens and decodes a record. A missing or undecodable
+// record gives ErrNotFound, one that does not open ErrUnsealable (which is
+// an ErrNotFound too); a storage failure gives CodeStorageUnavailable.
+func (e *Engine) getRecord(ctx context.Context, st Storage, op, key string, v record) error {
 	b, err := st.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
@@ -102,7 +103,20 @@ func getRecord(ctx context.Context, st Storage, op, key string, v record) error 
 	if err != nil {
 		return storageError(op, err)
 	}
-	if err := decodeRecord(b, v); err != nil {
+	return e.openRecord(ctx, key, b, v)
+}
+
+// openRecord opens a stored value with the engine's StoreKeys and decodes
+// the record in it. A value that does not open gives ErrUnsealable, and a
+// warning in the log (with the reason, never the value); one that does not
+// decode gives ErrNotFound.
+func (e *Engine) openRecord(ctx context.Context, key string, b []byte, v record) error {
+	plain, err := e.ring.open(key, b)
+	if err != nil {
+		e.log.LogAttrs(ctx, logWarn, "a stored record does not open with Config.StoreKeys; it is treated as missing", attrErr(err))
+		return err
+	}
+	if decodeRecord(plain, v) != nil {
 		return ErrNotFound
 	}
 	return nil
@@ -135,10 +149,10 @@ func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, key string) (la
 		return rec, nil
 	}
 	var rec launchRecord
-	if err := decodeRecord(b, &rec); err != nil {
-		return launchRecord{}, ErrNotFound
+	if err := e.openRecord(ctx, key, b, &rec); err != nil {
+		return launchRecord{}, err
 	}
-	e.decoded.put(key, b, rec)
+	e.decoded.put(key, b, rec) // by the sealed bytes: a hit skips opening too
 	return rec, nil
 }
 
@@ -147,7 +161,9 @@ func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, key string) (la
 // launch context stuffed with extra fields) is refused.
 const maxRecordBytes = 64 << 10
 
-func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.Duration) error {
+// putRecord encodes a record, seals it for its key with the engine's
+// StoreKeys (see seal.go) and stores it.
+func (e *Engine) putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.Duration) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return newError(op, CodeStorageUnavailable, "encoding a record", err)
@@ -155,7 +171,7 @@ func putRecord(ctx context.Context, st Storage, op, key string, v any, ttl time.
 	if len(b) > maxRecordBytes {
 		return newError(op, CodeTokenExchangeFailed, fmt.Sprintf("the launch's record would take %d bytes, more than %d: the token response carries too much", len(b), maxRecordBytes), nil)
 	}
-	if err := st.Set(ctx, key, b, ttl); err != nil {
+	if err := st.Set(ctx, key, e.ring.seal(key, b), ttl); err != nil {
 		return storageError(op, err)
 	}
 	return nil
@@ -179,10 +195,7 @@ func (e *Engine) takePending(ctx context.Context, st Storage, op, state string, 
 		case err != nil:
 			return storageError(op, err)
 		}
-		if decodeRecord(b, p) != nil {
-			return ErrNotFound
-		}
-		return nil
+		return e.openRecord(ctx, key, b, p)
 	}
 	mu := &e.pendingMu[stripe(state)]
 	mu.Lock()
@@ -197,7 +210,7 @@ func (e *Engine) takePending(ctx context.Context, st Storage, op, state string, 
 		}
 		defer unlock(context.WithoutCancel(ctx))
 	}
-	if err := getRecord(ctx, st, op, key, p); err != nil {
+	if err := e.getRecord(ctx, st, op, key, p); err != nil {
 		return err
 	}
 	return deleteRecord(ctx, st, op, key)
@@ -262,7 +275,7 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 	}
 	defer unlock()
 	var idx launchIndex
-	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := e.getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	idx.V = recordVersion
@@ -272,7 +285,7 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 		evicted = slices.Clone(idx.Handles[:n])
 		idx.Handles = idx.Handles[n:]
 	}
-	if err := putRecord(ctx, s.store, op, indexKey(s.id), &idx, e.cfg.SessionTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, indexKey(s.id), &idx, e.cfg.SessionTTL); err != nil {
 		return nil, err
 	}
 	return evicted, nil
@@ -291,7 +304,7 @@ func (s *Session) addPending(ctx context.Context, op, state string) error {
 	}
 	defer unlock()
 	var idx launchIndex
-	if err := getRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := e.getRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	idx.V = recordVersion
@@ -301,7 +314,7 @@ func (s *Session) addPending(ctx context.Context, op, state string) error {
 		evicted = slices.Clone(idx.Handles[:n])
 		idx.Handles = idx.Handles[n:]
 	}
-	if err := putRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx, e.cfg.PendingLaunchTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx, e.cfg.PendingLaunchTTL); err != nil {
 		return err
 	}
 	for _, st := range evicted {
@@ -320,7 +333,7 @@ func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error 
 	}
 	defer unlock()
 	var idx launchIndex
-	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
+	if err := s.engine.getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
 		return err
 	}
 	n := len(idx.Handles)
@@ -328,13 +341,13 @@ func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error 
 	if len(idx.Handles) == n {
 		return nil
 	}
-	return putRecord(ctx, s.store, op, indexKey(s.id), &idx, s.engine.cfg.SessionTTL)
+	return s.engine.putRecord(ctx, s.store, op, indexKey(s.id), &idx, s.engine.cfg.SessionTTL)
 }
 
 // latestHandle returns the session's most recent launch handle.
 func (s *Session) latestHandle(ctx context.Context, op string) (string, error) {
 	var idx launchIndex
-	if err := getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
+	if err := s.engine.getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
 		return "", err
 	}
 	if len(idx.Handles) == 0 {
@@ -346,7 +359,7 @@ func (s *Session) latestHandle(ctx context.Context, op string) (string, error) {
 // Handles returns the session's launch handles, oldest first.
 func (s *Session) Handles(ctx context.Context) ([]string, error) {
 	var idx launchIndex
-	err := getRecord(ctx, s.store, "handles", indexKey(s.id), &idx)
+	err := s.engine.getRecord(ctx, s.store, "handles", indexKey(s.id), &idx)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -373,7 +386,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	// Launches started and not finished end too: their callbacks would
 	// otherwise still log the browser in after the logout.
 	var pending launchIndex
-	if err := getRecord(ctx, s.store, "logout", pendingIndexKey(s.id), &pending); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := s.engine.getRecord(ctx, s.store, "logout", pendingIndexKey(s.id), &pending); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	for _, st := range pending.Handles {

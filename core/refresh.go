@@ -181,7 +181,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	ttl := max(rec.Created.Add(e.cfg.SessionTTL).Sub(now), time.Minute)
 	pctx, pcancel := context.WithTimeout(base, e.cfg.RefreshLockTTL/10)
 	defer pcancel()
-	if err := putRecord(pctx, s.store, op, key, &rec, ttl); err != nil {
+	if err := e.putRecord(pctx, s.store, op, key, &rec, ttl); err != nil {
 		return refreshResult{}, err
 	}
 	e.log.LogAttrs(ctx, logDebug, "refreshed", slogIssuer(is))

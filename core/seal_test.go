@@ -1,0 +1,348 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// tokenRecorder is an HTTP transport that keeps every token the EHR's
+// token endpoint hands out, so a test can look for them in the store.
+type tokenRecorder struct {
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (r *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var tr struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+		ID      string `json:"id_token"`
+	}
+	_ = json.Unmarshal(body, &tr)
+	r.mu.Lock()
+	for _, t := range []string{tr.Access, tr.Refresh, tr.ID} {
+		if t != "" {
+			r.tokens = append(r.tokens, t)
+		}
+	}
+	r.mu.Unlock()
+	return resp, nil
+}
+
+func (r *tokenRecorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.tokens...)
+}
+
+func newStoreKey(t testing.TB) []byte {
+	k := make([]byte, core.StoreKeySize)
+	rand.Read(k)
+	return k
+}
+
+// keyID is the key id a sealed value names (see core/seal.go).
+func keyID(key []byte) []byte {
+	h := sha256.Sum256(append([]byte("fhirware/smart store key\x00"), key...))
+	return h[:4]
+}
+
+// sealHarness is a harness whose engine seals with keys and records the
+// tokens it receives.
+func sealHarness(t *testing.T, keys ...[]byte) (*harness, *tokenRecorder) {
+	t.Helper()
+	rec := &tokenRecorder{}
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{},
+		core.Config{StoreKeys: keys, HTTPClient: &http.Client{Transport: rec}}, core.Issuer{})
+	return h, rec
+}
+
+// withKeys is another engine, on the same EHR and clock, with other keys;
+// h.store is shared with it through h.sessionOn.
+func (h *harness) withKeys(t *testing.T, keys ...[]byte) *core.Engine {
+	t.Helper()
+	cfg := h.eng.Config()
+	cfg.StoreKeys = keys
+	e, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// stored returns a copy of every value in the store, by key.
+func (m *memStorage) stored() map[string][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]byte, len(m.data))
+	for k, e := range m.data {
+		out[k] = bytes.Clone(e.b)
+	}
+	return out
+}
+
+func (m *memStorage) put(key string, b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.data[key]
+	e.b = b
+	m.data[key] = e
+}
+
+func TestStoreKeysConfig(t *testing.T) {
+	t.Parallel()
+	base := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}}
+	for _, n := range []int{0, 16, 31, 33, 64} {
+		cfg := base
+		cfg.StoreKeys = [][]byte{make([]byte, 32), make([]byte, n)}
+		_, err := core.New(cfg)
+		wantCode(t, err, core.CodeInvalidConfig)
+		if !strings.Contains(err.Error(), "Config.StoreKeys[1]") {
+			t.Errorf("%d-byte key: error %q does not name the field", n, err)
+		}
+	}
+	// The engine keeps a copy: the caller's slice may change.
+	k := make([]byte, 32)
+	cfg := base
+	cfg.StoreKeys = [][]byte{k}
+	e, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k[0] = 1
+	if e.Config().StoreKeys[0][0] != 0 {
+		t.Error("the engine shares the caller's key slice")
+	}
+}
+
+// TestSealedAtRest: with StoreKeys, every value the engine stores is
+// sealed, and no token nor the patient id is readable in any of them.
+func TestSealedAtRest(t *testing.T) {
+	t.Parallel()
+	key := newStoreKey(t)
+	h, rec := sealHarness(t, key)
+	s := h.session("sid-1")
+	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
+	for k, v := range h.store.stored() {
+		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(key)) {
+			t.Errorf("pending state: %s is not sealed with the key", k)
+		}
+	}
+	res, err := s.Callback(context.Background(), cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.Ready(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Patient().ID() != "pat-1" {
+		t.Fatalf("patient %q", rc.Patient().ID())
+	}
+	tokens := rec.seen()
+	if len(tokens) < 3 {
+		t.Fatalf("recorded %d tokens, want access, refresh and id tokens", len(tokens))
+	}
+	stored := h.store.stored()
+	if len(stored) == 0 {
+		t.Fatal("nothing stored")
+	}
+	for k, v := range stored {
+		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(key)) {
+			t.Errorf("%s is not sealed with the key", k)
+		}
+		for _, secret := range append(tokens, "pat-1", "prac-1") {
+			if bytes.Contains(v, []byte(secret)) {
+				t.Errorf("%s holds a token or id in clear", k)
+			}
+		}
+	}
+}
+
+// TestSealBoundToKey: a sealed launch record copied under another launch's
+// key does not open: the request is answered as a missing launch.
+func TestSealBoundToKey(t *testing.T) {
+	t.Parallel()
+	h, _ := sealHarness(t, newStoreKey(t))
+	s := h.session("sid-1")
+	a := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	b := h.complete(s, &smarttest.LaunchContext{Patient: "pat-2"})
+	stored := h.store.stored()
+	h.store.put("launch:sid-1:"+b.Handle, stored["launch:sid-1:"+a.Handle])
+	_, err := s.Ready(context.Background(), b.Handle)
+	wantCode(t, err, core.CodeNoSession)
+	if !errors.Is(err, core.ErrUnsealable) {
+		t.Errorf("error %v does not wrap ErrUnsealable", err)
+	}
+	if rc, err := s.Ready(context.Background(), a.Handle); err != nil || rc.Patient().ID() != "pat-1" {
+		t.Fatalf("the original record: %v", err)
+	}
+}
+
+// TestSealTampered: a sealed record changed in the store, at any byte, does
+// not open; nor does one cut short. Each gives a clean relaunch.
+func TestSealTampered(t *testing.T) {
+	t.Parallel()
+	h, _ := sealHarness(t, newStoreKey(t))
+	s := h.session("sid-1")
+	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	key := "launch:sid-1:" + res.Handle
+	orig := h.store.stored()[key]
+	for _, i := range []int{0, 1, 4, 5, 16, 17, len(orig) / 2, len(orig) - 1} {
+		b := bytes.Clone(orig)
+		b[i] ^= 0x01
+		h.store.put(key, b)
+		_, err := s.Ready(context.Background(), res.Handle)
+		wantCode(t, err, core.CodeNoSession)
+		if !errors.Is(err, core.ErrUnsealable) {
+			t.Errorf("byte %d: error %v does not wrap ErrUnsealable", i, err)
+		}
+	}
+	for _, n := range []int{0, 1, 5, 32, len(orig) - 1} {
+		h.store.put(key, bytes.Clone(orig[:n]))
+		_, err := s.Ready(context.Background(), res.Handle)
+		wantCode(t, err, core.CodeNoSession)
+	}
+	h.store.put(key, orig)
+	if _, err := s.Ready(context.Background(), res.Handle); err != nil {
+		t.Fatalf("the original record: %v", err)
+	}
+}
+
+// TestSealRotation: with a new key put first, launches sealed with the old
+// one stay usable, new records are sealed with the new key, and an old
+// record is sealed anew when it is next written (a refresh). Once the old
+// key is removed, its records give a clean relaunch.
+func TestSealRotation(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := newStoreKey(t), newStoreKey(t)
+	h, _ := sealHarness(t, oldKey)
+	old := h.complete(h.session("sid-1"), &smarttest.LaunchContext{Patient: "pat-1"})
+	oldRecord := "launch:sid-1:" + old.Handle
+	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
+		t.Fatal("the first launch is not sealed with the old key")
+	}
+
+	rotated := h.withKeys(t, newKey, oldKey)
+	s := rotated.Session("sid-1", h.store)
+	rc, err := s.Ready(context.Background(), old.Handle)
+	if err != nil || rc.Patient().ID() != "pat-1" {
+		t.Fatalf("after rotation, the old launch: %v", err)
+	}
+	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-2"})
+	fresh, err := s.Callback(context.Background(), cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := h.store.stored()
+	if id := stored["launch:sid-1:"+fresh.Handle][1:5]; !bytes.Equal(id, keyID(newKey)) {
+		t.Error("a launch after rotation is not sealed with the new key")
+	}
+	if id := stored[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
+		t.Error("the old launch changed without being written")
+	}
+
+	// A refresh writes the old launch again: sealed with the new key.
+	h.clock.Advance(2 * time.Hour)
+	if _, err := s.Ready(context.Background(), old.Handle); err != nil {
+		t.Fatalf("refreshing the old launch: %v", err)
+	}
+	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(newKey)) {
+		t.Error("the refreshed old launch is not sealed with the new key")
+	}
+
+	// The key order does not matter: each value names its key.
+	reordered := h.withKeys(t, oldKey, newKey).Session("sid-1", h.store)
+	if _, err := reordered.Ready(context.Background(), fresh.Handle); err != nil {
+		t.Fatalf("with the keys reordered: %v", err)
+	}
+
+	// Without the key a record was sealed with: a clean relaunch.
+	h2, _ := sealHarness(t, oldKey)
+	s2 := h2.session("sid-2")
+	res := h2.complete(s2, &smarttest.LaunchContext{Patient: "pat-1"})
+	_, err = h2.withKeys(t, newKey).Session("sid-2", h2.store).Ready(context.Background(), res.Handle)
+	wantCode(t, err, core.CodeNoSession)
+	if !errors.Is(err, core.ErrUnsealable) {
+		t.Errorf("error %v does not wrap ErrUnsealable", err)
+	}
+}
+
+// TestSealWrongKey: an engine with a wrong key, or with none, answers a
+// sealed record as missing: the ready path with CodeNoSession (401), the
+// callback with CodeInvalidState; never a panic or a half-read record. And
+// with keys set, a plain record written without them is refused.
+func TestSealWrongKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h, _ := sealHarness(t, newStoreKey(t))
+	s := h.session("sid-1")
+	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+
+	for name, e := range map[string]*core.Engine{
+		"wrong key": h.withKeys(t, newStoreKey(t)),
+		"no key":    h.withKeys(t),
+	} {
+		other := e.Session("sid-1", h.store)
+		_, err := other.Ready(ctx, res.Handle)
+		wantCode(t, err, core.CodeNoSession)
+		if core.HTTPStatus(err) != http.StatusUnauthorized || !errors.Is(err, core.ErrUnsealable) {
+			t.Errorf("%s, ready: %v (status %d)", name, err, core.HTTPStatus(err))
+		}
+		_, err = other.Ready(ctx, "") // the session's list of launches is sealed too
+		wantCode(t, err, core.CodeNoSession)
+
+		cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"})
+		_, err = other.Callback(ctx, cb)
+		wantCode(t, err, core.CodeInvalidState)
+		if !errors.Is(err, core.ErrUnsealable) {
+			t.Errorf("%s, callback: %v", name, err)
+		}
+		// The launch relaunched with the right key works.
+		h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	}
+
+	// A plain record stored before the keys were set is refused.
+	plain := h.withKeys(t)
+	ps := plain.Session("sid-plain", h.store)
+	cb := h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})
+	pres, err := ps.Callback(ctx, cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := h.store.stored()["launch:sid-plain:"+pres.Handle]; len(v) == 0 || v[0] != '{' {
+		t.Fatal("without keys, the record is not plain JSON")
+	}
+	_, err = h.session("sid-plain").Ready(ctx, pres.Handle)
+	wantCode(t, err, core.CodeNoSession)
+	if !errors.Is(err, core.ErrUnsealable) {
+		t.Errorf("plain record: %v", err)
+	}
+	cb = h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})
+	_, err = h.session("sid-plain").Callback(ctx, cb)
+	wantCode(t, err, core.CodeInvalidState)
+}
