@@ -55,6 +55,7 @@ func New(cfg Config) (*Smart, error) {
 	if err := checkCookie(&cfg, browser); err != nil {
 		return nil, err
 	}
+	warnUnsealed(log, engine, browser)
 	var storage core.Storage = browser.Storage()
 	if cfg.Locker != nil {
 		storage = browser.Storage().WithLocker(cfg.Locker)
