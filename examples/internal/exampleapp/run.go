@@ -98,6 +98,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 		RedirectURL:       base + PagePath,
 		AllowInsecureHTTP: s.insecureHTTP,
 		Logger:            log,
+		StoreKeys:         s.storeKeys,
 	}}
 	var sandbox *smarttest.Server
 	if s.sandbox() {

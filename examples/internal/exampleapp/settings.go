@@ -3,6 +3,7 @@ package exampleapp
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -29,6 +30,7 @@ type settings struct {
 	alg          string
 	scope        string
 	store        string
+	storeKeys    [][]byte // Config.StoreKeys, decoded from -store-key
 	insecureHTTP bool
 }
 
@@ -69,6 +71,9 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 	str(&s.alg, "alg", "", "`algorithm` of private_key_jwt: RS384 or ES384 (default: from the key type)")
 	str(&s.scope, "scope", core.DefaultScope, "the `scope` requested at launch")
 	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…; the last two also lock, for several instances")
+	var storeKey string
+	str(&storeKey, "store-key", "", "base64 of 32 random `bytes` (openssl rand -base64 32) that seal the SMART records in the store with AES-256-GCM; "+
+		"comma-separated to rotate: the first seals, every one opens. Prefer the environment variable, which ps does not show")
 	insecure, _ := strconv.ParseBool(getenv(envName("insecure-http")))
 	fs.BoolVar(&s.insecureHTTP, "insecure-http", insecure, "allow http:// issuers and a session cookie without Secure, for local development only (env "+envName("insecure-http")+"; on by itself for the embedded sandbox)")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +83,11 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 		return nil, fmt.Errorf("unexpected argument %q; see -help", fs.Arg(0))
 	}
 	s.issuers = issuers.values
+	keys, err := parseStoreKeys(storeKey)
+	if err != nil {
+		return nil, err
+	}
+	s.storeKeys = keys
 	if !s.sandbox() && s.clientID == "" {
 		return nil, errors.New("-client-id is required with -issuer: the app's client id at the EHR")
 	}
@@ -88,6 +98,34 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 		return nil, errors.New("-kid and -alg need -private-key")
 	}
 	return s, nil
+}
+
+// parseStoreKeys decodes -store-key: base64 keys (standard or URL
+// alphabet, padded or not), comma-separated, each core.StoreKeySize bytes.
+// Its errors never show a key.
+func parseStoreKeys(v string) ([][]byte, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		var key []byte
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if key, err = enc.DecodeString(f); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("-store-key: key %d is not base64; make one with: openssl rand -base64 32", i+1)
+		}
+		if len(key) != core.StoreKeySize {
+			return nil, fmt.Errorf("-store-key: key %d is %d bytes; each must be %d random bytes in base64 (openssl rand -base64 32)", i+1, len(key), core.StoreKeySize)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 // listFlag is a repeatable flag. The first value given on the command line
