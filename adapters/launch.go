@@ -1,9 +1,13 @@
 package adapters
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions"
 )
 
 // Launch returns the launch handler, for GET /launch:
@@ -25,6 +29,12 @@ func (s *Smart) Launch() http.Handler { return s.launch }
 // session fixation), and the browser is sent, with 302, to Config.RedirectURL
 // carrying the new launch handle. A refusal by the EHR (error=access_denied)
 // answers 403; an unknown or used state 400; no browser session 401.
+//
+// Tabs of one browser whose callbacks arrive together all finish: a
+// callback that still carries the cookie another tab's callback renewed
+// less than sessions.ForwardTTL (30 seconds) ago finishes through the old
+// token's forward, for a pending launch of that session finished by the
+// same EHR user, and gets a new cookie; see sessions.Browser.Forwarded.
 func (s *Smart) Callback() http.Handler { return s.callback }
 
 // Logout returns the logout handler, meant for POST /logout: it deletes
@@ -74,7 +84,24 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ctx := r.Context()
-	id, _ := s.browser.Existing(ctx) // none: the engine answers no_session
+	id, ok := s.browser.Existing(ctx) // none: the engine answers no_session
+	// A tab whose callback left with the cookie another tab's callback has
+	// just renewed: the old token's forward may finish this callback only
+	// (sessions.Browser.Forwarded).
+	var (
+		fwd       sessions.Forward
+		forwarded bool
+	)
+	if !ok {
+		var err error
+		if fwd, forwarded, err = s.browser.Forwarded(ctx, r); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if forwarded {
+			id = fwd.Session()
+		}
+	}
 	res, err := s.engine.Session(id, s.storage).Callback(ctx, core.CallbackRequest{
 		Code:             q.Get("code"),
 		State:            q.Get("state"),
@@ -83,8 +110,12 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		ErrorDescription: q.Get("error_description"),
 		Query:            q,
 	})
-	if err == nil {
-		err = s.browser.Renew(ctx) // a new token, and the manager's whole Lifetime
+	switch {
+	case forwarded:
+		err = s.finishForwarded(ctx, fwd, res, err)
+	case err == nil:
+		// A new token, and the manager's whole Lifetime.
+		err = s.browser.RenewAfterCallback(ctx, sessions.LaunchUser(res.Context))
 	}
 	if err != nil {
 		s.Error(w, r, err)
@@ -94,6 +125,35 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds the code
 	http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+}
+
+// finishForwarded ends a callback run through an old token's forward, with
+// the engine's result: a success by the user who renewed the token gives
+// the browser a new cookie for the session. Anything else is answered as a
+// request without a session, 401 no_session, so the old token reveals
+// nothing; a launch finished by another user (someone who planted the old
+// token, with a pending launch of their own in the session) ends every
+// launch of the session, so that it reaches neither them nor the browser.
+func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, res *core.CallbackResult, err error) error {
+	const op = "callback"
+	noSession := func(cause error) error {
+		return &core.Error{Op: op, Code: core.CodeNoSession,
+			Description: "the request has no browser session; launch the app again", Err: cause}
+	}
+	switch {
+	case core.ErrorCode(err) == core.CodeStorageUnavailable:
+		return err
+	case err != nil:
+		return noSession(err)
+	case !fwd.SameUser(sessions.LaunchUser(res.Context)):
+		if err := s.engine.Session(fwd.Session(), s.storage).Logout(ctx); err != nil {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "adapters: a callback through a renewed session token was finished by another EHR user; the session's launches were ended")
+		return noSession(errors.New("the callback through a renewed session token was finished by another EHR user"))
+	}
+	s.browser.Adopt(ctx, fwd)
+	return nil
 }
 
 func (s *Smart) serveLogout(w http.ResponseWriter, r *http.Request) {
