@@ -127,7 +127,75 @@ func cookieAttacks() []attack {
 			func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }),
 		refusedCookieConfig("cookie_tossing_refused_path", "Config.SessionManager.Cookie.Path",
 			func(sm *scs.SessionManager) { sm.Cookie.Path = "/fhir" }),
+		{
+			// Session fixation through the forward that a renewed token
+			// keeps for the browser's other tabs: the attacker planted its
+			// token, the victim's callback renewed it, and the attacker
+			// tries the old token within the forward's life, on a page, on
+			// a callback with a state it made up, and on one with the
+			// state of a launch of another session of its own. Each finds
+			// no session, and sets no cookie.
+			name:   "session_fixation_forward_needs_state",
+			status: http.StatusUnauthorized, code: core.CodeNoSession, stored: 1,
+			do: func(t *testing.T, e *env) *response {
+				attacker, victim := plantedSession(t, e)
+				page := victim.complete("pat-1")
+				other := e.browser().toCallback(e.launchURL("pat-2")) // another session of the attacker's
+				madeUp := e.url("/fhir/callback?code=made-up&state=" + strings.Repeat("A", 43) + "&iss=" + url.QueryEscape(e.iss))
+				var r *response
+				for _, u := range []string{page.String(), madeUp, other.String()} {
+					r = attacker.get(u)
+					if r.StatusCode != http.StatusUnauthorized || r.errorCode() != core.CodeNoSession {
+						t.Errorf("the old token on %s: %d %.200s, want 401 no_session", strings.SplitN(u, "?", 2)[0], r.StatusCode, r.body)
+					}
+					if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+						t.Errorf("the old token got a cookie: %q", c)
+					}
+				}
+				return r
+			},
+		},
+		{
+			// The attacker kept a pending launch of its own in the session
+			// it planted, approved at the EHR as its own user, and finishes
+			// it with the old token after the victim's callback: the
+			// forward honours only callbacks finished by the user who
+			// renewed the token, so the attacker gets no cookie, and the
+			// session's launches end, reaching neither of them.
+			name:   "session_fixation_forward_other_user",
+			status: http.StatusUnauthorized, code: core.CodeNoSession, stored: 0,
+			do: func(t *testing.T, e *env) *response {
+				attacker, victim := plantedSession(t, e)
+				own := e.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-2", FHIRUser: "Practitioner/prac-2"})
+				cb := attacker.toCallback(e.url("/fhir/launch?iss=" + url.QueryEscape(e.iss) + "&launch=" + url.QueryEscape(own)))
+				page := victim.complete("pat-1")
+				r := attacker.get(cb.String())
+				if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+					t.Errorf("the old token got a cookie: %q", c)
+				}
+				if v := victim.get(page.String()); v.StatusCode != http.StatusUnauthorized {
+					t.Errorf("the victim's launch after the attacker's callback: %d, want it ended (401)", v.StatusCode)
+				}
+				return r
+			},
+		},
 	}
+}
+
+// plantedSession has an attacker start a launch, and so get a session
+// token, and plants that token in a new victim browser.
+func plantedSession(t *testing.T, e *env) (attacker, victim *browser) {
+	t.Helper()
+	attacker = e.browser()
+	attacker.get(e.launchURL("pat-2"))
+	app, _ := url.Parse(e.app.URL)
+	planted := attacker.client.Jar.Cookies(app)
+	if len(planted) != 1 {
+		t.Fatalf("the attacker has %d cookies", len(planted))
+	}
+	victim = e.browser()
+	victim.client.Jar.SetCookies(app, planted)
+	return attacker, victim
 }
 
 // refusedCookieConfig is an app that passes a manager whose cookie would
