@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -59,6 +60,10 @@ func New(cfg Config) (*Smart, error) {
 	var storage core.Storage = browser.Storage()
 	if cfg.Locker != nil {
 		storage = browser.Storage().WithLocker(cfg.Locker)
+	} else if !browser.Storage().InProcess() {
+		// The rule: see the sessions package's "Atomic operations".
+		log.Warn("the session store may be shared by several app instances and Config.Locker is nil: callbacks, refreshes and launch lists are atomic within this instance only; set Config.Locker",
+			slog.String("store", fmt.Sprintf("%T", browser.SessionManager().Store)))
 	}
 	s := &Smart{
 		engine:        engine,

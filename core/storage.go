@@ -16,7 +16,19 @@ var ErrNotFound = errors.New("smart: storage: record not found")
 // them. Keys are short printable strings; values are up to a few KiB.
 //
 // Implementations must be safe for concurrent use. The sessions package turns
-// any scs.Store into a Storage.
+// any scs.Store into a Storage; sessions/storagetest is the contract any
+// Storage must keep, and checks it.
+//
+// Three operations of the engine read and then write, and must be atomic
+// among every process that shares the Storage: the take of a pending
+// launch at its callback (one token request per state), a token refresh
+// (one refresh per launch, no rotated refresh token lost) and a change to
+// a browser session's list of launches (no launch lost when tabs finish
+// together). The engine uses [Taker] for the first and [Locker] for the
+// others when the Storage has them; otherwise its own lock of the process,
+// which makes them atomic within one process only. A Storage that several
+// app instances share should therefore be a Locker, and a Taker whose Take
+// is atomic across them (sessions.LockingStorage is both).
 type Storage interface {
 	// Get returns the value stored under key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -43,6 +55,10 @@ type Locker interface {
 // two concurrent Takes of one key exactly one gets the value. The engine
 // takes each pending launch at its callback, so that a callback replayed
 // while the first is still in flight never makes a second token request.
+//
+// A Storage may be a Taker only if its Take is atomic for every value it
+// can hold and among every process that shares it: the engine finds the
+// capability by a type assertion, and then relies on it alone.
 //
 // Without it, the engine makes a Get and a Delete atomic itself: within
 // the process by a mutex, across processes by the Storage's lock when the

@@ -24,13 +24,39 @@
 // which adapters answer with 503; a missing or expired record gives
 // core.ErrNotFound.
 //
-// Several app instances behind a load balancer share the store, and should
-// share a lock too, so that a launch's token is refreshed once and a rotated
-// refresh token is never lost: an scs.Store cannot express one, so the lock
-// comes from the store's server, in a package of its own per client
-// library — goredislock (go-redis), redislock (redigo) and pgxlock (pgx) —
-// and is joined to the storage with [Storage.WithLocker] (or given to the
-// adapters as adapters.Config.Locker).
+// # Atomic operations: the rule
+//
+// Three of the engine's operations are read-then-write and must be atomic
+// among every process that shares the records: the take of a pending
+// launch at its callback (so that of concurrent callbacks with one state
+// exactly one makes a token request), a token refresh (so that a launch is
+// refreshed once and a rotated refresh token is never lost), and a change
+// to a browser's list of launches (so that two tabs finishing together
+// both keep their launch). The engine makes each atomic with what the
+// Storage offers: the take with core.Taker, the other two with core.Locker,
+// and otherwise with its own lock of the process, which is enough for one
+// app instance and for scs's memstore, whose records live in that process
+// anyway.
+//
+// An scs.Store can express neither, so a [Storage] is neither. Several app
+// instances that share a store join a lock from the store's server, in a
+// package of its own per client library — goredislock (go-redis),
+// redislock (redigo) and pgxlock (pgx) — with [Storage.WithLocker] (or give
+// it to the adapters as adapters.Config.Locker). The [LockingStorage] this
+// makes is a Locker and a Taker whose Take is atomic across processes:
+// one Redis script or one PostgreSQL DELETE … RETURNING when the locker
+// reaches the store (a [StoreTaker]), the Storage's mutex for memstore,
+// and a Get and a Delete under the lock for any other store.
+//
+// Without a shared lock, on a store shared by instances, each instance is
+// atomic only within itself: a callback replayed to two instances at once
+// may make two token requests (the EHR should refuse the second use of the
+// code), two instances may refresh one launch together (an EHR that
+// rotates refresh tokens strictly may then end it), and two tabs finishing
+// on two instances at once may lose one launch from the browser's list.
+// adapters.New says so once, in a warning naming adapters.Config.Locker,
+// when its store is not memstore (see [Storage.InProcess]) and it has no
+// Locker.
 //
 // The session cookie is HttpOnly, Secure, SameSite=Lax and named with the
 // __Host- prefix (CookieName) by default, also on a manager the app passes,

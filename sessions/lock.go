@@ -1,8 +1,13 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/fhirware/smart/core"
 )
@@ -19,6 +24,13 @@ import (
 // sessions/redislock (redigo) or sessions/pgxlock (pgx). It should run
 // against the server that holds the store, so that instances that share
 // the records share the lock too.
+//
+// A LockingStorage is also a [core.Taker] whose Take is atomic across
+// processes, so the engine takes each pending launch with it: natively when
+// the locker is a [StoreTaker] that reaches the store's records (one Redis
+// script, or one PostgreSQL DELETE … RETURNING), under the Storage's mutex
+// when the store is memstore, and otherwise with a Get and a Delete under
+// the lock.
 //
 // Make one with [Storage.WithLocker]. It is safe for concurrent use when
 // its store and locker are.
@@ -88,7 +100,104 @@ func (s *LockingStorage) TryLock(ctx context.Context, key string, ttl time.Durat
 	}, true, nil
 }
 
+// StoreTaker is an optional capability of the Locker given to
+// [Storage.WithLocker]: a get-and-delete in one step, run on the server
+// behind the locker against the records of an scs.Store it knows.
+// goredislock knows goredisstore, redislock knows redisstore and pgxlock
+// knows pgxstore, each when the store runs over the locker's own client or
+// pool.
+type StoreTaker interface {
+	// TakeFrom returns the value store keeps under token (the full key,
+	// prefix included) and deletes it, in one atomic step; found is false
+	// when there is none or its expiry has passed. It returns an error
+	// wrapping errors.ErrUnsupported, having sent nothing, when it cannot
+	// reach store's records itself (another kind of store, or one over
+	// another client): LockingStorage then takes under the lock.
+	TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error)
+}
+
+// takeLockTTL bounds how long a Take may hold its lock, and how long it
+// waits for another Take of the same key to release it.
+const takeLockTTL = 10 * time.Second
+
+// Take returns the value stored under key and deletes it, in one step
+// atomic across every process that shares the store and the lock: of
+// concurrent Takes of one key, exactly one gets the value and the others
+// get core.ErrNotFound. A failing store or lock server gives a *core.Error
+// with Code [core.CodeStorageUnavailable], and no value.
+func (s *LockingStorage) Take(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, storageError("take a record", err)
+	}
+	store := s.storage.store()
+	if _, ok := store.(*memstore.MemStore); ok {
+		// memstore lives in this process: the Storage's mutex is enough.
+		s.storage.mu.Lock()
+		defer s.storage.mu.Unlock()
+		return s.getAndDelete(ctx, key)
+	}
+	if t, ok := s.locker.(StoreTaker); ok {
+		b, found, err := t.TakeFrom(ctx, store, s.storage.prefix+key)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			// Not a store the locker reaches: take under the lock.
+		case err != nil:
+			return nil, storageError("take a record", err)
+		case !found:
+			return nil, core.ErrNotFound
+		default:
+			return bytes.Clone(b), nil
+		}
+	}
+	unlock, err := s.waitLock(ctx, "lock:"+key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock(context.WithoutCancel(ctx))
+	return s.getAndDelete(ctx, key)
+}
+
+// getAndDelete reads key and deletes it; the caller makes the two one step.
+func (s *LockingStorage) getAndDelete(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.storage.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.storage.Delete(ctx, key); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// waitLock takes the lock named key, waiting up to takeLockTTL for another
+// holder to release it.
+func (s *LockingStorage) waitLock(ctx context.Context, key string) (func(context.Context) error, error) {
+	deadline := time.Now().Add(takeLockTTL)
+	wait := time.Millisecond
+	for {
+		unlock, ok, err := s.TryLock(ctx, key, takeLockTTL)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return unlock, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, storageError("take a lock", errors.New("another holder kept the lock past its time"))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, storageError("take a lock", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
 var (
 	_ core.Storage = (*LockingStorage)(nil)
 	_ core.Locker  = (*LockingStorage)(nil)
+	_ core.Taker   = (*LockingStorage)(nil)
 )

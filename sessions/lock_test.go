@@ -9,15 +9,18 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/core"
-	"github.com/fhirware/smart/internal/lockertest"
+	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
+	"github.com/fhirware/smart/sessions/lockertest"
 	"github.com/fhirware/smart/sessions/pgxlock"
 	"github.com/fhirware/smart/sessions/redislock"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 // A LockingStorage keeps the Locker contract with each locker, and the
-// Storage contract with its store.
+// Storage contract, Take included, with its store: natively when the
+// locker reaches the store, under the lock otherwise.
 
 func TestLockingStorageGoredis(t *testing.T) {
 	t.Parallel()
@@ -29,19 +32,14 @@ func TestLockingStorageGoredis(t *testing.T) {
 		redisKeys(t, addr, prefix)
 		return sessions.NewStorage(store).WithPrefix(prefix).WithLocker(goredislock.New(client))
 	}
-	t.Run("Locker", func(t *testing.T) {
-		lockertest.Run(t, func(t *testing.T) core.Locker { return newStorage(t) })
-	})
-	t.Run("Storage", func(t *testing.T) {
-		runStorageSuite(t, func(t *testing.T) core.Storage { return newStorage(t) })
-	})
+	runLockingStorage(t, newStorage)
 }
 
 func TestLockingStorageRedigo(t *testing.T) {
 	t.Parallel()
 	addr := redisAddr(t)
 	store, pool := redigoStore(t, addr)
-	lockertest.Run(t, func(t *testing.T) core.Locker {
+	runLockingStorage(t, func(t *testing.T) *sessions.LockingStorage {
 		prefix := uniquePrefix(t)
 		deleteRedisKeys(t, addr, prefix)
 		redisKeys(t, addr, prefix)
@@ -53,10 +51,93 @@ func TestLockingStoragePgx(t *testing.T) {
 	t.Parallel()
 	url := postgresURL(t)
 	pool := pgPool(t, url)
-	lockertest.Run(t, func(t *testing.T) core.Locker {
+	runLockingStorage(t, func(t *testing.T) *sessions.LockingStorage {
 		prefix := uniquePrefix(t)
 		deletePostgresRows(t, url, prefix)
 		return sessions.NewStorage(pgStore(pool)).WithPrefix(prefix).WithLocker(pgxlock.New(pool))
+	})
+}
+
+// A memstore takes under the Storage's mutex.
+func TestLockingStorageMemstore(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	client := testservers.GoredisClient(t, addr)
+	store := memstore.NewWithCleanupInterval(0)
+	storagetest.Run(t, func(t *testing.T) core.Storage {
+		prefix := uniquePrefix(t)
+		redisKeys(t, addr, prefix)
+		return sessions.NewStorage(store).WithPrefix(prefix).WithLocker(goredislock.New(client))
+	})
+}
+
+// A store the locker does not reach (here a goredisstore over another
+// client) takes under the lock.
+func TestLockingStorageUnderLock(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	store, _ := goredisStore(t, addr)
+	other := testservers.GoredisClient(t, addr)
+	url := postgresURL(t)
+	pool := pgPool(t, url)
+	if _, _, err := goredislock.New(other).TakeFrom(t.Context(), store, "k"); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("TakeFrom a store over another client = %v; want errors.ErrUnsupported", err)
+	}
+	t.Run("Redis", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) core.Storage {
+			prefix := uniquePrefix(t)
+			deleteRedisKeys(t, addr, prefix)
+			redisKeys(t, addr, prefix)
+			return sessions.NewStorage(store).WithPrefix(prefix).WithLocker(goredislock.New(other))
+		})
+	})
+	t.Run("RedisLockPostgresStore", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) core.Storage {
+			prefix := uniquePrefix(t)
+			deletePostgresRows(t, url, prefix)
+			redisKeys(t, addr, prefix)
+			return sessions.NewStorage(pgStore(pool)).WithPrefix(prefix).WithLocker(goredislock.New(other))
+		})
+	})
+}
+
+// runLockingStorage runs the lockertest and storagetest suites.
+func runLockingStorage(t *testing.T, newStorage func(t *testing.T) *sessions.LockingStorage) {
+	t.Run("Locker", func(t *testing.T) {
+		lockertest.Run(t, func(t *testing.T) core.Locker { return newStorage(t) })
+	})
+	t.Run("Storage", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) core.Storage { return newStorage(t) })
+	})
+}
+
+// With the server away, Take fails with storage_unavailable too, natively
+// and under the lock, and works again once the server is back.
+func TestLockingStorageOutageTake(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	url := postgresURL(t)
+	pgPool(t, url) // the tables
+	t.Run("Goredis", func(t *testing.T) {
+		t.Parallel()
+		proxy := newTCPProxy(t, addr)
+		store, client := goredisStore(t, proxy.Addr())
+		st := redisStorage(t, addr, store)
+		redisKeys(t, addr, st.Prefix())
+		testOutage(t, st.WithLocker(goredislock.New(client)), proxy)
+	})
+	t.Run("Redigo", func(t *testing.T) {
+		t.Parallel()
+		proxy := newTCPProxy(t, addr)
+		store, pool := redigoStore(t, proxy.Addr())
+		st := redisStorage(t, addr, store)
+		redisKeys(t, addr, st.Prefix())
+		testOutage(t, st.WithLocker(redislock.New(pool)), proxy)
+	})
+	t.Run("Pgx", func(t *testing.T) {
+		t.Parallel()
+		pool, proxy := proxiedPgPool(t, url)
+		testOutage(t, postgresStorage(t, url, pgStore(pool)).WithLocker(pgxlock.New(pool)), proxy)
 	})
 }
 

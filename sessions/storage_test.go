@@ -12,18 +12,22 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/sessions"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
+
+// Every store keeps the storagetest contract, and the few rules of a
+// Storage beyond it (sessionsTTL); the outage cases take the server away.
 
 func TestStorageMemstore(t *testing.T) {
 	t.Parallel()
-	runStorageSuite(t, func(t *testing.T) core.Storage {
+	runStorage(t, func(t *testing.T) *sessions.Storage {
 		return sessions.NewStorage(memstore.NewWithCleanupInterval(0))
 	})
 }
 
 func TestStorageMemstoreThroughManager(t *testing.T) {
 	t.Parallel()
-	runStorageSuite(t, func(t *testing.T) core.Storage {
+	runStorage(t, func(t *testing.T) *sessions.Storage {
 		sm := scs.New()
 		sm.Store = memstore.NewWithCleanupInterval(0)
 		return sessions.NewStorageFromManager(sm)
@@ -33,7 +37,7 @@ func TestStorageMemstoreThroughManager(t *testing.T) {
 func TestStorageRedisstore(t *testing.T) {
 	t.Parallel()
 	addr := redisAddr(t)
-	runStorageSuite(t, func(t *testing.T) core.Storage {
+	runStorage(t, func(t *testing.T) *sessions.Storage {
 		store, _ := redigoStore(t, addr)
 		return redisStorage(t, addr, store)
 	})
@@ -42,7 +46,7 @@ func TestStorageRedisstore(t *testing.T) {
 func TestStorageGoredisstore(t *testing.T) {
 	t.Parallel()
 	addr := redisAddr(t)
-	runStorageSuite(t, func(t *testing.T) core.Storage {
+	runStorage(t, func(t *testing.T) *sessions.Storage {
 		store, _ := goredisStore(t, addr)
 		return redisStorage(t, addr, store)
 	})
@@ -52,9 +56,34 @@ func TestStoragePgxstore(t *testing.T) {
 	t.Parallel()
 	url := postgresURL(t)
 	pool := pgPool(t, url)
-	runStorageSuite(t, func(t *testing.T) core.Storage {
+	runStorage(t, func(t *testing.T) *sessions.Storage {
 		return postgresStorage(t, url, pgStore(pool))
 	})
+}
+
+// runStorage runs the storagetest suite and sessionsTTL.
+func runStorage(t *testing.T, newStorage func(t *testing.T) *sessions.Storage) {
+	storagetest.Run(t, func(t *testing.T) core.Storage { return newStorage(t) })
+	t.Run("SessionsTTL", func(t *testing.T) {
+		t.Parallel()
+		sessionsTTL(t, newStorage(t))
+	})
+}
+
+// sessionsTTL checks a Storage's own ttl rules: a ttl below MinTTL is
+// raised to it (goredisstore would keep a record whose ttl ran out before
+// the command arrived with no expiry at all), and a ttl of zero or less
+// deletes the key.
+func sessionsTTL(t *testing.T, s core.Storage) {
+	mustSet(t, s, "short", []byte("v"), time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	mustGet(t, s, "short", []byte("v"))
+
+	mustSet(t, s, "k", []byte("v"), time.Minute)
+	mustSet(t, s, "k", []byte("v"), 0)
+	mustNotFind(t, s, "k")
+	mustSet(t, s, "k", []byte("v"), -time.Second)
+	mustNotFind(t, s, "k")
 }
 
 // redisStorage is a Storage over store under a prefix of the test's own,
@@ -100,48 +129,51 @@ func TestStoragePgxstoreOutage(t *testing.T) {
 	testOutage(t, postgresStorage(t, url, pgStore(pool)), proxy)
 }
 
+// testOutage runs storagetest.Outage, and checks that each failure is a
+// *core.Error with Code storage_unavailable and Op storage, keeping the
+// store's error as its cause.
 func testOutage(t *testing.T, s core.Storage, proxy *tcpProxy) {
-	ctx := t.Context()
-	mustSet(t, s, "before", []byte("kept"), time.Minute)
-	mustGet(t, s, "before", []byte("kept"))
-
-	proxy.Cut()
-	check := func(op string, err error) {
-		t.Helper()
-		if !errors.Is(err, core.CodeStorageUnavailable) {
-			t.Errorf("%s with the server gone = %v; want storage_unavailable", op, err)
-		}
-		var e *core.Error
-		if !errors.As(err, &e) || e.Op != "storage" || e.Err == nil {
-			t.Errorf("%s: %#v; want a *core.Error, Op storage, with the cause", op, e)
-		}
-	}
-	for range 3 {
+	storagetest.Outage(t, s, func() {
+		proxy.Cut()
+		ctx := t.Context()
 		_, err := s.Get(ctx, "before")
-		check("Get", err)
-		check("Set", s.Set(ctx, "during", []byte("v"), time.Minute))
-		check("Delete", s.Delete(ctx, "before"))
-	}
+		tk, _ := s.(core.Taker)
+		errs := map[string]error{"Get": err, "Set": s.Set(ctx, "during", []byte("v"), time.Minute), "Delete": s.Delete(ctx, "during")}
+		if tk != nil {
+			_, errs["Take"] = tk.Take(ctx, "during")
+		}
+		for op, err := range errs {
+			var e *core.Error
+			if !errors.As(err, &e) || e.Code != core.CodeStorageUnavailable || e.Op != "storage" || e.Err == nil {
+				t.Errorf("%s with the server gone = %#v; want a *core.Error, storage_unavailable, Op storage, with the cause", op, err)
+			}
+		}
+	}, proxy.Restore)
+}
 
-	proxy.Restore()
-	// The pool may hold connections that died with the cut; it must drop
-	// them and dial again on its own.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := s.Set(ctx, "after", []byte("v"), time.Minute)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no service 10s after the server came back: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+func mustSet(t *testing.T, s core.Storage, key string, value []byte, ttl time.Duration) {
+	t.Helper()
+	if err := s.Set(t.Context(), key, value, ttl); err != nil {
+		t.Fatalf("Set(%q): %v", key, err)
 	}
-	mustGet(t, s, "before", []byte("kept"))
-	mustGet(t, s, "after", []byte("v"))
-	for range 20 {
-		mustSet(t, s, "again", []byte("v"), time.Minute)
-		mustGet(t, s, "again", []byte("v"))
+}
+
+func mustGet(t *testing.T, s core.Storage, key string, want []byte) {
+	t.Helper()
+	got, err := s.Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("Get(%q) = %.40q, want %.40q", key, got, want)
+	}
+}
+
+func mustNotFind(t *testing.T, s core.Storage, key string) {
+	t.Helper()
+	got, err := s.Get(t.Context(), key)
+	if !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("Get(%q) = %.40q, %v; want core.ErrNotFound", key, got, err)
 	}
 }
 

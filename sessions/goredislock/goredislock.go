@@ -12,6 +12,13 @@
 //
 //	st := sessions.NewStorage(goredisstore.New(client)).WithLocker(goredislock.New(client))
 //
+// The Locker is also a sessions.StoreTaker: when the records are in a
+// goredisstore over the Locker's own client, a LockingStorage takes a
+// pending launch with one script (GET and DEL of the store's key, with the
+// store's key prefix, "scs:session:" by default), so that of concurrent
+// callbacks with one state exactly one gets the launch, in one round trip.
+// The script runs on every Redis version (GETDEL needs 6.2).
+//
 // The lock is as strong as the Redis it runs on: a failover to a replica
 // that had not yet received the lock's key lets a second instance refresh
 // at the same time, and an EHR that rotates refresh tokens strictly may then
@@ -22,9 +29,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/core"
@@ -32,6 +43,9 @@ import (
 
 // releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
 var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// takeScript returns the value of KEYS[1] and deletes the key, in one step.
+var takeScript = redis.NewScript(`local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`)
 
 // UnlockTimeout bounds the release of a lock when the context passed to
 // unlock has no earlier deadline. A release that fails leaves the lock to
@@ -92,6 +106,47 @@ func (l *Locker) release(ctx context.Context, key, owner string) error {
 		return fmt.Errorf("goredislock: releasing a lock: %w", err)
 	}
 	return nil
+}
+
+// TakeFrom returns the value that store, a goredisstore over l's client,
+// keeps under token, and deletes it, in one atomic step; found is false
+// when there is none or it has run out. For another store it returns an
+// error wrapping errors.ErrUnsupported and sends nothing.
+//
+// The store's client and key prefix are unexported, so TakeFrom reads them
+// by reflection; a store of another scs version whose fields differ is
+// not supported, and a LockingStorage takes its records under the lock.
+func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error) {
+	prefix, ok := storePrefix(store, l.client)
+	if !ok {
+		return nil, false, fmt.Errorf("goredislock: the store is not a goredisstore over the locker's client: %w", errors.ErrUnsupported)
+	}
+	v, err := takeScript.Run(ctx, l.client, []string{prefix + token}).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("goredislock: taking a record: %w", err)
+	}
+	return []byte(v), true, nil
+}
+
+// storePrefix returns the key prefix of store when it is a goredisstore
+// over client.
+func storePrefix(store scs.Store, client redis.UniversalClient) (string, bool) {
+	st, ok := store.(*goredisstore.RedisStore)
+	if !ok || st == nil {
+		return "", false
+	}
+	v := reflect.ValueOf(st).Elem()
+	c, p := v.FieldByName("client"), v.FieldByName("prefix")
+	if c.Kind() != reflect.Pointer || p.Kind() != reflect.String {
+		return "", false
+	}
+	if c.Pointer() != reflect.ValueOf(client).Pointer() {
+		return "", false
+	}
+	return p.String(), true
 }
 
 // newOwner returns 128 random bits naming one holder of a lock.

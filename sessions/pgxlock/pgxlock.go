@@ -23,6 +23,15 @@
 // needs no connection between the two statements, works through any
 // pooler, and runs out.
 //
+// The Locker is also a sessions.StoreTaker: when the records are in a
+// pgxstore over the Locker's own pool, a LockingStorage takes a pending
+// launch with one statement on pgxstore's table,
+//
+//	DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data
+//
+// so that of concurrent callbacks with one state exactly one gets the
+// launch, in one round trip.
+//
 // Combine it with the store that keeps the records, over the same pool:
 //
 //	st := sessions.NewStorage(pgxstore.New(pool)).WithLocker(pgxlock.New(pool))
@@ -32,9 +41,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fhirware/smart/core"
@@ -59,6 +74,8 @@ ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expiry = excluded.expir
 WHERE smart_locks.expiry <= clock_timestamp()`
 	unlockSQL        = `DELETE FROM smart_locks WHERE name = $1 AND owner = $2`
 	deleteExpiredSQL = `DELETE FROM smart_locks WHERE expiry <= clock_timestamp()`
+	// takeSQL is pgxstore's Find and Delete in one statement, on its table.
+	takeSQL = `DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data`
 )
 
 // UnlockTimeout bounds the release of a lock when the context passed to
@@ -140,6 +157,47 @@ func (l *Locker) DeleteExpired(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("pgxlock: deleting expired locks: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// TakeFrom returns the value that store, a pgxstore over l's pool, keeps
+// under token, and deletes it, in one atomic statement; found is false
+// when there is none or its expiry has passed. For another store it
+// returns an error wrapping errors.ErrUnsupported and sends nothing.
+//
+// The pgxstore this module requires keeps its records in the table
+// sessions, and its pool is unexported, so TakeFrom reads it by
+// reflection; a store of another scs version whose fields differ (one
+// that names its table, say) is not supported, and a LockingStorage takes
+// its records under the lock.
+func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error) {
+	if !sameStore(store, l.pool) {
+		return nil, false, fmt.Errorf("pgxlock: the store is not a pgxstore over the locker's pool: %w", errors.ErrUnsupported)
+	}
+	err = l.pool.QueryRow(ctx, takeSQL, token).Scan(&value)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("pgxlock: taking a record: %w", err)
+	}
+	return value, true, nil
+}
+
+// sameStore reports whether store is a pgxstore over pool with its
+// records in the table sessions.
+func sameStore(store scs.Store, pool *pgxpool.Pool) bool {
+	st, ok := store.(*pgxstore.PostgresStore)
+	if !ok || st == nil {
+		return false
+	}
+	v := reflect.ValueOf(st).Elem()
+	for i := range v.NumField() {
+		if strings.Contains(strings.ToLower(v.Type().Field(i).Name), "table") {
+			return false // a version that names its table: not ours to guess
+		}
+	}
+	p := v.FieldByName("pool")
+	return p.Kind() == reflect.Pointer && p.Pointer() == reflect.ValueOf(pool).Pointer()
 }
 
 // newOwner returns 128 random bits naming one holder of a lock.

@@ -1,14 +1,19 @@
 package pgxlock_test
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 
 	"go.uber.org/goleak"
 
 	"github.com/fhirware/smart/core"
-	"github.com/fhirware/smart/internal/lockertest"
 	"github.com/fhirware/smart/internal/testservers"
+	"github.com/fhirware/smart/sessions/lockertest"
 	"github.com/fhirware/smart/sessions/pgxlock"
 )
 
@@ -91,4 +96,39 @@ func TestLockerOutage(t *testing.T) {
 	prefix := testservers.UniquePrefix(t)
 	testservers.DeletePostgresRows(t, url, prefix)
 	lockertest.Outage(t, lockertest.Prefixed(pgxlock.New(pool), prefix), proxy.Cut, proxy.Restore)
+}
+
+// TakeFrom takes a pgxstore's row over the Locker's pool once, and not
+// one whose expiry has passed; a store over another pool, or another kind
+// of store, is not the Locker's to take from.
+func TestTakeFrom(t *testing.T) {
+	t.Parallel()
+	url := testservers.PostgresURL(t)
+	pool := testservers.PgPool(t, url)
+	prefix := testservers.UniquePrefix(t)
+	testservers.DeletePostgresRows(t, url, prefix)
+	l := pgxlock.New(pool)
+	store := pgxstore.NewWithCleanupInterval(pool, 0)
+	if err := store.Commit(prefix+"k", []byte("v"), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	b, found, err := l.TakeFrom(t.Context(), store, prefix+"k")
+	if err != nil || !found || string(b) != "v" {
+		t.Fatalf("TakeFrom = %q, %v, %v; want the record", b, found, err)
+	}
+	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"k"); err != nil || found {
+		t.Fatalf("second TakeFrom = %q, %v, %v; want nothing", b, found, err)
+	}
+	if err := store.Commit(prefix+"old", []byte("v"), time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"old"); err != nil || found {
+		t.Fatalf("TakeFrom of an expired row = %q, %v, %v; want nothing", b, found, err)
+	}
+	other := testservers.PgPool(t, url)
+	for _, store := range []scs.Store{pgxstore.NewWithCleanupInterval(other, 0), memstore.NewWithCleanupInterval(0)} {
+		if _, _, err := l.TakeFrom(t.Context(), store, prefix+"k"); !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("TakeFrom a %T not over the Locker's pool = %v; want errors.ErrUnsupported", store, err)
+		}
+	}
 }

@@ -12,6 +12,13 @@
 //
 //	st := sessions.NewStorage(redisstore.New(pool)).WithLocker(redislock.New(pool))
 //
+// The Locker is also a sessions.StoreTaker: when the records are in a
+// redisstore over the Locker's own pool, a LockingStorage takes a pending
+// launch with one script (GET and DEL of the store's key, with the store's
+// key prefix, "scs:session:" by default), so that of concurrent callbacks
+// with one state exactly one gets the launch, in one round trip. The script
+// runs on every Redis version (GETDEL needs 6.2).
+//
 // The lock is as strong as the Redis it runs on: a failover to a replica
 // that had not yet received the lock's key lets a second instance refresh
 // at the same time, and an EHR that rotates refresh tokens strictly may then
@@ -24,8 +31,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
+	"github.com/alexedwards/scs/redisstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/fhirware/smart/core"
@@ -33,6 +43,9 @@ import (
 
 // releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
 var releaseScript = redis.NewScript(1, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// takeScript returns the value of KEYS[1] and deletes the key, in one step.
+var takeScript = redis.NewScript(1, `local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`)
 
 // UnlockTimeout bounds the release of a lock when the context passed to
 // unlock has no earlier deadline. A release that fails leaves the lock to
@@ -103,6 +116,55 @@ func (l *Locker) release(ctx context.Context, key, owner string) error {
 		return fmt.Errorf("redislock: releasing a lock: %w", err)
 	}
 	return nil
+}
+
+// TakeFrom returns the value that store, a redisstore over l's pool, keeps
+// under token, and deletes it, in one atomic step; found is false when
+// there is none or it has run out. For another store it returns an error
+// wrapping errors.ErrUnsupported and sends nothing.
+//
+// The store's pool and key prefix are unexported, so TakeFrom reads them
+// by reflection; a store of another scs version whose fields differ is
+// not supported, and a LockingStorage takes its records under the lock.
+func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error) {
+	prefix, ok := storePrefix(store, l.pool)
+	if !ok {
+		return nil, false, fmt.Errorf("redislock: the store is not a redisstore over the locker's pool: %w", errors.ErrUnsupported)
+	}
+	conn, err := l.pool.GetContext(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("redislock: taking a record: %w", err)
+	}
+	defer conn.Close()
+	var reply any
+	if _, ok := conn.(redis.ConnWithContext); ok {
+		reply, err = takeScript.DoContext(ctx, conn, prefix+token)
+	} else {
+		reply, err = takeScript.Do(conn, prefix+token)
+	}
+	b, err := redis.Bytes(reply, err)
+	switch {
+	case errors.Is(err, redis.ErrNil):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("redislock: taking a record: %w", err)
+	}
+	return b, true, nil
+}
+
+// storePrefix returns the key prefix of store when it is a redisstore over
+// pool.
+func storePrefix(store scs.Store, pool *redis.Pool) (string, bool) {
+	st, ok := store.(*redisstore.RedisStore)
+	if !ok || st == nil {
+		return "", false
+	}
+	v := reflect.ValueOf(st).Elem()
+	p, pfx := v.FieldByName("pool"), v.FieldByName("prefix")
+	if p.Kind() != reflect.Pointer || pfx.Kind() != reflect.String || p.Pointer() != reflect.ValueOf(pool).Pointer() {
+		return "", false
+	}
+	return pfx.String(), true
 }
 
 // do runs a command, bounded by ctx when the connection allows it.

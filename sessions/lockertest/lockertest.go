@@ -1,6 +1,23 @@
-// Package lockertest checks that a core.Locker keeps the contract the
-// engine relies on around a token refresh: one holder at a time, release
-// by the owner only, and expiry of a lock whose holder is gone.
+// Package lockertest checks that a [core.Locker] keeps the contract the
+// engine relies on around a token refresh, a change to a browser's list of
+// launches and the take of a pending launch: one holder at a time, release
+// by the owner only, expiry of a lock whose holder is gone, a cancelled
+// context refused, and errors (never a lock) while the server is away.
+//
+// Anyone writing a Locker for another server (etcd, DynamoDB, Cloud SQL)
+// runs the same cases ours run against Redis and PostgreSQL:
+//
+//	func TestLocker(t *testing.T) {
+//		client := newClient(t)
+//		lockertest.Run(t, func(t *testing.T) core.Locker {
+//			return lockertest.Prefixed(mylock.New(client), uniquePrefix(t))
+//		})
+//	}
+//
+// [Run] needs a live server and takes a few seconds: the expiry cases wait
+// for locks to run out. [Outage] checks the behaviour while the server is
+// away, given functions that cut the connection and restore it (a TCP
+// proxy in front of the server does it).
 package lockertest
 
 import (
@@ -14,9 +31,10 @@ import (
 	"github.com/fhirware/smart/core"
 )
 
-// Run runs the contract's cases, in parallel, against lockers newLocker
-// makes. newLocker is called once per case; the names its lockers see
-// must be the case's alone (give each a unique prefix).
+// Run runs the contract's cases, in parallel subtests, against lockers
+// newLocker makes. newLocker is called once per case; the names its
+// lockers see must be the case's alone (give each a unique prefix, with
+// [Prefixed]).
 func Run(t *testing.T, newLocker func(t *testing.T) core.Locker) {
 	for _, tc := range []struct {
 		name string
