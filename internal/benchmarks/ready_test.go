@@ -60,7 +60,9 @@ func redisClient(b *testing.B) *redis.Client {
 	return c
 }
 
-func benchSmart(b *testing.B, store scs.Store) {
+// benchSmart measures the ready path on store, with records sealed by keys
+// (Config.StoreKeys) when there are any.
+func benchSmart(b *testing.B, store scs.Store, keys ...[]byte) {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	b.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})
@@ -73,6 +75,7 @@ func benchSmart(b *testing.B, store scs.Store) {
 		Config: core.Config{
 			ClientID: "app", CallbackURL: base + "/fhir/callback", RedirectURL: base + "/fhir/",
 			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
+			StoreKeys: keys,
 		},
 		SessionManager: sm,
 		Cookies:        adapters.CookieInsecureHTTP,
