@@ -219,11 +219,14 @@ type Config struct {
 	// cause and a warning in the log: the user launches again. Turning
 	// StoreKeys on therefore ends the launches stored before.
 	//
+	// Nonces are random (96 bits), so rotate a key before it has sealed
+	// about 2^32 records: for most apps, years of launches.
+	//
 	// The default is none: records are stored as plain JSON, readable by
 	// anyone who can read the store. That is fine for an in-memory store
 	// only; the adapters log a warning when another store runs without
 	// StoreKeys.
-	StoreKeys [][]byte
+	StoreKeys []StoreKey
 }
 
 // Issuer is one EHR the app accepts launches from, with its own settings.
@@ -467,7 +470,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
 	setDefault(&cfg.MaxPendingLaunches, DefaultMaxPendingLaunches)
 	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
-	keys := make([][]byte, len(cfg.StoreKeys))
+	keys := make([]StoreKey, len(cfg.StoreKeys))
 	for i, k := range cfg.StoreKeys {
 		if len(k) != StoreKeySize {
 			return cfg, configError(fmt.Sprintf("StoreKeys[%d]", i), "is %d bytes; it must be %d random bytes (an AES-256 key)", len(k), StoreKeySize)

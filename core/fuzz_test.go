@@ -168,11 +168,11 @@ func FuzzDecodeRecord(f *testing.F) {
 // ring for that storage key, and a value it sealed opens back to itself.
 func FuzzOpenSealed(f *testing.F) {
 	k1, k2 := bytes.Repeat([]byte{1}, StoreKeySize), bytes.Repeat([]byte{2}, StoreKeySize)
-	ring, err := newKeyRing([][]byte{k1, k2})
+	ring, err := newKeyRing([]StoreKey{k1, k2})
 	if err != nil {
 		f.Fatal(err)
 	}
-	old, _ := newKeyRing([][]byte{k2})
+	old, _ := newKeyRing([]StoreKey{k2})
 	plain := []byte(`{"v":1,"h":"abc"}`)
 	f.Add("launch:s:h", ring.seal("launch:s:h", plain), plain)
 	f.Add("launch:s:h", old.seal("launch:s:h", plain), plain)

@@ -55,7 +55,7 @@ type sealKey struct {
 
 // newKeyRing builds the ring of keys, which withDefaults has checked to be
 // StoreKeySize bytes each. It returns nil for no keys.
-func newKeyRing(keys [][]byte) (*keyRing, error) {
+func newKeyRing(keys []StoreKey) (*keyRing, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}

@@ -22,7 +22,7 @@ func BenchmarkReadyCold(b *testing.B) {
 	b.Run("keys=1", func(b *testing.B) { benchReadyCold(b, key) })
 }
 
-func benchReadyCold(b *testing.B, keys ...[]byte) {
+func benchReadyCold(b *testing.B, keys ...core.StoreKey) {
 	ctx := context.Background()
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{StoreKeys: keys}, core.Issuer{})
 	s := h.session("b")

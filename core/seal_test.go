@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -72,7 +74,7 @@ func keyID(key []byte) []byte {
 
 // sealHarness is a harness whose engine seals with keys and records the
 // tokens it receives.
-func sealHarness(t *testing.T, keys ...[]byte) (*harness, *tokenRecorder) {
+func sealHarness(t *testing.T, keys ...core.StoreKey) (*harness, *tokenRecorder) {
 	t.Helper()
 	rec := &tokenRecorder{}
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{},
@@ -82,7 +84,7 @@ func sealHarness(t *testing.T, keys ...[]byte) (*harness, *tokenRecorder) {
 
 // withKeys is another engine, on the same EHR and clock, with other keys;
 // h.store is shared with it through h.sessionOn.
-func (h *harness) withKeys(t *testing.T, keys ...[]byte) *core.Engine {
+func (h *harness) withKeys(t *testing.T, keys ...core.StoreKey) *core.Engine {
 	t.Helper()
 	cfg := h.eng.Config()
 	cfg.StoreKeys = keys
@@ -118,7 +120,7 @@ func TestStoreKeysConfig(t *testing.T) {
 		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}}
 	for _, n := range []int{0, 16, 31, 33, 64} {
 		cfg := base
-		cfg.StoreKeys = [][]byte{make([]byte, 32), make([]byte, n)}
+		cfg.StoreKeys = []core.StoreKey{make([]byte, 32), make([]byte, n)}
 		_, err := core.New(cfg)
 		wantCode(t, err, core.CodeInvalidConfig)
 		if !strings.Contains(err.Error(), "Config.StoreKeys[1]") {
@@ -128,7 +130,7 @@ func TestStoreKeysConfig(t *testing.T) {
 	// The engine keeps a copy: the caller's slice may change.
 	k := make([]byte, 32)
 	cfg := base
-	cfg.StoreKeys = [][]byte{k}
+	cfg.StoreKeys = []core.StoreKey{k}
 	e, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -345,4 +347,17 @@ func TestSealWrongKey(t *testing.T) {
 	cb = h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})
 	_, err = h.session("sid-plain").Callback(ctx, cb)
 	wantCode(t, err, core.CodeInvalidState)
+}
+
+// A Config printed by mistake shows no key.
+func TestStoreKeysNeverPrint(t *testing.T) {
+	key := core.StoreKey(strings.Repeat("k", core.StoreKeySize))
+	cfg := core.Config{StoreKeys: []core.StoreKey{key}}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "key", key)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %x", cfg, cfg, cfg, key, key), logged.String()} {
+		if strings.Contains(out, "kkkk") || strings.Contains(out, "6b6b6b6b") {
+			t.Errorf("a store key shows: %s", out)
+		}
+	}
 }

@@ -62,7 +62,7 @@ func redisClient(b *testing.B) *redis.Client {
 
 // benchSmart measures the ready path on store, with records sealed by keys
 // (Config.StoreKeys) when there are any.
-func benchSmart(b *testing.B, store scs.Store, keys ...[]byte) {
+func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	b.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})

@@ -199,7 +199,7 @@ func testSealed(t *testing.T, be backend) {
 // wantSealed checks that every SMART record among stored is sealed with
 // one of keys, and that no value holds a secret. It returns the records'
 // keys by the key id they are sealed with.
-func wantSealed(t *testing.T, stored map[string][]byte, records string, secrets []string, keys ...[]byte) map[string][]string {
+func wantSealed(t *testing.T, stored map[string][]byte, records string, secrets []string, keys ...core.StoreKey) map[string][]string {
 	t.Helper()
 	ids := map[string]bool{}
 	for _, k := range keys {
@@ -291,7 +291,7 @@ func newEnv(t *testing.T, store scs.Store, locker core.Locker) *env {
 }
 
 // use replaces the app instance by one with keys.
-func (e *env) use(t *testing.T, keys ...[]byte) {
+func (e *env) use(t *testing.T, keys ...core.StoreKey) {
 	t.Helper()
 	sm := scs.New()
 	sm.Store = e.store

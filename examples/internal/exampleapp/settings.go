@@ -30,7 +30,7 @@ type settings struct {
 	alg          string
 	scope        string
 	store        string
-	storeKeys    [][]byte // Config.StoreKeys, decoded from -store-key
+	storeKeys    []core.StoreKey // Config.StoreKeys, decoded from -store-key
 	insecureHTTP bool
 }
 
@@ -103,11 +103,11 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 // parseStoreKeys decodes -store-key: base64 keys (standard or URL
 // alphabet, padded or not), comma-separated, each core.StoreKeySize bytes.
 // Its errors never show a key.
-func parseStoreKeys(v string) ([][]byte, error) {
+func parseStoreKeys(v string) ([]core.StoreKey, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
-	var keys [][]byte
+	var keys []core.StoreKey
 	for i, f := range strings.Split(v, ",") {
 		f = strings.TrimSpace(f)
 		var key []byte

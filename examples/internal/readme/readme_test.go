@@ -13,6 +13,7 @@ import (
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,8 +26,10 @@ import (
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/echoware"
 	"github.com/fhirware/smart/ginware"
+	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
 	"github.com/fhirware/smart/sessions/pgxlock"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 // Patient is the part of a FHIR Patient the app reads.
@@ -233,4 +236,12 @@ func TestPatientPage(t *testing.T) {
 	if got := string(body); got != "Shaw, born 1987-02-20" {
 		t.Errorf("app page = %q", got)
 	}
+}
+
+// README: running the storage contract against your own backend.
+func TestStorage(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) core.Storage {
+		// Your backend here; each test gets its own prefix.
+		return sessions.NewStorage(memstore.NewWithCleanupInterval(0)).WithPrefix(t.Name() + ":")
+	})
 }
