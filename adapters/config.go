@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -56,6 +57,18 @@ type Config struct {
 	// or sessions/pgxlock. The default (nil) is no lock: refreshes are
 	// single-flight within each instance, which is all one instance needs.
 	Locker core.Locker
+
+	// StoreTimeout bounds each operation on the session store on a
+	// request's path: loading and saving the browser's session, renewing
+	// it, and every read, write and delete of a SMART record. A store that
+	// does not answer within it gives 503 storage_unavailable, and the
+	// next request tries it again. It reaches the store through the
+	// context's deadline, which goredisstore honours when its go-redis
+	// client's Options set ContextTimeoutEnabled; give clients that take
+	// no context (redisstore, pgxstore) read and write timeouts of their
+	// own. The default (0) is sessions.DefaultStoreTimeout, 2 seconds; a
+	// negative value sets no bound. See sessions.WithStoreTimeout.
+	StoreTimeout time.Duration
 
 	// Cookies chooses the session cookie's attributes, on a manager New
 	// creates and on one you pass as SessionManager alike. The default,
@@ -126,15 +139,17 @@ func (m CookieMode) String() string {
 // write err's cause (err.Error()) into the response: it is for logs.
 type ErrorRenderer func(w http.ResponseWriter, r *http.Request, err error)
 
-// sessionOptions returns the sessions options for the cookie mode.
+// sessionOptions returns the sessions options for the cookie mode and the
+// store timeout.
 func (cfg *Config) sessionOptions() ([]sessions.Option, error) {
+	timeout := sessions.WithStoreTimeout(cfg.StoreTimeout)
 	switch cfg.Cookies {
 	case CookieSecure:
-		return nil, nil
+		return []sessions.Option{timeout}, nil
 	case CookieEmbeddedInEHR:
-		return []sessions.Option{sessions.EmbeddedInEHR()}, nil
+		return []sessions.Option{timeout, sessions.EmbeddedInEHR()}, nil
 	case CookieInsecureHTTP:
-		return []sessions.Option{sessions.AllowInsecureHTTP()}, nil
+		return []sessions.Option{timeout, sessions.AllowInsecureHTTP()}, nil
 	}
 	return nil, configError("Cookies", "is %d, not one of CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP", int(cfg.Cookies))
 }

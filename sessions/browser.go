@@ -46,7 +46,8 @@ const sessionIDKey = "smart:session_id"
 type Browser struct {
 	sm      *scs.SessionManager
 	storage *Storage
-	secure  bool // the cookie must be Secure, with the __Host- prefix
+	secure  bool          // the cookie must be Secure, with the __Host- prefix
+	timeout time.Duration // bounds each store operation; 0 is none
 }
 
 // New returns a Browser that keeps browser sessions with sm and SMART
@@ -59,6 +60,10 @@ type Browser struct {
 // ("__Host-smart_session"; InsecureCookieName, "smart_session", with
 // AllowInsecureHTTP), HttpOnly, Secure, SameSite=Lax, Path "/", no Domain.
 // Its ErrorFunc is StoreErrorFunc, so a failing store answers 503.
+//
+// Every store operation of the Browser on a request's path is bounded by
+// the store timeout, DefaultStoreTimeout (2 seconds) unless
+// WithStoreTimeout sets another.
 //
 // A manager you pass is used as it is, except for these cookie attributes,
 // which New sets on it:
@@ -110,10 +115,17 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 		sm.Cookie.SameSite = http.SameSiteNoneMode
 		sm.Cookie.Partitioned = true
 	}
+	switch {
+	case o.storeTimeout == 0:
+		o.storeTimeout = DefaultStoreTimeout
+	case o.storeTimeout < 0:
+		o.storeTimeout = 0
+	}
 	return &Browser{
 		sm:      sm,
-		storage: NewStorageFromManager(sm).WithPrefix(o.keyPrefix),
+		storage: NewStorageFromManager(sm).WithPrefix(o.keyPrefix).WithTimeout(o.storeTimeout),
 		secure:  secure,
+		timeout: o.storeTimeout,
 	}
 }
 
@@ -182,10 +194,19 @@ func (b *Browser) CheckCookie() error {
 
 // LoadAndSave is middleware that loads the browser's session before next
 // runs and saves it, with its cookie, before the response's first byte. It
-// is the manager's own LoadAndSave; an app that already wraps its routes
-// with that needs nothing more.
+// is the manager's own LoadAndSave, with the loading and the saving each
+// bounded by the store timeout ([WithStoreTimeout]; 2 seconds by default):
+// the request's context carries that deadline only while scs talks to the
+// store, and a store that outlives it cancels the request, which the
+// manager's ErrorFunc answers (503 with StoreErrorFunc). An app that wraps
+// its routes with the manager's own LoadAndSave instead needs nothing
+// more, but its session loads and saves are bounded only by its store
+// client's timeouts.
 func (b *Browser) LoadAndSave(next http.Handler) http.Handler {
-	return b.sm.LoadAndSave(next)
+	if b.timeout <= 0 {
+		return b.sm.LoadAndSave(next)
+	}
+	return b.boundedLoadAndSave(next, b.timeout)
 }
 
 // ID returns the SMART session id of the browser making the request,
@@ -266,7 +287,9 @@ func (b *Browser) Existing(ctx context.Context) (string, bool) {
 // cookie goes out with the response. A failing store gives a
 // storage_unavailable *core.Error.
 func (b *Browser) Renew(ctx context.Context) error {
-	if err := b.sm.RenewToken(ctx); err != nil {
+	bctx, cancel := b.bound(ctx)
+	defer cancel()
+	if err := b.sm.RenewToken(bctx); err != nil {
 		return storageError("renew the session token", err)
 	}
 	b.sm.SetDeadline(ctx, time.Now().Add(b.sm.Lifetime))
@@ -279,7 +302,9 @@ func (b *Browser) Renew(ctx context.Context) error {
 // and run out with their time-to-live. A failing store gives a
 // storage_unavailable *core.Error.
 func (b *Browser) Destroy(ctx context.Context) error {
-	if err := b.sm.Destroy(ctx); err != nil {
+	bctx, cancel := b.bound(ctx)
+	defer cancel()
+	if err := b.sm.Destroy(bctx); err != nil {
 		return storageError("destroy the session", err)
 	}
 	return nil

@@ -129,6 +129,8 @@ func (s *LockingStorage) Take(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storageError("take a record", err)
 	}
+	ctx, cancel := s.storage.bound(ctx) // the Storage's per-operation timeout
+	defer cancel()
 	store := s.storage.store()
 	if _, ok := store.(*memstore.MemStore); ok {
 		// memstore lives in this process: the Storage's mutex is enough.

@@ -1,6 +1,9 @@
 package sessions
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // An Option changes how [New] sets up a [Browser]. Options are made by the
 // functions of this package.
@@ -13,6 +16,7 @@ type options struct {
 	logger       *slog.Logger
 	insecureHTTP bool
 	embedded     bool
+	storeTimeout time.Duration
 }
 
 type optionFunc func(*options)
@@ -29,6 +33,25 @@ func WithKeyPrefix(prefix string) Option {
 // when New creates the session manager. The default is slog.Default().
 func WithLogger(logger *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = logger })
+}
+
+// WithStoreTimeout bounds each operation on the session store that the
+// Browser makes on a request's path: loading and saving the browser's
+// session in [Browser.LoadAndSave], renewing or destroying it, and every
+// read, write and delete of its [Storage]. When the store does not answer
+// within d, the request is answered 503 (storage_unavailable) instead of
+// waiting, and the next request tries the store again. The default, also
+// for d == 0, is DefaultStoreTimeout (2 seconds); d < 0 sets no bound.
+//
+// The bound reaches the store through the context's deadline: it holds for
+// stores that honour the context (scs.CtxStore implementations, such as
+// goredisstore over a go-redis client whose Options set
+// ContextTimeoutEnabled). Stores that take no context (redisstore, and
+// pgxstore at the version this module requires) wait as long as their
+// client lets them: give those clients read and write timeouts of their
+// own, no longer than d (see the examples' store.go).
+func WithStoreTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.storeTimeout = d })
 }
 
 // AllowInsecureHTTP leaves the Secure attribute off the session cookie, so

@@ -60,6 +60,8 @@ type Storage struct {
 	// [LockingStorage.Take]; copies made by WithPrefix and WithLocker share
 	// it.
 	mu *sync.Mutex
+	// timeout bounds each operation (WithTimeout); 0 is no bound.
+	timeout time.Duration
 }
 
 // NewStorage returns a Storage that keeps its records in store, under
@@ -119,6 +121,8 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storageError("read a record", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var (
 		b     []byte
 		found bool
@@ -152,6 +156,8 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := ctx.Err(); err != nil {
 		return storageError("write a record", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ttl = max(ttl, MinTTL)
 	expiry := time.Now().Add(ttl).UTC()
 	// A store may keep the slice (memstore does); the caller may reuse it.
@@ -179,6 +185,8 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return storageError("delete a record", err)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var err error
 	switch st := s.store().(type) {
 	case interface {

@@ -1,0 +1,159 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultStoreTimeout bounds each store operation that a [Browser] and its
+// [Storage] make on the request path, unless [WithStoreTimeout] sets
+// another bound.
+const DefaultStoreTimeout = 2 * time.Second
+
+// errStoreTimeout is the cause of a request context that a store
+// operation of LoadAndSave outlived.
+var errStoreTimeout = errors.New("sessions: the session store did not answer within the store timeout")
+
+// WithTimeout returns a copy of s that bounds each of its operations by d:
+// the context passed to the store carries a deadline d from the call. A
+// store that honours the context (scs.CtxStore implementations such as
+// goredisstore, with go-redis's ContextTimeoutEnabled) then fails after d,
+// and the Storage answers storage_unavailable. d <= 0 sets no bound, which
+// is what NewStorage and NewStorageFromManager give; [New] bounds the
+// Browser's Storage by the store timeout.
+func (s *Storage) WithTimeout(d time.Duration) *Storage {
+	c := *s
+	c.timeout = d
+	return &c
+}
+
+// bound returns ctx with the Storage's per-operation deadline.
+func (s *Storage) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// bound returns ctx with the Browser's per-operation deadline.
+func (b *Browser) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if b.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.timeout)
+}
+
+// boundedLoadAndSave is the manager's LoadAndSave with the loading of the
+// session and its saving each bounded by d. scs uses the request's context
+// for both, so the request gets a context whose deadline is armed only
+// while scs talks to the store: the handler in between runs with the
+// request's own deadline, and calls to the EHR are not cut short.
+func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Handler {
+	inner := b.sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc, _ := r.Context().Value(storeCtxKey{}).(*storeCtx)
+		if sc == nil { // cannot happen: the outer handler put it there
+			next.ServeHTTP(w, r)
+			return
+		}
+		sc.disarm() // loaded
+		next.ServeHTTP(&savingWriter{ResponseWriter: w, sc: sc, d: d}, r)
+		sc.arm(d) // scs saves now, unless the handler wrote
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		sc := &storeCtx{Context: ctx, cancel: cancel}
+		defer sc.disarm()
+		sc.arm(d)
+		inner.ServeHTTP(w, r.WithContext(sc))
+	})
+}
+
+type storeCtxKey struct{}
+
+// storeCtx is a request's context with a deadline that can be armed around
+// one store operation: when it passes, the whole request is cancelled,
+// with errStoreTimeout as its cause, and the store's error answers 503.
+type storeCtx struct {
+	context.Context // the request's, with cancel
+	cancel          context.CancelCauseFunc
+
+	mu       sync.Mutex
+	deadline time.Time
+	timer    *time.Timer
+}
+
+func (c *storeCtx) arm(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.deadline = time.Now().Add(d)
+	c.timer = time.AfterFunc(d, func() { c.cancel(errStoreTimeout) })
+}
+
+func (c *storeCtx) disarm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.deadline = time.Time{}
+}
+
+// Deadline is the armed deadline, or the request's when it is earlier or
+// none is armed: clients such as go-redis put it on the connection.
+func (c *storeCtx) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	armed := c.deadline
+	c.mu.Unlock()
+	d, ok := c.Context.Deadline()
+	if !armed.IsZero() && (!ok || armed.Before(d)) {
+		return armed, true
+	}
+	return d, ok
+}
+
+func (c *storeCtx) Value(key any) any {
+	if key == (storeCtxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// savingWriter arms the store deadline around the first write, where scs's
+// writer underneath saves the session.
+type savingWriter struct {
+	http.ResponseWriter
+	sc    *storeCtx
+	d     time.Duration
+	wrote bool
+}
+
+func (w *savingWriter) save(write func()) {
+	if w.wrote {
+		write()
+		return
+	}
+	w.wrote = true
+	w.sc.arm(w.d)
+	write()
+	w.sc.disarm()
+}
+
+func (w *savingWriter) WriteHeader(code int) {
+	w.save(func() { w.ResponseWriter.WriteHeader(code) })
+}
+
+func (w *savingWriter) Write(b []byte) (n int, err error) {
+	w.save(func() { n, err = w.ResponseWriter.Write(b) })
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *savingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
