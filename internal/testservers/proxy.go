@@ -1,7 +1,6 @@
 package testservers
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -18,6 +17,10 @@ type TCPProxy struct {
 	mode  proxyMode
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	// thawed is closed while bytes pass; Freeze replaces it with an open
+	// one, which Restore, Cut and Stall close.
+	thawed chan struct{}
+	done   chan struct{} // closed when the proxy closes
 }
 
 type proxyMode int
@@ -36,7 +39,9 @@ func NewTCPProxy(t testing.TB, target string) *TCPProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &TCPProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &TCPProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{},
+		thawed: make(chan struct{}), done: make(chan struct{})}
+	close(p.thawed)
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.close)
@@ -53,7 +58,24 @@ func (p *TCPProxy) Cut() { p.setMode(proxyCut) }
 // anything: a server that hangs.
 func (p *TCPProxy) Stall() { p.setMode(proxyStall) }
 
-// Restore forwards new connections again.
+// Freeze stops passing bytes on every connection, open or new, and keeps
+// them all open: new connections are accepted and reach the server, but
+// what either side sends is held. It is a server that hangs with its
+// connections up, such as a Redis stopped with SIGSTOP. Restore passes
+// the held bytes on.
+func (p *TCPProxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode = proxyForward
+	select {
+	case <-p.thawed:
+		p.thawed = make(chan struct{})
+	default: // frozen already
+	}
+}
+
+// Restore forwards new connections again, and after Freeze passes on the
+// bytes held.
 func (p *TCPProxy) Restore() { p.setMode(proxyForward) }
 
 func (p *TCPProxy) setMode(m proxyMode) {
@@ -62,6 +84,29 @@ func (p *TCPProxy) setMode(m proxyMode) {
 	p.mode = m
 	if m != proxyForward {
 		p.closeConnsLocked()
+	}
+	p.thawLocked()
+}
+
+func (p *TCPProxy) thawLocked() {
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
+}
+
+// waitThawed waits until bytes may pass, and reports false when the proxy
+// closed first.
+func (p *TCPProxy) waitThawed() bool {
+	p.mu.Lock()
+	thawed := p.thawed
+	p.mu.Unlock()
+	select {
+	case <-thawed:
+		return true
+	case <-p.done:
+		return false
 	}
 }
 
@@ -73,6 +118,7 @@ func (p *TCPProxy) closeConnsLocked() {
 }
 
 func (p *TCPProxy) close() {
+	close(p.done)
 	p.ln.Close()
 	p.mu.Lock()
 	p.closeConnsLocked()
@@ -139,9 +185,29 @@ func (p *TCPProxy) forward(client net.Conn) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		io.Copy(server, client)
+		p.pipe(server, client)
 		done()
 	}()
-	io.Copy(client, server)
+	p.pipe(client, server)
 	done()
+}
+
+// pipe copies from src to dst, holding what it read while the proxy is
+// frozen.
+func (p *TCPProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.waitThawed() {
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -3,6 +3,7 @@ package exampleapp
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
 	"github.com/fhirware/smart/sessions/pgxlock"
 )
@@ -71,6 +73,11 @@ func openStore(ctx context.Context, spec string) (*sessionStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-store: %w", err)
 		}
+		// The context's deadline (the adapters' StoreTimeout) bounds each
+		// command, and a hung Redis answers 503 within it; without
+		// ContextTimeoutEnabled go-redis waits its own read timeout, and
+		// retries.
+		opts.ContextTimeoutEnabled = true
 		client := redis.NewClient(opts)
 		if err := client.Ping(ctx).Err(); err != nil {
 			client.Close()
@@ -82,7 +89,12 @@ func openStore(ctx context.Context, spec string) (*sessionStore, error) {
 			close:  func() { client.Close() },
 		}, nil
 	case "postgres", "postgresql":
-		pool, err := pgxpool.New(ctx, spec)
+		cfg, err := pgxpool.ParseConfig(spec)
+		if err != nil {
+			return nil, fmt.Errorf("-store: %w", err)
+		}
+		boundPostgres(cfg, sessions.DefaultStoreTimeout)
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("-store: %w", err)
 		}
@@ -101,6 +113,37 @@ func openStore(ctx context.Context, spec string) (*sessionStore, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("-store %q: use memory, redis://host:port[/db] or postgres://…", u.Redacted())
+}
+
+// boundPostgres makes every exchange with PostgreSQL on cfg's connections
+// fail after d without an answer. pgxstore passes no context to pgx, so
+// the adapters' StoreTimeout cannot reach it: instead each write to the
+// server sets a deadline d ahead on the connection, for the write and the
+// answer read after it, and a connection whose server hangs fails within
+// d and is dropped from the pool. Connecting is bounded by d too.
+func boundPostgres(cfg *pgxpool.Config, d time.Duration) {
+	cfg.ConnConfig.ConnectTimeout = d
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &deadlineConn{Conn: c, d: d}, nil
+	}
+}
+
+// deadlineConn sets a deadline d ahead at each write.
+type deadlineConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetDeadline(time.Now().Add(c.d)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // createTables runs pgxSchema in one transaction.
