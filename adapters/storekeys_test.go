@@ -27,11 +27,11 @@ func TestWarnUnsealed(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		shared bool
-		keys   [][]byte
+		keys   []core.StoreKey
 		warns  int
 	}{
 		{"shared store without keys", true, nil, 1},
-		{"shared store with keys", true, [][]byte{make([]byte, 32)}, 0},
+		{"shared store with keys", true, []core.StoreKey{make([]byte, 32)}, 0},
 		{"memstore without keys", false, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
