@@ -48,6 +48,21 @@
 // reaches the store (a [StoreTaker]), the Storage's mutex for memstore,
 // and a Get and a Delete under the lock for any other store.
 //
+// The native take and the take under the lock exclude each other, so
+// instances may differ in which they use (a locker built over another
+// client or pool than the store's, on some instances only) and still take
+// each launch once: the native take honours the lock the other holds,
+// "lock:" and the key under the Storage's prefix. The Redis script checks
+// that the lock's key is absent and takes the record in one step, and
+// takes nothing while it is there; pgxlock takes the lock's row, the
+// record and releases the row in one transaction, so that a take under
+// the lock waits for it, and it takes nothing while the lock is held. A
+// native take that meets the lock answers core.ErrNotFound, as the engine
+// does when it finds the lock of a pending launch held: the holder is
+// taking it. Instances of an earlier version of this module take natively
+// without looking at the lock: while a deploy replaces them, give every
+// instance its locker over the store's own client or pool.
+//
 // Without a shared lock, on a store shared by instances, each instance is
 // atomic only within itself: a callback replayed to two instances at once
 // may make two token requests (the EHR should refuse the second use of the

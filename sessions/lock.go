@@ -113,7 +113,14 @@ type StoreTaker interface {
 	// wrapping errors.ErrUnsupported, having sent nothing, when it cannot
 	// reach store's records itself (another kind of store, or one over
 	// another client): LockingStorage then takes under the lock.
-	TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error)
+	//
+	// lock is the full name of the lock that a Take under the lock holds
+	// for token, as TryLock would be given it. While that lock is held,
+	// TakeFrom takes nothing and returns found false, and a TryLock of it
+	// made while TakeFrom runs succeeds only once the record is gone: a
+	// Take by an instance whose locker does not reach the store (one built
+	// over another client) and a native one exclude each other.
+	TakeFrom(ctx context.Context, store scs.Store, token, lock string) (value []byte, found bool, err error)
 }
 
 // takeLockTTL bounds how long a Take may hold its lock, and how long it
@@ -139,7 +146,10 @@ func (s *LockingStorage) Take(ctx context.Context, key string) ([]byte, error) {
 		return s.getAndDelete(ctx, key)
 	}
 	if t, ok := s.locker.(StoreTaker); ok {
-		b, found, err := t.TakeFrom(ctx, store, s.storage.prefix+key)
+		// The native take honours the lock the fallback below holds, so
+		// that instances taking one record by the two paths exclude each
+		// other.
+		b, found, err := t.TakeFrom(ctx, store, s.storage.prefix+key, s.storage.prefix+takeLockName(key))
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
 			// Not a store the locker reaches: take under the lock.
@@ -151,13 +161,18 @@ func (s *LockingStorage) Take(ctx context.Context, key string) ([]byte, error) {
 			return bytes.Clone(b), nil
 		}
 	}
-	unlock, err := s.waitLock(ctx, "lock:"+key)
+	unlock, err := s.waitLock(ctx, takeLockName(key))
 	if err != nil {
 		return nil, err
 	}
 	defer unlock(context.WithoutCancel(ctx))
 	return s.getAndDelete(ctx, key)
 }
+
+// takeLockName is the name, before the key prefix, of the lock a Take of
+// key holds when it takes with a Get and a Delete; the engine names its own
+// lock for a pending launch the same way.
+func takeLockName(key string) string { return "lock:" + key }
 
 // getAndDelete reads key and deletes it; the caller makes the two one step.
 func (s *LockingStorage) getAndDelete(ctx context.Context, key string) ([]byte, error) {

@@ -80,7 +80,7 @@ func TestLockingStorageUnderLock(t *testing.T) {
 	other := testservers.GoredisClient(t, addr)
 	url := postgresURL(t)
 	pool := pgPool(t, url)
-	if _, _, err := goredislock.New(other).TakeFrom(t.Context(), store, "k"); !errors.Is(err, errors.ErrUnsupported) {
+	if _, _, err := goredislock.New(other).TakeFrom(t.Context(), store, "k", "lock:k"); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("TakeFrom a store over another client = %v; want errors.ErrUnsupported", err)
 	}
 	t.Run("Redis", func(t *testing.T) {

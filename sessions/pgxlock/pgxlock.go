@@ -30,7 +30,10 @@
 //	DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data
 //
 // so that of concurrent callbacks with one state exactly one gets the
-// launch, in one round trip.
+// launch. The statement runs in a transaction that first takes the lock a
+// take under the lock would hold, and drops it before committing: a take
+// by an instance whose locker runs over another pool, under the lock, and
+// this one exclude each other.
 //
 // Combine it with the store that keeps the records, over the same pool:
 //
@@ -74,9 +77,14 @@ ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expiry = excluded.expir
 WHERE smart_locks.expiry <= clock_timestamp()`
 	unlockSQL        = `DELETE FROM smart_locks WHERE name = $1 AND owner = $2`
 	deleteExpiredSQL = `DELETE FROM smart_locks WHERE expiry <= clock_timestamp()`
-	// takeSQL is pgxstore's Find and Delete in one statement, on its table.
+	// takeSQL is pgxstore's Find and Delete in one statement, on its table;
+	// TakeFrom runs it between lockSQL and unlockSQL, in one transaction.
 	takeSQL = `DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data`
 )
+
+// takeLockTTL is the expiry given to the lock TakeFrom takes; the lock is
+// released in the same transaction, so nobody ever sees it.
+const takeLockTTL = 10 * time.Second
 
 // UnlockTimeout bounds the release of a lock when the context passed to
 // unlock has no earlier deadline. A release that fails leaves the lock to
@@ -161,24 +169,48 @@ func (l *Locker) DeleteExpired(ctx context.Context) (int64, error) {
 
 // TakeFrom returns the value that store, a pgxstore over l's pool, keeps
 // under token, and deletes it, in one atomic statement; found is false
-// when there is none or its expiry has passed. For another store it
-// returns an error wrapping errors.ErrUnsupported and sends nothing.
+// when there is none or its expiry has passed. While the lock named lock is
+// held (a Take under the lock is taking the record), it takes nothing and
+// returns found false. It takes the lock, the record and releases the
+// lock in one transaction, so a Take under the lock and TakeFrom exclude
+// each other. For another store it returns an error wrapping
+// errors.ErrUnsupported and sends nothing.
 //
 // The pgxstore this module requires keeps its records in the table
 // sessions, and its pool is unexported, so TakeFrom reads it by
 // reflection; a store of another scs version whose fields differ (one
 // that names its table, say) is not supported, and a LockingStorage takes
 // its records under the lock.
-func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error) {
+func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token, lock string) (value []byte, found bool, err error) {
 	if !sameStore(store, l.pool) {
 		return nil, false, fmt.Errorf("pgxlock: the store is not a pgxstore over the locker's pool: %w", errors.ErrUnsupported)
 	}
-	err = l.pool.QueryRow(ctx, takeSQL, token).Scan(&value)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, false, nil
-	case err != nil:
+	owner := newOwner()
+	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		// The lock's row, inserted and deleted in this transaction, is
+		// never seen by others, but its key in the primary index makes a
+		// concurrent TryLock of lock wait for the commit, when the record
+		// is gone; and a lock held already makes the insert do nothing.
+		tag, err := tx.Exec(ctx, lockSQL, lock, owner, takeLockTTL.Milliseconds())
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // held: a take under the lock is taking the record
+		}
+		err = tx.QueryRow(ctx, takeSQL, token).Scan(&value)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			found = true
+		}
+		_, err = tx.Exec(ctx, unlockSQL, lock, owner)
+		return err
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("pgxlock: taking a record: %w", err)
+	}
+	if !found {
+		return nil, false, nil
 	}
 	return value, true, nil
 }

@@ -112,22 +112,22 @@ func TestTakeFrom(t *testing.T) {
 	if err := store.Commit(prefix+"k", []byte("v"), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	b, found, err := l.TakeFrom(t.Context(), store, prefix+"k")
+	b, found, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k")
 	if err != nil || !found || string(b) != "v" {
 		t.Fatalf("TakeFrom = %q, %v, %v; want the record", b, found, err)
 	}
-	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"k"); err != nil || found {
+	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k"); err != nil || found {
 		t.Fatalf("second TakeFrom = %q, %v, %v; want nothing", b, found, err)
 	}
 	if err := store.Commit(prefix+"old", []byte("v"), time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"old"); err != nil || found {
+	if b, found, err := l.TakeFrom(t.Context(), store, prefix+"old", prefix+"lock:old"); err != nil || found {
 		t.Fatalf("TakeFrom of an expired row = %q, %v, %v; want nothing", b, found, err)
 	}
 	other := testservers.PgPool(t, url)
 	for _, store := range []scs.Store{pgxstore.NewWithCleanupInterval(other, 0), memstore.NewWithCleanupInterval(0)} {
-		if _, _, err := l.TakeFrom(t.Context(), store, prefix+"k"); !errors.Is(err, errors.ErrUnsupported) {
+		if _, _, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k"); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("TakeFrom a %T not over the Locker's pool = %v; want errors.ErrUnsupported", store, err)
 		}
 	}

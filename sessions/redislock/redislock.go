@@ -17,7 +17,10 @@
 // launch with one script (GET and DEL of the store's key, with the store's
 // key prefix, "scs:session:" by default), so that of concurrent callbacks
 // with one state exactly one gets the launch, in one round trip. The script
-// runs on every Redis version (GETDEL needs 6.2).
+// takes nothing while the lock that a take under the lock holds is held,
+// so instances whose lockers run over other pools, and take under the
+// lock, still take each launch once with it. The script runs on every
+// Redis version (GETDEL needs 6.2).
 //
 // The lock is as strong as the Redis it runs on: a failover to a replica
 // that had not yet received the lock's key lets a second instance refresh
@@ -44,8 +47,9 @@ import (
 // releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
 var releaseScript = redis.NewScript(1, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
-// takeScript returns the value of KEYS[1] and deletes the key, in one step.
-var takeScript = redis.NewScript(1, `local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`)
+// takeScript returns the value of KEYS[1] and deletes the key, in one step,
+// unless the lock KEYS[2] is held: then it returns nil and deletes nothing.
+var takeScript = redis.NewScript(2, `if redis.call("EXISTS", KEYS[2]) == 1 then return false end local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`)
 
 // UnlockTimeout bounds the release of a lock when the context passed to
 // unlock has no earlier deadline. A release that fails leaves the lock to
@@ -120,13 +124,16 @@ func (l *Locker) release(ctx context.Context, key, owner string) error {
 
 // TakeFrom returns the value that store, a redisstore over l's pool, keeps
 // under token, and deletes it, in one atomic step; found is false when
-// there is none or it has run out. For another store it returns an error
-// wrapping errors.ErrUnsupported and sends nothing.
+// there is none or it has run out. While the lock named lock is held (a
+// Take under the lock is taking the record), it takes nothing and returns
+// found false; the script checks the lock and takes the record in one step,
+// so the two kinds of Take exclude each other. For another store it returns
+// an error wrapping errors.ErrUnsupported and sends nothing.
 //
 // The store's pool and key prefix are unexported, so TakeFrom reads them
 // by reflection; a store of another scs version whose fields differ is
 // not supported, and a LockingStorage takes its records under the lock.
-func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (value []byte, found bool, err error) {
+func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token, lock string) (value []byte, found bool, err error) {
 	prefix, ok := storePrefix(store, l.pool)
 	if !ok {
 		return nil, false, fmt.Errorf("redislock: the store is not a redisstore over the locker's pool: %w", errors.ErrUnsupported)
@@ -138,9 +145,9 @@ func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token string) (v
 	defer conn.Close()
 	var reply any
 	if _, ok := conn.(redis.ConnWithContext); ok {
-		reply, err = takeScript.DoContext(ctx, conn, prefix+token)
+		reply, err = takeScript.DoContext(ctx, conn, prefix+token, lock)
 	} else {
-		reply, err = takeScript.Do(conn, prefix+token)
+		reply, err = takeScript.Do(conn, prefix+token, lock)
 	}
 	b, err := redis.Bytes(reply, err)
 	switch {

@@ -74,11 +74,11 @@ func TestTakeFrom(t *testing.T) {
 		if err := store.Commit(prefix+"k", []byte("v"), time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		b, found, err := l.TakeFrom(t.Context(), store, prefix+"k")
+		b, found, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k")
 		if err != nil || !found || string(b) != "v" {
 			t.Fatalf("TakeFrom = %q, %v, %v; want the record", b, found, err)
 		}
-		if b, found, err := l.TakeFrom(t.Context(), store, prefix+"k"); err != nil || found {
+		if b, found, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k"); err != nil || found {
 			t.Fatalf("second TakeFrom = %q, %v, %v; want nothing", b, found, err)
 		}
 		if _, found, _ := store.Find(prefix + "k"); found {
@@ -87,7 +87,7 @@ func TestTakeFrom(t *testing.T) {
 	}
 	other := testservers.RedigoPool(t, addr)
 	for _, store := range []scs.Store{redisstore.New(other), memstore.NewWithCleanupInterval(0)} {
-		if _, _, err := l.TakeFrom(t.Context(), store, prefix+"k"); !errors.Is(err, errors.ErrUnsupported) {
+		if _, _, err := l.TakeFrom(t.Context(), store, prefix+"k", prefix+"lock:k"); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("TakeFrom a %T not over the Locker's pool = %v; want errors.ErrUnsupported", store, err)
 		}
 	}
