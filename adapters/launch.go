@@ -109,18 +109,29 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		Error:            q.Get("error"),
 		ErrorDescription: q.Get("error_description"),
 		Query:            q,
+		// Before the launch is stored: a token planted in the browser
+		// never sees it, not even for a moment.
+		Accept: func(ctx context.Context, lc core.LaunchContext) error {
+			user := sessions.LaunchUser(lc)
+			if forwarded {
+				if !fwd.SameUser(user) {
+					s.log.LogAttrs(ctx, slog.LevelWarn, "adapters: a callback through a renewed session token was authorized by another EHR user; refused")
+					return errors.New("the callback through a renewed session token was authorized by another EHR user")
+				}
+				return nil
+			}
+			// A new token, and the manager's whole Lifetime.
+			return s.browser.RenewAfterCallback(ctx, user)
+		},
 	})
-	switch {
-	case forwarded:
-		err = s.finishForwarded(ctx, fwd, res, err)
-	case err == nil:
-		// A new token, and the manager's whole Lifetime.
-		err = s.browser.RenewAfterCallback(ctx, sessions.LaunchUser(res.Context))
+	if forwarded {
+		err = s.finishForwarded(ctx, fwd, err)
 	}
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	s.browser.SetLatest(ctx, res.Handle)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds the code
@@ -128,13 +139,13 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // finishForwarded ends a callback run through an old token's forward, with
-// the engine's result: a success by the user who renewed the token gives
-// the browser a new cookie for the session. Anything else is answered as a
-// request without a session, 401 no_session, so the old token reveals
-// nothing; a launch finished by another user (someone who planted the old
-// token, with a pending launch of their own in the session) ends every
-// launch of the session, so that it reaches neither them nor the browser.
-func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, res *core.CallbackResult, err error) error {
+// the engine's answer: a success (the same user who renewed the token
+// authorized the launch, checked before it was stored) gives the browser a
+// new cookie for the session. Anything else is answered as a request
+// without a session, 401 no_session, so the old token reveals nothing; a
+// launch authorized by another user (someone who planted the old token,
+// with a pending launch of their own in the session) was never stored.
+func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, err error) error {
 	const op = "callback"
 	noSession := func(cause error) error {
 		return &core.Error{Op: op, Code: core.CodeNoSession,
@@ -145,12 +156,6 @@ func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, res *
 		return err
 	case err != nil:
 		return noSession(err)
-	case !fwd.SameUser(sessions.LaunchUser(res.Context)):
-		if err := s.engine.Session(fwd.Session(), s.storage).Logout(ctx); err != nil {
-			return err
-		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "adapters: a callback through a renewed session token was finished by another EHR user; the session's launches were ended")
-		return noSession(errors.New("the callback through a renewed session token was finished by another EHR user"))
 	}
 	s.browser.Adopt(ctx, fwd)
 	return nil

@@ -74,6 +74,15 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		return nil, &core.Error{Op: op, Code: core.CodeNoSession,
 			Description: "the request carries no launch handle (" + core.HandleParam + " parameter or " + core.HandleHeader + " header)"}
 	}
+	if handle == "" {
+		// The browser's own record of its latest launch, not the store's
+		// list: a request still holding the session as it was before a
+		// callback renewed its token never sees that callback's launch.
+		if handle = s.browser.Latest(ctx); handle == "" {
+			return nil, &core.Error{Op: op, Code: core.CodeNoSession,
+				Description: "this browser has no launch; launch the app from the EHR"}
+		}
+	}
 	return s.engine.Session(id, s.storage).Ready(ctx, handle)
 }
 

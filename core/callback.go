@@ -20,6 +20,16 @@ type CallbackRequest struct {
 	// it; a caller of Callback that leaves it nil can only finish launches
 	// whose redirect_uri is Config.CallbackURL.
 	Query url.Values
+	// Accept, when set, is called once the code is exchanged and the
+	// id_token verified, with the launch context, before anything is
+	// stored: an error stops the callback (an *Error as it is, any other
+	// as invalid_state) and no launch is stored, so nobody ever sees it.
+	// The adapters renew the browser session's token here, against
+	// session fixation, so that no token planted before the callback can
+	// see the launch even for a moment; and check that a callback
+	// finished through an old token's forward was authorized by the same
+	// user.
+	Accept func(ctx context.Context, lc LaunchContext) error
 	// Error and ErrorDescription are set when the EHR refused.
 	Error            string
 	ErrorDescription string
@@ -151,6 +161,15 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		if *id != "" && !validID(*id) {
 			e.log.LogAttrs(ctx, logWarn, "the EHR sent a malformed id in the launch context; it is left out", slogIssuer(is))
 			*id = ""
+		}
+	}
+	if req.Accept != nil {
+		if err := req.Accept(ctx, lc); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				return nil, err
+			}
+			return nil, newError(op, CodeInvalidState, "the launch was not accepted for this browser session", err)
 		}
 	}
 	rec := launchRecord{

@@ -78,6 +78,10 @@ type Browser struct {
 //     passed to New again; other names are kept.
 //   - Cookie.SameSite and Cookie.Partitioned: SameSite=None and
 //     Partitioned with EmbeddedInEHR.
+//   - HashTokenInStore: true, always, so the store keeps each session
+//     under a hash of its token: whoever can read the store (a replica, a
+//     backup) finds no cookie value to present. Sessions stored before
+//     under plain tokens are no longer found.
 //
 // A __Host- cookie must also have Path "/" and no Domain, or browsers
 // drop it: New leaves Cookie.Path and Cookie.Domain as they are, and
@@ -104,6 +108,7 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 	}
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.Secure = secure
+	sm.HashTokenInStore = true
 	switch {
 	case secure && !hasPrefix(sm.Cookie.Name, hostPrefix):
 		sm.Cookie.Name = hostPrefix + sm.Cookie.Name
@@ -276,6 +281,26 @@ func (b *Browser) Launched(ctx context.Context, id string, pendingTTL time.Durat
 func (b *Browser) Existing(ctx context.Context) (string, bool) {
 	id := b.sm.GetString(ctx, sessionIDKey)
 	return id, id != ""
+}
+
+// latestHandleKey is where the browser's session keeps the handle of the
+// launch the browser finished last.
+const latestHandleKey = "smart:latest_handle"
+
+// SetLatest records handle as the launch the browser finished last, in the
+// browser's own session (saved with the response). Call it after a
+// successful callback, once the token is renewed (the adapters do).
+func (b *Browser) SetLatest(ctx context.Context, handle string) {
+	b.sm.Put(ctx, latestHandleKey, handle)
+}
+
+// Latest returns the handle of the launch the browser finished last, as
+// the session the request carries knows it, or "". A request that loaded
+// the session under a token the callback has since renewed (a token
+// planted in the browser, say) holds the session as it was before the
+// callback, so it never learns the new launch.
+func (b *Browser) Latest(ctx context.Context) string {
+	return b.sm.GetString(ctx, latestHandleKey)
 }
 
 // Renew gives the browser a new session token, keeping the session's values
