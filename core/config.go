@@ -28,6 +28,7 @@ const (
 	DefaultMaxLaunches        = 10
 	DefaultMaxPendingLaunches = 10
 	DefaultRefreshLockTTL     = 30 * time.Second
+	DefaultMaxIdleConnsPerEHR = 32
 )
 
 // HandleParam is the query parameter, and HandleHeader the request header,
@@ -116,7 +117,9 @@ type Config struct {
 
 	// HTTPClient makes every request to the EHR. The default is a client
 	// with a DefaultHTTPTimeout timeout over a clone of
-	// http.DefaultTransport.
+	// http.DefaultTransport that keeps MaxIdleConnsPerEHR idle connections
+	// per host; a client of yours whose Transport is nil gets that clone
+	// too.
 	//
 	// The engine uses a copy of the client you set, composed with rules a
 	// client cannot turn off: redirects to another origin are refused (your
@@ -173,6 +176,28 @@ type Config struct {
 	// MaxFHIRResponseBytes caps each FHIR response read by a ReadyClient.
 	// The default is DefaultMaxFHIRBytes (8 MiB).
 	MaxFHIRResponseBytes int64
+
+	// MaxIdleConnsPerEHR is how many idle connections the engine keeps
+	// open to each host of an EHR (each scheme, host and port: its FHIR
+	// server, its authorization server) for later requests to reuse, so
+	// that a page's FHIR reads do not each dial, and over TLS shake hands,
+	// again. Discovery, JWKS, token and FHIR requests share one pool. It
+	// bounds idle connections only, not those in use: a page that makes
+	// more parallel requests to one host gets them all, but the
+	// connections over the bound are closed when they finish, and the next
+	// page dials again; set it to the most parallel requests your app
+	// makes to one EHR at busy times. In all, the engine keeps at most 100
+	// idle connections (or MaxIdleConnsPerEHR, if more), closing the least
+	// recently used first; an idle connection is closed after 90 seconds.
+	// The default is DefaultMaxIdleConnsPerEHR (32); -1 keeps none, so that
+	// every request opens a connection and closes it.
+	//
+	// It applies to the transports the engine builds: when HTTPClient or
+	// its Transport is nil. A Transport of your own keeps its own pool
+	// settings (an http.Transport's MaxIdleConnsPerHost, which keeps 2
+	// when zero): the engine does not change them, and the clone it makes
+	// to check addresses (see AllowAnyIssuer) keeps them.
+	MaxIdleConnsPerEHR int
 
 	// MaxRetries is how many times a request to the EHR's discovery or token
 	// endpoint is retried after a network error or a 429, 500, 502, 503 or
@@ -470,6 +495,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
 	setDefault(&cfg.MaxPendingLaunches, DefaultMaxPendingLaunches)
 	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
+	if cfg.MaxIdleConnsPerEHR == 0 {
+		cfg.MaxIdleConnsPerEHR = DefaultMaxIdleConnsPerEHR
+	}
 	keys := make([]StoreKey, len(cfg.StoreKeys))
 	for i, k := range cfg.StoreKeys {
 		if len(k) != StoreKeySize {

@@ -59,11 +59,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := newHTTPClient(&cfg, cfg.MaxResponseBytes)
-	if err != nil {
-		return nil, err
-	}
-	fhir, err := newHTTPClient(&cfg, cfg.MaxFHIRResponseBytes)
+	client, fhir, err := newClients(&cfg)
 	if err != nil {
 		return nil, err
 	}

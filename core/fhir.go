@@ -40,7 +40,9 @@ const fhirJSON = "application/fhir+json"
 // instance) uses that token instead of refreshing again.
 //
 // Response bodies are capped at Config.MaxFHIRResponseBytes: reading past
-// the cap fails. Every request is bounded by ctx and by the engine's HTTP
+// the cap fails. As with http.Client.Do, the caller must close the body;
+// read it to its end first, so that its connection is kept for the next
+// request (see Config.MaxIdleConnsPerEHR). Every request is bounded by ctx and by the engine's HTTP
 // client timeout (DefaultHTTPTimeout unless Config.HTTPClient sets its
 // own).
 func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {

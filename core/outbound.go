@@ -15,17 +15,23 @@ import (
 // errResponseTooLarge is returned when a response body passes its cap.
 var errResponseTooLarge = errors.New("response body exceeds the size limit")
 
-// newHTTPClient returns the client the engine uses for the EHR's discovery,
-// JWKS and token endpoints (and, with another limit, for FHIR requests):
-// a copy of Config.HTTPClient, or a default, composed with the engine's
-// rules either way. The copy follows no redirect to another origin (the
-// caller's CheckRedirect runs after that rule), has a DefaultHTTPTimeout
-// timeout when the caller gave none, caps response bodies at limit, and,
-// with AllowAnyIssuer and without AllowPrivateNetworks, dials only public
+// newClients returns the engine's clients for the EHR: client for its
+// discovery, JWKS and token endpoints, with bodies capped at
+// MaxResponseBytes, and fhir for FHIR requests, capped at
+// MaxFHIRResponseBytes. Both are copies of Config.HTTPClient, or of a
+// default, composed with the engine's rules (see withRules), over one
+// transport, so that they share its connections: a token request and the
+// FHIR reads after it use the same pool, kept per host as
+// MaxIdleConnsPerEHR says (see engineTransport). With AllowAnyIssuer and
+// without AllowPrivateNetworks, that transport dials only public
 // addresses (see guardedTransport). A Transport the guard cannot be
 // installed in is an error naming Config.HTTPClient.Transport.
-func newHTTPClient(cfg *Config, limit int64) (*http.Client, error) {
-	return composeClient(cfg, limit, cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks)
+func newClients(cfg *Config) (client, fhir *http.Client, err error) {
+	rt, err := engineTransport(cfg, cfg.AllowAnyIssuer && !cfg.AllowPrivateNetworks)
+	if err != nil {
+		return nil, nil, err
+	}
+	return withRules(cfg, rt, cfg.MaxResponseBytes), withRules(cfg, rt, cfg.MaxFHIRResponseBytes), nil
 }
 
 // newOutsideClient returns the client for a ReadyClient's requests to
@@ -44,11 +50,13 @@ func newOutsideClient(cfg *Config, fhir *http.Client) *http.Client {
 	if cfg.AllowAnyIssuer || cfg.AllowPrivateNetworks {
 		return fhir
 	}
-	c, err := composeClient(cfg, cfg.MaxFHIRResponseBytes, true)
+	// The guard is in the dialing: these requests need a transport of
+	// their own, with its own pool (per host, as fhir's).
+	rt, err := engineTransport(cfg, true)
 	if err != nil {
-		c = &http.Client{Transport: refusingTransport{fmt.Errorf("smart: a URL outside the launch's FHIR server is fetched only through the check of the dialled address (no loopback, private or other non-public address), which Config.HTTPClient.Transport (a %T) cannot take: pass an *http.Transport (or none), or set AllowPrivateNetworks", cfg.HTTPClient.Transport)}}
+		return &http.Client{Transport: refusingTransport{fmt.Errorf("smart: a URL outside the launch's FHIR server is fetched only through the check of the dialled address (no loopback, private or other non-public address), which Config.HTTPClient.Transport (a %T) cannot take: pass an *http.Transport (or none), or set AllowPrivateNetworks", cfg.HTTPClient.Transport)}}
 	}
-	return c
+	return withRules(cfg, rt, cfg.MaxFHIRResponseBytes)
 }
 
 // refusingTransport answers every request with its error.
@@ -61,8 +69,53 @@ func (t refusingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return nil, t.err
 }
 
-// composeClient is newHTTPClient, with the address guard when guard is set.
-func composeClient(cfg *Config, limit int64, guard bool) (*http.Client, error) {
+// engineTransport returns the transport under the engine's clients, with
+// the address guard when guard is set. Without Config.HTTPClient, or when
+// its Transport is nil, it is a clone of http.DefaultTransport that keeps
+// MaxIdleConnsPerEHR idle connections per host (see pooled). A Transport
+// of the caller's is used as it is, or, for the guard, cloned with its own
+// pool settings: the engine never changes them.
+func engineTransport(cfg *Config, guard bool) (http.RoundTripper, error) {
+	var base http.RoundTripper
+	if cfg.HTTPClient != nil {
+		base = cfg.HTTPClient.Transport
+	}
+	switch {
+	case guard:
+		tr, err := guardedTransport(base)
+		if err != nil {
+			return nil, err
+		}
+		if base == nil {
+			pooled(tr, cfg.MaxIdleConnsPerEHR)
+		}
+		return tr, nil
+	case base == nil:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		pooled(tr, cfg.MaxIdleConnsPerEHR)
+		return tr, nil
+	}
+	return base, nil
+}
+
+// pooled sets the pool of a transport the engine built: n idle connections
+// kept per host (none when n is negative: DisableKeepAlives), and, in all,
+// http.DefaultTransport's 100 or n when that is more.
+func pooled(tr *http.Transport, n int) {
+	if n < 0 {
+		tr.DisableKeepAlives = true
+		return
+	}
+	tr.MaxIdleConnsPerHost = n
+	tr.MaxIdleConns = max(tr.MaxIdleConns, n)
+}
+
+// withRules returns a copy of Config.HTTPClient (or of a zero client) over
+// rt, composed with the rules a caller cannot turn off: it follows no
+// redirect to another origin (the caller's CheckRedirect runs after that
+// rule), has a DefaultHTTPTimeout timeout when the caller gave none, and
+// caps response bodies at limit.
+func withRules(cfg *Config, rt http.RoundTripper, limit int64) *http.Client {
 	var c http.Client
 	if cfg.HTTPClient != nil {
 		c = *cfg.HTTPClient
@@ -80,21 +133,8 @@ func composeClient(cfg *Config, limit int64, guard bool) (*http.Client, error) {
 	} else {
 		c.CheckRedirect = sameOriginRedirect
 	}
-	base := c.Transport
-	switch {
-	case guard:
-		tr, err := guardedTransport(base)
-		if err != nil {
-			return nil, err
-		}
-		base = tr
-	case cfg.HTTPClient == nil:
-		base = http.DefaultTransport.(*http.Transport).Clone()
-	case base == nil:
-		base = http.DefaultTransport
-	}
-	c.Transport = &cappedTransport{base: base, limit: limit}
-	return &c, nil
+	c.Transport = &cappedTransport{base: rt, limit: limit}
+	return &c
 }
 
 // guardedTransport returns a clone of rt that connects only to public

@@ -83,6 +83,7 @@ type Server struct {
 	url       atomic.Pointer[string]
 	srv       *httptest.Server
 	closeOnce sync.Once
+	conns     atomic.Int64 // connections accepted (Connections)
 
 	mu             sync.Mutex
 	faults         Faults
@@ -166,6 +167,11 @@ func (s *Server) StartOn(l net.Listener) {
 		}
 	}
 	srv := httptest.NewUnstartedServer(s.handler)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
 	if l != nil {
 		srv.Listener.Close()
 		srv.Listener = l
@@ -271,6 +277,14 @@ func (s *Server) ResetCounts() {
 	clear(s.counts)
 	s.mu.Unlock()
 }
+
+// Connections returns the number of connections the server has accepted
+// since it started: every client's, new TCP connections only, so a client
+// that keeps its connections alive and reuses them adds one per
+// connection it holds, not one per request. It tells whether an app reuses
+// its connections to the EHR. ResetCounts does not change it; compare two
+// readings instead. A Handler served by the caller is not counted.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // FHIRTokens returns the bearer tokens carried by FHIR resource requests
 // (EndpointFHIR), in order of arrival. Requests without a token are not
