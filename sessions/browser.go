@@ -59,14 +59,17 @@ type Browser struct {
 // cookie settings, changed only by the options: name CookieName
 // ("__Host-smart_session"; InsecureCookieName, "smart_session", with
 // AllowInsecureHTTP), HttpOnly, Secure, SameSite=Lax, Path "/", no Domain.
-// Its ErrorFunc is StoreErrorFunc, so a failing store answers 503.
+// Its ErrorFunc is StoreErrorFunc, so a failing store answers 503, and its
+// Codec is [Codec], which encodes sessions of string values without gob
+// and falls back to scs's gob codec for the app's values of other types.
 //
 // Every store operation of the Browser on a request's path is bounded by
 // the store timeout, DefaultStoreTimeout (2 seconds) unless
 // WithStoreTimeout sets another.
 //
-// A manager you pass is used as it is, except for these cookie attributes,
-// which New sets on it:
+// A manager you pass is used as it is, with its own Codec (scs's gob
+// unless you set another, such as [Codec]), except for these cookie
+// attributes, which New sets on it:
 //
 //   - Cookie.HttpOnly: true, always.
 //   - Cookie.Secure: true, unless AllowInsecureHTTP is given alone; false
@@ -105,6 +108,7 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 		sm.Cookie.Path = "/"
 		sm.Cookie.Domain = ""
 		sm.ErrorFunc = StoreErrorFunc(o.logger)
+		sm.Codec = Codec{}
 	}
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.Secure = secure
@@ -208,9 +212,6 @@ func (b *Browser) CheckCookie() error {
 // more, but its session loads and saves are bounded only by its store
 // client's timeouts.
 func (b *Browser) LoadAndSave(next http.Handler) http.Handler {
-	if b.timeout <= 0 {
-		return b.sm.LoadAndSave(next)
-	}
 	return b.boundedLoadAndSave(next, b.timeout)
 }
 
