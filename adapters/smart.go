@@ -1,11 +1,11 @@
 package adapters
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/sessions"
@@ -105,14 +105,6 @@ func (s *Smart) Engine() *core.Engine { return s.engine }
 // and Storage.
 func (s *Smart) Browser() *sessions.Browser { return s.browser }
 
-type contextKey struct{ name string }
-
-func (k *contextKey) String() string { return "adapters context value " + k.name }
-
-// sessionKey marks a request whose browser session a Smart has loaded; its
-// value is that Smart.
-var sessionKey = &contextKey{"browser session"}
-
 // Sessions is middleware that loads the browser session before next and
 // saves it, with its cookie, before the response's first byte (the session
 // manager's LoadAndSave). It does nothing when an outer handler of the same
@@ -124,18 +116,25 @@ var sessionKey = &contextKey{"browser session"}
 // these routes in the manager's own LoadAndSave has the session saved
 // twice per request; it is harmless, but wasted work.
 func (s *Smart) Sessions(next http.Handler) http.Handler {
-	marked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
-	})
-	load := s.browser.LoadAndSave(marked)
+	// The browser's LoadAndSave marks the request (Browser.Loaded), so
+	// nested handlers of this Smart see the session loaded.
+	load := s.browser.LoadAndSave(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.inSession(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		load.ServeHTTP(&storeGuard{ResponseWriter: w}, r)
+		g := guards.Get().(*storeGuard)
+		g.ResponseWriter = w
+		load.ServeHTTP(g, r)
+		*g = storeGuard{}
+		guards.Put(g)
 	})
 }
+
+// guards recycles the storeGuard of each request: like the ResponseWriter
+// it wraps, it is not used after the handler returns.
+var guards = sync.Pool{New: func() any { return new(storeGuard) }}
 
 // storeGuard is the writer under the session manager's. When the store
 // fails to save the session, the manager answers through its ErrorFunc in
@@ -164,7 +163,7 @@ func (g *storeGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 var errAnswered = errors.New("adapters: the response was already answered with the session store's failure")
 
-func (s *Smart) inSession(r *http.Request) bool { return r.Context().Value(sessionKey) == s }
+func (s *Smart) inSession(r *http.Request) bool { return s.browser.Loaded(r.Context()) }
 
 // Handler returns the whole SMART side of an app as one http.Handler, for
 // apps without a router: GET /launch, GET /callback and POST /logout, and

@@ -51,6 +51,9 @@ func (b *Browser) bound(ctx context.Context) (context.Context, context.CancelFun
 // for both, so the request gets a context whose deadline is armed only
 // while scs talks to the store: the handler in between runs with the
 // request's own deadline, and calls to the EHR are not cut short.
+//
+// With d <= 0 nothing is bounded, and the context only marks the request
+// as inside the Browser's LoadAndSave ([Browser.Loaded]).
 func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Handler {
 	inner := b.sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sc, _ := r.Context().Value(storeCtxKey{}).(*storeCtx)
@@ -58,18 +61,33 @@ func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Ha
 			next.ServeHTTP(w, r)
 			return
 		}
+		if sc.d <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
 		sc.disarm() // loaded
-		next.ServeHTTP(&savingWriter{ResponseWriter: w, sc: sc, d: d}, r)
-		sc.arm(d) // scs saves now, unless the handler wrote
+		sc.w = savingWriter{ResponseWriter: w, sc: sc}
+		next.ServeHTTP(&sc.w, r)
+		sc.arm() // scs saves now, unless the handler wrote
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		sc := &storeCtx{Context: ctx, cancel: cancel}
-		defer sc.disarm()
-		sc.arm(d)
+		sc := &storeCtx{Context: r.Context(), browser: b, d: d}
+		if d > 0 {
+			ctx, cancel := context.WithCancelCause(r.Context())
+			defer cancel(nil)
+			sc.Context, sc.cancel = ctx, cancel
+			defer sc.disarm()
+			sc.arm()
+		}
 		inner.ServeHTTP(w, r.WithContext(sc))
 	})
+}
+
+// Loaded reports whether ctx is the context of a request inside this
+// Browser's [Browser.LoadAndSave], where the session is loaded.
+func (b *Browser) Loaded(ctx context.Context) bool {
+	sc, _ := ctx.Value(storeCtxKey{}).(*storeCtx)
+	return sc != nil && sc.browser == b
 }
 
 type storeCtxKey struct{}
@@ -77,31 +95,39 @@ type storeCtxKey struct{}
 // storeCtx is a request's context with a deadline that can be armed around
 // one store operation: when it passes, the whole request is cancelled,
 // with errStoreTimeout as its cause, and the store's error answers 503.
+// It also marks the request as inside the LoadAndSave of browser, and
+// holds the request's savingWriter, so that one allocation serves all
+// three.
 type storeCtx struct {
-	context.Context // the request's, with cancel
+	context.Context // the request's, with cancel when d > 0
 	cancel          context.CancelCauseFunc
+	browser         *Browser
+	d               time.Duration // the bound of each store operation; <= 0 is none
+	w               savingWriter
 
 	mu       sync.Mutex
 	deadline time.Time
-	timer    *time.Timer
+	timer    *time.Timer // made at the first arm, then reset
 }
 
-func (c *storeCtx) arm(d time.Duration) {
+func (c *storeCtx) arm() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
+	c.deadline = time.Now().Add(c.d)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(c.d, c.expire)
+		return
 	}
-	c.deadline = time.Now().Add(d)
-	c.timer = time.AfterFunc(d, func() { c.cancel(errStoreTimeout) })
+	c.timer.Reset(c.d)
 }
+
+func (c *storeCtx) expire() { c.cancel(errStoreTimeout) }
 
 func (c *storeCtx) disarm() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.timer != nil {
 		c.timer.Stop()
-		c.timer = nil
 	}
 	c.deadline = time.Time{}
 }
@@ -131,7 +157,6 @@ func (c *storeCtx) Value(key any) any {
 type savingWriter struct {
 	http.ResponseWriter
 	sc    *storeCtx
-	d     time.Duration
 	wrote bool
 }
 
@@ -141,7 +166,7 @@ func (w *savingWriter) save(write func()) {
 		return
 	}
 	w.wrote = true
-	w.sc.arm(w.d)
+	w.sc.arm()
 	write()
 	w.sc.disarm()
 }
