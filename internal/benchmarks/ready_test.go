@@ -22,23 +22,34 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // The ready path: a request with the session cookie and a launch handle goes
 // through chiware's ready middleware (session load, launch record load,
 // token fresh, ReadyClient in the context) to a handler that reads the
-// patient id. The baseline is the same chi route behind scs's own
-// LoadAndSave, reading one session value. Both run in-process through
-// ServeHTTP: no network, so the figures are the middleware's own cost.
+// patient id, on the session manager the library makes (sessions.Codec),
+// with the store swapped in. The baseline is the same chi route behind
+// scs's own LoadAndSave with scs's defaults (its gob codec), reading one
+// session value: what an app would write without the library (mw=scs).
+// mw=scs-codec is that baseline with sessions.Codec, to show what the
+// codec alone gives. All run in-process through ServeHTTP: no network, so
+// the figures are the middleware's own cost.
 
 func BenchmarkReadyPath(b *testing.B) {
 	// Sub-benchmark names are key=value pairs, so that benchstat can put
 	// the two middlewares side by side: benchstat -col /mw.
-	b.Run("store=memstore/mw=scs", func(b *testing.B) { benchBaseline(b, memstore.NewWithCleanupInterval(0)) })
+	b.Run("store=memstore/mw=scs", func(b *testing.B) { benchBaseline(b, memstore.NewWithCleanupInterval(0), nil) })
 	b.Run("store=memstore/mw=smart", func(b *testing.B) { benchSmart(b, memstore.NewWithCleanupInterval(0)) })
+	b.Run("store=memstore/mw=scs-codec", func(b *testing.B) {
+		benchBaseline(b, memstore.NewWithCleanupInterval(0), sessions.Codec{})
+	})
 	if c := redisClient(b); c != nil {
-		b.Run("store=redis/mw=scs", func(b *testing.B) { benchBaseline(b, goredisstore.NewWithPrefix(c, prefix(b))) })
+		b.Run("store=redis/mw=scs", func(b *testing.B) { benchBaseline(b, goredisstore.NewWithPrefix(c, prefix(b)), nil) })
 		b.Run("store=redis/mw=smart", func(b *testing.B) { benchSmart(b, goredisstore.NewWithPrefix(c, prefix(b))) })
+		b.Run("store=redis/mw=scs-codec", func(b *testing.B) {
+			benchBaseline(b, goredisstore.NewWithPrefix(c, prefix(b)), sessions.Codec{})
+		})
 	}
 }
 
@@ -67,8 +78,6 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 	b.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})
 
-	sm := scs.New()
-	sm.Store = store
 	app := httptest.NewUnstartedServer(nil)
 	base := "http://" + app.Listener.Addr().String()
 	s := chiware.Smart(adapters.Config{
@@ -77,9 +86,9 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
 			StoreKeys: keys,
 		},
-		SessionManager: sm,
-		Cookies:        adapters.CookieInsecureHTTP,
+		Cookies: adapters.CookieInsecureHTTP,
 	})
+	s.Adapter().Browser().SessionManager().Store = store
 	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, chiware.ReadyClient(r).Patient().ID())
 	})
@@ -120,9 +129,14 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 	}
 }
 
-func benchBaseline(b *testing.B, store scs.Store) {
+// benchBaseline measures scs's own LoadAndSave on store, with codec, or
+// scs's default when it is nil.
+func benchBaseline(b *testing.B, store scs.Store, codec scs.Codec) {
 	sm := scs.New()
 	sm.Store = store
+	if codec != nil {
+		sm.Codec = codec
+	}
 	r := chi.NewRouter()
 	r.Use(sm.LoadAndSave)
 	r.Get("/set", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "patient", "pat-1") })

@@ -79,14 +79,13 @@ func (a *App) Page(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient,
 	}
 }
 
-// JSON answers 200 with v as JSON.
+// JSON answers 200 with v as JSON, not indented: the API is read by the
+// page's scripts, and indenting costs on every request.
 func (a *App) JSON(w http.ResponseWriter, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
 		a.log.Error("example: writing JSON", "error", err)
 	}
 }
