@@ -91,7 +91,7 @@ func engineTransport(cfg *Config, guard bool) (http.RoundTripper, error) {
 		}
 		return tr, nil
 	case base == nil:
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := defaultTransport()
 		pooled(tr, cfg.MaxIdleConnsPerEHR)
 		return tr, nil
 	}
@@ -151,7 +151,7 @@ func guardedTransport(rt http.RoundTripper) (*http.Transport, error) {
 	var tr *http.Transport
 	switch t := rt.(type) {
 	case nil:
-		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr = defaultTransport()
 		tr.DialContext = nil // replaced by the checking dialer below
 	case *http.Transport:
 		tr = t.Clone()
@@ -425,4 +425,23 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Header[k] = v
 	}
 	return t.base.RoundTrip(req)
+}
+
+// defaultTransport returns a clone of http.DefaultTransport, or, when a
+// program has replaced http.DefaultTransport with a RoundTripper of
+// another type, a transport with the same settings Go's default has.
+func defaultTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
 }
