@@ -9,7 +9,12 @@
 // page (which reads the patient, observations and conditions through the
 // ReadyClient) → one API call. Then, with -hammer, it sends that many
 // requests to /fhir/api/context spread over the flows' sessions, to show the
-// steady-state cost of the ready path per request.
+// steady-state cost of the ready path per request, and as many to /healthz
+// (no session, no launch) over the same clients, and reports the ratio of
+// the two throughputs. With -launches, it first runs that many launches
+// one after another, each launch → authorize → callback → one FHIR read
+// (/fhir/api/patient, without the app page), and reports the app's CPU per
+// launch.
 //
 // The app's CPU time comes from /proc/<pid>/stat (user + system) and its
 // peak RSS from VmHWM in /proc/<pid>/status, so it runs on Linux only.
@@ -50,6 +55,7 @@ type options struct {
 	flows       int
 	concurrency int
 	hammer      int
+	launches    int
 	store       string
 }
 
@@ -60,6 +66,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.flows, "flows", 1000, "complete launch flows to run")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "flows (and hammer requests) in flight at once")
 	fs.IntVar(&o.hammer, "hammer", 20000, "requests to /fhir/api/context after the flows (0: none)")
+	fs.IntVar(&o.launches, "launches", 200, "sequential launches (launch, callback, one FHIR read) to measure the app's CPU per launch (0: none)")
 	fs.StringVar(&o.store, "store", "memory", "the app's -store flag: memory, redis://… or postgres://…")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,7 +89,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "machine: %d CPUs; the app, this load generator and the sandbox EHR share them\n\n", numCPU())
 
 	patients := ehr.Patients()
+	if o.launches > 0 {
+		tok0 := ehr.Count(smarttest.EndpointToken)
+		fhir0 := ehr.Count(smarttest.EndpointFHIR)
+		cpu0, err := app.cpu()
+		if err != nil {
+			return err
+		}
+		lat, err := parallel(o.launches, 1, func(i int) error {
+			return launchOnly(app.base, ehr, patients[i%len(patients)].ID)
+		})
+		if err != nil {
+			return err
+		}
+		cpu1, _ := app.cpu()
+		fmt.Fprintf(out, "launches: %d one after another (launch, authorize, callback, one FHIR read; no app page)\n", o.launches)
+		fmt.Fprintf(out, "  app CPU: %.2f ms per launch   wall p50 %s   p99 %s\n",
+			(cpu1-cpu0)/float64(o.launches)*1000, pct(lat, 50), pct(lat, 99))
+		fmt.Fprintf(out, "  EHR calls per launch: token %.2f, FHIR %.2f\n\n",
+			float64(ehr.Count(smarttest.EndpointToken)-tok0)/float64(o.launches),
+			float64(ehr.Count(smarttest.EndpointFHIR)-fhir0)/float64(o.launches))
+	}
 	sessions := make([]session, o.flows)
+	tok0, fhir0 := ehr.Count(smarttest.EndpointToken), ehr.Count(smarttest.EndpointFHIR)
 	cpu0, err := app.cpu()
 	if err != nil {
 		return err
@@ -104,7 +133,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  %.0f flows/s   p50 %s   p99 %s   max %s\n", float64(o.flows)/elapsed.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
 	fmt.Fprintf(out, "  app CPU: %.2f s per 1,000 flows   app peak RSS: %.1f MiB\n", (cpu1-cpu0)/float64(o.flows)*1000, float64(rss)/(1<<20))
 	fmt.Fprintf(out, "  EHR calls per flow: token %.2f, FHIR %.2f; discovery %d and JWKS %d in all\n\n",
-		float64(ehr.Count(smarttest.EndpointToken))/float64(o.flows), float64(ehr.Count(smarttest.EndpointFHIR))/float64(o.flows),
+		float64(ehr.Count(smarttest.EndpointToken)-tok0)/float64(o.flows), float64(ehr.Count(smarttest.EndpointFHIR)-fhir0)/float64(o.flows),
 		ehr.Count(smarttest.EndpointDiscovery), ehr.Count(smarttest.EndpointJWKS))
 
 	if o.hammer > 0 {
@@ -122,8 +151,54 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "steady state: %d requests to /fhir/api/context over %d sessions, %d at once\n", o.hammer, len(sessions), o.concurrency)
 		fmt.Fprintf(out, "  %.0f req/s   p50 %s   p99 %s   max %s\n", float64(o.hammer)/elapsed.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
 		fmt.Fprintf(out, "  app CPU: %.1f µs per request   app peak RSS: %.1f MiB\n", (cpu1-cpu0)/float64(o.hammer)*1e6, float64(rss)/(1<<20))
+		ready := float64(o.hammer) / elapsed.Seconds()
+
+		cpu0, _ = app.cpu()
+		start = time.Now()
+		lat, err = parallel(o.hammer, o.concurrency, func(i int) error {
+			return sessions[i%len(sessions)].healthz()
+		})
+		elapsed = time.Since(start)
+		if err != nil {
+			return err
+		}
+		cpu1, _ = app.cpu()
+		health := float64(o.hammer) / elapsed.Seconds()
+		fmt.Fprintf(out, "baseline: %d requests to /healthz (no session) over the same clients, %d at once\n", o.hammer, o.concurrency)
+		fmt.Fprintf(out, "  %.0f req/s   p50 %s   p99 %s   max %s\n", health, pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		fmt.Fprintf(out, "  app CPU: %.1f µs per request\n", (cpu1-cpu0)/float64(o.hammer)*1e6)
+		fmt.Fprintf(out, "  /fhir/api/context serves %.2f of /healthz's throughput\n", ready/health)
 	}
 	return nil
+}
+
+// launchOnly runs one EHR launch to the callback's redirect, without the
+// app page, and one API call that reads the patient from the EHR.
+func launchOnly(base string, ehr *smarttest.Server, patient string) error {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Path == "/fhir/" {
+				return http.ErrUseLastResponse // the app page: not fetched
+			}
+			return nil
+		}}
+	resp, err := c.Get(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{
+		Patient: patient, FHIRUser: "Practitioner/prac-1"}))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if resp.StatusCode/100 != 3 || err != nil {
+		return fmt.Errorf("callback: %d, want a redirect to the app page", resp.StatusCode)
+	}
+	s := session{client: c, base: base, handle: loc.Query().Get(core.HandleParam)}
+	if s.handle == "" {
+		return errors.New("the callback's redirect carries no launch handle")
+	}
+	return s.get("/fhir/api/patient", `"`+patient+`"`)
 }
 
 // session is one finished flow: its browser and launch handle.
@@ -156,6 +231,8 @@ func flow(base string, ehr *smarttest.Server, patient string) (session, error) {
 }
 
 func (s session) context() error { return s.get("/fhir/api/context", `"patient"`) }
+
+func (s session) healthz() error { return s.get("/healthz", "ok") }
 
 // get requests an app path with the handle and checks the body holds want.
 func (s session) get(path, want string) error {

@@ -1,0 +1,85 @@
+package benchmarks
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fhirware/smart/adapters"
+	"github.com/fhirware/smart/chiware"
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// BenchmarkLaunchFlow is one launch as the load program's -launches runs
+// it, in-process over loopback HTTP: EHR launch → authorize → callback →
+// one FHIR read through the ReadyClient, without the app page. The sandbox
+// EHR (which signs each id_token with RSA) runs in the same process, so
+// the time is not the app's alone; profile it and look at the app's side:
+//
+//	go test -run '^$' -bench LaunchFlow -cpuprofile /tmp/cpu.out ./internal/benchmarks
+//	go tool pprof -top -cum -focus 'adapters|core\.\(\*(Session|Engine)\)' -ignore smarttest /tmp/cpu.out
+func BenchmarkLaunchFlow(b *testing.B) {
+	ehr := smarttest.NewServer(smarttest.Options{})
+	b.Cleanup(ehr.Close)
+	ehr.RegisterClient(smarttest.Client{ID: "app"})
+	app := httptest.NewUnstartedServer(nil)
+	base := "http://" + app.Listener.Addr().String()
+	s := chiware.Smart(adapters.Config{
+		Config: core.Config{
+			ClientID: "app", CallbackURL: base + "/fhir/callback", RedirectURL: base + "/fhir/",
+			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
+		},
+		Cookies: adapters.CookieInsecureHTTP,
+	})
+	s.Get("/api/patient", func(w http.ResponseWriter, r *http.Request) {
+		var patient json.RawMessage
+		if err := chiware.ReadyClient(r).Patient().Read(r.Context(), &patient); err != nil {
+			s.Adapter().Error(w, r, err)
+			return
+		}
+		w.Write(patient)
+	})
+	r := chi.NewRouter()
+	r.Mount("/fhir", s)
+	app.Config.Handler = r
+	app.Start()
+	b.Cleanup(app.Close)
+
+	b.ReportAllocs()
+	for b.Loop() {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.URL.Path == "/fhir/" {
+					return http.ErrUseLastResponse
+				}
+				return nil
+			}}
+		resp, err := c.Get(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil {
+			b.Fatalf("callback: %d, no redirect", resp.StatusCode)
+		}
+		resp, err = c.Get(base + "/fhir/api/patient?" + core.HandleParam + "=" + loc.Query().Get(core.HandleParam))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("patient: %d", resp.StatusCode)
+		}
+	}
+}
