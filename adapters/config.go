@@ -40,7 +40,9 @@ type Config struct {
 	// Cookie.Name of sessions.CookieName renamed
 	// sessions.InsecureCookieName, in CookieInsecureHTTP; Cookie.SameSite
 	// None and Cookie.Partitioned in CookieEmbeddedInEHR (see
-	// sessions.New). In CookieSecure and
+	// sessions.New); and HashTokenInStore true in every mode, so the store
+	// keeps sessions under a hash of their token (sessions stored before
+	// under plain tokens are no longer found). In CookieSecure and
 	// CookieEmbeddedInEHR, New refuses a manager whose Cookie.Domain is
 	// set or whose Cookie.Path is not "/", which a __Host- cookie may not
 	// have; in CookieInsecureHTTP, one whose Cookie.Name has the __Host-

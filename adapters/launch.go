@@ -111,7 +111,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		Query:            q,
 		// Before the launch is stored: a token planted in the browser
 		// never sees it, not even for a moment.
-		Accept: func(ctx context.Context, lc core.LaunchContext) error {
+		BeforeStore: func(ctx context.Context, lc core.LaunchContext) error {
 			user := sessions.LaunchUser(lc)
 			if forwarded {
 				if !fwd.SameUser(user) {
@@ -131,7 +131,7 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.browser.SetLatest(ctx, res.Handle)
+	s.browser.SetLatestHandle(ctx, res.Handle)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds the code

@@ -78,7 +78,7 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		// The browser's own record of its latest launch, not the store's
 		// list: a request still holding the session as it was before a
 		// callback renewed its token never sees that callback's launch.
-		if handle = s.browser.Latest(ctx); handle == "" {
+		if handle = s.browser.LatestHandle(ctx); handle == "" {
 			return nil, &core.Error{Op: op, Code: core.CodeNoSession,
 				Description: "this browser has no launch; launch the app from the EHR"}
 		}

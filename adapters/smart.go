@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -31,6 +30,9 @@ type Smart struct {
 	requireHandle bool
 
 	launch, callback, logout http.Handler
+
+	warnOnce  sync.Once
+	hasLocker bool
 }
 
 // New validates cfg and returns a Smart. An invalid Config gives a
@@ -56,14 +58,9 @@ func New(cfg Config) (*Smart, error) {
 	if err := checkCookie(&cfg, browser); err != nil {
 		return nil, err
 	}
-	warnUnsealed(log, engine, browser)
 	var storage core.Storage = browser.Storage()
 	if cfg.Locker != nil {
 		storage = browser.Storage().WithLocker(cfg.Locker)
-	} else if !browser.Storage().InProcess() {
-		// The rule: see the sessions package's "Atomic operations".
-		log.Warn("the session store may be shared by several app instances and Config.Locker is nil: callbacks, refreshes and launch lists are atomic within this instance only; set Config.Locker",
-			slog.String("store", fmt.Sprintf("%T", browser.SessionManager().Store)))
 	}
 	s := &Smart{
 		engine:        engine,
@@ -73,6 +70,7 @@ func New(cfg Config) (*Smart, error) {
 		render:        cfg.RenderError,
 		ehrLaunchOnly: cfg.EHRLaunchOnly,
 		requireHandle: cfg.RequireHandle,
+		hasLocker:     cfg.Locker != nil,
 	}
 	if s.render == nil {
 		s.render = RenderError
@@ -124,6 +122,9 @@ func (s *Smart) Sessions(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// The store is known for sure at the first request: the README's
+		// one-line swap may come after New.
+		s.warnOnce.Do(s.warnStore)
 		g := guards.Get().(*storeGuard)
 		g.ResponseWriter = w
 		load.ServeHTTP(g, r)

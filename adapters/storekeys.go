@@ -3,25 +3,24 @@ package adapters
 import (
 	"fmt"
 	"log/slog"
-
-	"github.com/alexedwards/scs/v2/memstore"
-
-	"github.com/fhirware/smart/core"
-	"github.com/fhirware/smart/sessions"
 )
 
-// warnUnsealed logs a warning, once when New builds a Smart, when the
-// session store is not scs's in-memory store and the engine has no
-// Config.StoreKeys: tokens and launch contexts would then sit in Redis or
-// PostgreSQL readable by anyone who can read the store.
-func warnUnsealed(log *slog.Logger, engine *core.Engine, browser *sessions.Browser) {
-	if len(engine.Config().StoreKeys) > 0 {
+// warnStore logs, once, at the first request (when the store is known for
+// sure: the README's one-line swap may come after New), what a store other
+// than scs's in-memory one lacks: a Locker, without which callbacks,
+// refreshes and launch lists are atomic within this instance only (see the
+// sessions package's "Atomic operations"); and Config.StoreKeys, without
+// which tokens and launch contexts sit in Redis or PostgreSQL readable by
+// anyone who can read the store.
+func (s *Smart) warnStore() {
+	if s.browser.Storage().InProcess() {
 		return
 	}
-	st := browser.SessionManager().Store
-	if _, inMemory := st.(*memstore.MemStore); inMemory {
-		return
+	store := slog.String("store", fmt.Sprintf("%T", s.browser.SessionManager().Store))
+	if !s.hasLocker {
+		s.log.Warn("the session store may be shared by several app instances and Config.Locker is nil: callbacks, refreshes and launch lists are atomic within this instance only; set Config.Locker", store)
 	}
-	log.Warn("the session store is not in memory and Config.StoreKeys is empty: tokens and launch contexts are stored unencrypted; set StoreKeys",
-		slog.String("store", fmt.Sprintf("%T", st)))
+	if len(s.engine.Config().StoreKeys) == 0 {
+		s.log.Warn("the session store is not in memory and Config.StoreKeys is empty: tokens and launch contexts are stored unencrypted; set StoreKeys", store)
+	}
 }

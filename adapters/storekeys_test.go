@@ -3,11 +3,14 @@ package adapters_test
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
@@ -20,40 +23,55 @@ func (sharedStore) Find(string) ([]byte, bool, error)      { return nil, false, 
 func (sharedStore) Commit(string, []byte, time.Time) error { return nil }
 func (sharedStore) Delete(string) error                    { return nil }
 
-// TestWarnUnsealed: New warns, once, when a shared store runs without
-// StoreKeys, and is silent with keys or with the in-memory store.
-func TestWarnUnsealed(t *testing.T) {
+// The adapters warn, once, at the first request, when a store other than
+// the in-memory one runs without StoreKeys or without a Locker; also when
+// the store was swapped in after New, as the README shows.
+func TestWarnStore(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		shared bool
-		keys   []core.StoreKey
-		warns  int
+		name        string
+		swapAfter   bool // sm.Store set after New
+		shared      bool
+		keys        []core.StoreKey
+		unsealed    int
+		withoutLock int
 	}{
-		{"shared store without keys", true, nil, 1},
-		{"shared store with keys", true, []core.StoreKey{make([]byte, 32)}, 0},
-		{"memstore without keys", false, nil, 0},
+		{"shared store without keys", false, true, nil, 1, 1},
+		{"shared store swapped in after New", true, true, nil, 1, 1},
+		{"shared store with keys", false, true, []core.StoreKey{make([]byte, 32)}, 0, 1},
+		{"memstore without keys", false, false, nil, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			cfg := adapters.Config{
+			sm := scs.New()
+			sm.Store = memstore.NewWithCleanupInterval(0)
+			if tc.shared && !tc.swapAfter {
+				sm.Store = sharedStore{}
+			}
+			s, err := adapters.New(adapters.Config{
 				Config: core.Config{
 					ClientID: "app", CallbackURL: "https://app.test/fhir/callback", RedirectURL: "/fhir/",
 					Issuers:   []core.Issuer{{URL: "https://ehr.test/fhir"}},
 					Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
 					StoreKeys: tc.keys,
 				},
-			}
-			if tc.shared {
-				sm := scs.New()
-				sm.Store = sharedStore{}
-				cfg.SessionManager = sm
-			}
-			if _, err := adapters.New(cfg); err != nil {
+				SessionManager: sm,
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Count(logs.String(), "StoreKeys is empty"); got != tc.warns {
-				t.Fatalf("%d warnings, want %d; log:\n%s", got, tc.warns, logs.String())
+			if tc.swapAfter {
+				sm.Store = sharedStore{}
+			}
+			h := s.Handler(http.NotFoundHandler())
+			for range 2 {
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/launch", nil))
+			}
+			if got := strings.Count(logs.String(), "StoreKeys is empty"); got != tc.unsealed {
+				t.Errorf("%d StoreKeys warnings, want %d; log:\n%s", got, tc.unsealed, logs.String())
+			}
+			if got := strings.Count(logs.String(), "Config.Locker is nil"); got != tc.withoutLock {
+				t.Errorf("%d Locker warnings, want %d; log:\n%s", got, tc.withoutLock, logs.String())
 			}
 		})
 	}

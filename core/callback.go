@@ -20,7 +20,7 @@ type CallbackRequest struct {
 	// it; a caller of Callback that leaves it nil can only finish launches
 	// whose redirect_uri is Config.CallbackURL.
 	Query url.Values
-	// Accept, when set, is called once the code is exchanged and the
+	// BeforeStore, when set, is called once the code is exchanged and the
 	// id_token verified, with the launch context, before anything is
 	// stored: an error stops the callback (an *Error as it is, any other
 	// as invalid_state) and no launch is stored, so nobody ever sees it.
@@ -29,7 +29,7 @@ type CallbackRequest struct {
 	// see the launch even for a moment; and check that a callback
 	// finished through an old token's forward was authorized by the same
 	// user.
-	Accept func(ctx context.Context, lc LaunchContext) error
+	BeforeStore func(ctx context.Context, lc LaunchContext) error
 	// Error and ErrorDescription are set when the EHR refused.
 	Error            string
 	ErrorDescription string
@@ -64,8 +64,10 @@ type CallbackResult struct {
 // access_denied); the EHR's other words (error, error_description) stay in
 // the error's cause, for logs, and are never shown.
 //
-// After a successful callback the app should renew the browser session's
-// identifier (the adapters do), against session fixation.
+// Against session fixation, the app renews the browser session's
+// identifier in req.BeforeStore, before the launch is stored (the adapters
+// do), so that no identifier planted in the browser ever names a session
+// that holds the launch.
 func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackResult, error) {
 	const op = "callback"
 	e := s.engine
@@ -82,7 +84,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		// session's launches: anyone can link to the callback with an
 		// error of their own. The pending launch is burnt: single use.
 		var p pendingLaunch
-		if req.State == "" || e.takePending(ctx, s.store, op, req.State, &p) != nil || p.Session != s.id {
+		if req.State == "" || e.takePending(ctx, s.store, op, s.id, req.State, &p) != nil || p.Session != s.id {
 			return nil, newError(op, CodeInvalidState, "the callback reports an error, but its state matches no pending launch of this browser session", nil)
 		}
 		// The page names the error code only when it is a registered one;
@@ -109,7 +111,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	// anything else: a callback replayed, even while this one is in
 	// flight, finds nothing.
 	var p pendingLaunch
-	switch err := e.takePending(ctx, s.store, op, req.State, &p); {
+	switch err := e.takePending(ctx, s.store, op, s.id, req.State, &p); {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", unsealed(err))
 	case err != nil:
@@ -163,8 +165,8 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 			*id = ""
 		}
 	}
-	if req.Accept != nil {
-		if err := req.Accept(ctx, lc); err != nil {
+	if req.BeforeStore != nil {
+		if err := req.BeforeStore(ctx, lc); err != nil {
 			var ce *Error
 			if errors.As(err, &ce) {
 				return nil, err

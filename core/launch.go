@@ -57,11 +57,11 @@ func (s *Session) Launch(ctx context.Context, req LaunchRequest) (string, error)
 		RedirectURI: is.CallbackURL,
 	}
 	state := newSecretString()
-	if err := e.putRecord(ctx, s.store, op, pendingKey(state), &p, e.cfg.PendingLaunchTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, pendingKey(s.id, state), &p, e.cfg.PendingLaunchTTL); err != nil {
 		return "", err
 	}
 	if err := s.addPending(ctx, op, state); err != nil {
-		_ = deleteRecord(ctx, s.store, op, pendingKey(state))
+		_ = deleteRecord(ctx, s.store, op, pendingKey(s.id, state))
 		return "", err
 	}
 	scope := e.requestedScope(is, req.Launch != "")

@@ -15,10 +15,11 @@ import (
 // another version is treated as missing, so an upgrade never misreads one.
 const recordVersion = 1
 
-// Storage keys. Pending launches are keyed by state alone (the callback
-// knows nothing else), finished launches by session and handle, so a handle
-// is useless in another session.
-func pendingKey(state string) string      { return "pending:" + state }
+// Storage keys. Pending launches are keyed by session and state, and
+// finished launches by session and handle, so a state or a handle is
+// useless in another browser session: a callback from another session
+// finds nothing to take, and cannot even burn the launch.
+func pendingKey(sid, state string) string { return "pending:" + sid + ":" + state }
 func launchKey(sid, handle string) string { return "launch:" + sid + ":" + handle }
 func indexKey(sid string) string          { return "launches:" + sid }
 func pendingIndexKey(sid string) string   { return "pendings:" + sid }
@@ -185,8 +186,8 @@ const pendingLockTTL = 10 * time.Second
 // Delete under a mutex of the process and, when the Storage is a Locker,
 // the lock shared by every process. Of two concurrent callbacks with one
 // state, exactly one gets the launch; the other gets ErrNotFound.
-func (e *Engine) takePending(ctx context.Context, st Storage, op, state string, p *pendingLaunch) error {
-	key := pendingKey(state)
+func (e *Engine) takePending(ctx context.Context, st Storage, op, sid, state string, p *pendingLaunch) error {
+	key := pendingKey(sid, state)
 	if t, ok := st.(Taker); ok {
 		b, err := t.Take(ctx, key)
 		switch {
@@ -318,7 +319,7 @@ func (s *Session) addPending(ctx context.Context, op, state string) error {
 		return err
 	}
 	for _, st := range evicted {
-		if err := deleteRecord(ctx, s.store, op, pendingKey(st)); err != nil {
+		if err := deleteRecord(ctx, s.store, op, pendingKey(s.id, st)); err != nil {
 			return err
 		}
 	}
@@ -390,7 +391,7 @@ func (s *Session) Logout(ctx context.Context) error {
 		return err
 	}
 	for _, st := range pending.Handles {
-		if err := deleteRecord(ctx, s.store, "logout", pendingKey(st)); err != nil {
+		if err := deleteRecord(ctx, s.store, "logout", pendingKey(s.id, st)); err != nil {
 			return err
 		}
 	}

@@ -288,19 +288,19 @@ func (b *Browser) Existing(ctx context.Context) (string, bool) {
 // launch the browser finished last.
 const latestHandleKey = "smart:latest_handle"
 
-// SetLatest records handle as the launch the browser finished last, in the
+// SetLatestHandle records handle as the launch the browser finished last, in the
 // browser's own session (saved with the response). Call it after a
 // successful callback, once the token is renewed (the adapters do).
-func (b *Browser) SetLatest(ctx context.Context, handle string) {
+func (b *Browser) SetLatestHandle(ctx context.Context, handle string) {
 	b.sm.Put(ctx, latestHandleKey, handle)
 }
 
-// Latest returns the handle of the launch the browser finished last, as
+// LatestHandle returns the handle of the launch the browser finished last, as
 // the session the request carries knows it, or "". A request that loaded
 // the session under a token the callback has since renewed (a token
 // planted in the browser, say) holds the session as it was before the
 // callback, so it never learns the new launch.
-func (b *Browser) Latest(ctx context.Context) string {
+func (b *Browser) LatestHandle(ctx context.Context) string {
 	return b.sm.GetString(ctx, latestHandleKey)
 }
 
@@ -308,9 +308,10 @@ func (b *Browser) Latest(ctx context.Context) string {
 // and so its SMART session id, and deletes the old token from the store.
 // The session then lives the manager's whole Lifetime from now, also when
 // [Browser.Launched] had given it the pending launch's short one.
-// Call it after a successful callback: a token planted in the browser
-// before the launch (session fixation) no longer names the session. The new
-// cookie goes out with the response. A failing store gives a
+// A callback should renew with [Browser.RenewAfterCallback] from
+// core.CallbackRequest.BeforeStore, before the launch is stored, so that a
+// token planted in the browser (session fixation) never names a session
+// holding the launch. The new cookie goes out with the response. A failing store gives a
 // storage_unavailable *core.Error.
 func (b *Browser) Renew(ctx context.Context) error {
 	bctx, cancel := b.bound(ctx)

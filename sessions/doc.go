@@ -15,7 +15,11 @@
 //	url, err := sess.Launch(ctx, req)
 //	b.Launched(ctx, id, pendingTTL)       // only after success: a failed launch leaves no session
 //	…
-//	err = b.Renew(ctx)                    // after a successful callback: new scs token, whole Lifetime
+//	res, err := sess.Callback(ctx, core.CallbackRequest{…,
+//		BeforeStore: func(ctx context.Context, lc core.LaunchContext) error {
+//			return b.RenewAfterCallback(ctx, sessions.LaunchUser(lc)) // new scs token before the launch is stored
+//		}})
+//	b.SetLatestHandle(ctx, res.Handle)    // requests without a handle find it in their own session
 //
 // The SMART records (pending launches, launch records with their tokens)
 // live in the same store as the app's sessions, under the key prefix

@@ -85,7 +85,9 @@ func (s *LockingStorage) TryLock(ctx context.Context, key string, ttl time.Durat
 	if err := ctx.Err(); err != nil {
 		return nil, false, storageError("take a lock", err)
 	}
-	release, ok, err := s.locker.TryLock(ctx, s.storage.prefix+key, ttl)
+	bctx, cancel := s.storage.bound(ctx) // the Storage's per-operation timeout
+	release, ok, err := s.locker.TryLock(bctx, s.storage.prefix+key, ttl)
+	cancel()
 	if err != nil {
 		return nil, false, storageError("take a lock", err)
 	}

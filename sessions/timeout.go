@@ -175,9 +175,13 @@ func (w *savingWriter) WriteHeader(code int) {
 	w.save(func() { w.ResponseWriter.WriteHeader(code) })
 }
 
-func (w *savingWriter) Write(b []byte) (n int, err error) {
-	w.save(func() { n, err = w.ResponseWriter.Write(b) })
-	return n, err
+// Write bounds only the session's save (at the header), not the write of
+// b: a slow client must not run into the store's timeout.
+func (w *savingWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap gives http.ResponseController the writer underneath.

@@ -158,6 +158,7 @@ func attacks() []attack {
 			return b.get(cb.String())
 		}},
 		stateReplayedInFlight,
+		stateFromAnotherBrowserKeepsTheLaunch,
 		{name: "state_expired", status: 400, code: core.CodeLaunchExpired, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			cb := b.toCallback(e.launchURL("pat-1"))

@@ -67,3 +67,22 @@ var stateReplayedInFlight = attack{
 		}
 	},
 }
+
+// stateFromAnotherBrowserKeepsTheLaunch: someone who learned a victim's
+// state and sends the callback from a browser session of their own gets
+// invalid_state, and the victim's launch is not burnt: its own callback
+// still finishes.
+var stateFromAnotherBrowserKeepsTheLaunch = attack{
+	name:   "state_from_another_browser_keeps_the_launch",
+	status: http.StatusFound, stored: 1,
+	do: func(t *testing.T, e *env) *response {
+		victim := e.browser()
+		cb := victim.toCallback(e.launchURL("pat-1"))
+		attacker := e.browser()
+		attacker.get(e.launchURL("pat-2"))
+		if r := attacker.get(cb.String()); r.StatusCode != http.StatusBadRequest || r.errorCode() != "invalid_state" {
+			t.Errorf("the callback from another browser: %d %s, want 400 invalid_state", r.StatusCode, r.errorCode())
+		}
+		return victim.get(cb.String())
+	},
+}
