@@ -269,6 +269,14 @@ func stripe(sid string) int {
 // evicts the oldest launches beyond MaxLaunches. It returns the evicted
 // handles, whose records the caller deletes.
 func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, error) {
+	return s.pushList(ctx, op, indexKey(s.id), handle, s.engine.cfg.MaxLaunches, s.engine.cfg.SessionTTL)
+}
+
+// pushList adds item as the newest of the session's list under key (once),
+// keeps the newest max items, stores the list for ttl and returns the
+// items it dropped. Changes to the session's lists are serialised by
+// lockIndex.
+func (s *Session) pushList(ctx context.Context, op, key, item string, max int, ttl time.Duration) ([]string, error) {
 	e := s.engine
 	unlock, err := s.lockIndex(ctx, op)
 	if err != nil {
@@ -276,20 +284,20 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 	}
 	defer unlock()
 	var idx launchIndex
-	if err := e.getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := e.getRecord(ctx, s.store, op, key, &idx); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	idx.V = recordVersion
-	idx.Handles = append(slices.DeleteFunc(idx.Handles, func(h string) bool { return h == handle }), handle)
-	var evicted []string
-	if n := len(idx.Handles) - e.cfg.MaxLaunches; n > 0 {
-		evicted = slices.Clone(idx.Handles[:n])
+	idx.Handles = append(slices.DeleteFunc(idx.Handles, func(h string) bool { return h == item }), item)
+	var dropped []string
+	if n := len(idx.Handles) - max; n > 0 {
+		dropped = slices.Clone(idx.Handles[:n])
 		idx.Handles = idx.Handles[n:]
 	}
-	if err := e.putRecord(ctx, s.store, op, indexKey(s.id), &idx, e.cfg.SessionTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, key, &idx, ttl); err != nil {
 		return nil, err
 	}
-	return evicted, nil
+	return dropped, nil
 }
 
 // addPending records a new pending launch's state as the session's most
@@ -299,23 +307,8 @@ func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, 
 // or expired, whose deletion is then a no-op.
 func (s *Session) addPending(ctx context.Context, op, state string) error {
 	e := s.engine
-	unlock, err := s.lockIndex(ctx, op)
+	evicted, err := s.pushList(ctx, op, pendingIndexKey(s.id), state, e.cfg.MaxPendingLaunches, e.cfg.PendingLaunchTTL)
 	if err != nil {
-		return err
-	}
-	defer unlock()
-	var idx launchIndex
-	if err := e.getRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	idx.V = recordVersion
-	idx.Handles = append(idx.Handles, state)
-	var evicted []string
-	if n := len(idx.Handles) - e.cfg.MaxPendingLaunches; n > 0 {
-		evicted = slices.Clone(idx.Handles[:n])
-		idx.Handles = idx.Handles[n:]
-	}
-	if err := e.putRecord(ctx, s.store, op, pendingIndexKey(s.id), &idx, e.cfg.PendingLaunchTTL); err != nil {
 		return err
 	}
 	for _, st := range evicted {
