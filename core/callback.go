@@ -176,21 +176,22 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	}
 	rec := launchRecord{
 		V:       recordVersion,
+		Session: s.id,
 		Handle:  newSecretString(),
 		Tokens:  tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry, Issued: e.cfg.Now()},
 		Context: lc,
 		Created: e.cfg.Now(),
 	}
-	if err := e.putRecord(ctx, s.store, op, launchKey(s.id, rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, launchKey(rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
 		return nil, err
 	}
 	evicted, err := s.addToIndex(ctx, op, rec.Handle)
 	if err != nil {
-		_ = deleteRecord(ctx, s.store, op, launchKey(s.id, rec.Handle))
+		_ = deleteRecord(ctx, s.store, op, launchKey(rec.Handle))
 		return nil, err
 	}
 	for _, h := range evicted {
-		_ = deleteRecord(ctx, s.store, op, launchKey(s.id, h))
+		_ = deleteRecord(ctx, s.store, op, launchKey(h))
 	}
 	e.log.LogAttrs(ctx, logDebug, "callback", slogIssuer(is), slogBool("id_token", tr.IDToken != ""))
 	return &CallbackResult{Handle: rec.Handle, RedirectURL: e.redirectURL(rec.Handle), Context: lc}, nil

@@ -35,7 +35,7 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 		}
 		handle = h
 	}
-	rec, err := s.engine.loadLaunch(ctx, s.store, op, launchKey(s.id, handle))
+	rec, err := s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", unsealed(err))

@@ -15,12 +15,15 @@ import (
 // another version is treated as missing, so an upgrade never misreads one.
 const recordVersion = 1
 
-// Storage keys. Pending launches are keyed by session and state, and
-// finished launches by session and handle, so a state or a handle is
-// useless in another browser session: a callback from another session
-// finds nothing to take, and cannot even burn the launch.
+// Storage keys. Pending launches are keyed by session and state, so a
+// state is useless in another browser session: a callback from another
+// session finds nothing to take, and cannot even burn the launch.
+// Finished launches are keyed by handle alone (256 random bits), so that
+// the record can be fetched concurrently with the browser session; the
+// record names its session, and a load from another session finds nothing
+// (see loadLaunch).
 func pendingKey(sid, state string) string { return "pending:" + sid + ":" + state }
-func launchKey(sid, handle string) string { return "launch:" + sid + ":" + handle }
+func launchKey(handle string) string      { return "launch:" + handle }
 func indexKey(sid string) string          { return "launches:" + sid }
 func pendingIndexKey(sid string) string   { return "pendings:" + sid }
 func indexLockKey(sid string) string      { return "lock:launches:" + sid }
@@ -67,6 +70,7 @@ func (t *tokens) stale(now time.Time, leeway time.Duration) bool {
 // launchRecord is a finished launch: its tokens and context.
 type launchRecord struct {
 	V       int           `json:"v"`
+	Session string        `json:"sid"` // the browser session that owns it
 	Handle  string        `json:"h"`
 	Tokens  tokens        `json:"tok"`
 	Context LaunchContext `json:"ctx"`
@@ -135,10 +139,21 @@ func decodeRecord(b []byte, v record) error {
 	return nil
 }
 
-// loadLaunch loads a launch record. Launch records are read on every
-// request of the app; the engine keeps the last decode of each, and reuses
-// it while the stored bytes are the same.
-func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, key string) (launchRecord, error) {
+// loadLaunch loads the launch record of handle that belongs to session
+// sid: a record of another session (or one without a session, written
+// before records named theirs) gives ErrNotFound, as a missing one does.
+// Launch records are read on every request of the app; the engine keeps
+// the last decode of each, and reuses it while the stored bytes are the
+// same.
+func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, sid, handle string) (launchRecord, error) {
+	rec, err := e.loadLaunchKey(ctx, st, op, launchKey(handle))
+	if err == nil && (sid == "" || rec.Session != sid) {
+		return launchRecord{}, ErrNotFound
+	}
+	return rec, err
+}
+
+func (e *Engine) loadLaunchKey(ctx context.Context, st Storage, op, key string) (launchRecord, error) {
 	b, err := st.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return launchRecord{}, ErrNotFound
@@ -373,7 +388,7 @@ func (s *Session) Logout(ctx context.Context) error {
 		return err
 	}
 	for _, h := range handles {
-		if err := deleteRecord(ctx, s.store, "logout", launchKey(s.id, h)); err != nil {
+		if err := deleteRecord(ctx, s.store, "logout", launchKey(h)); err != nil {
 			return err
 		}
 	}

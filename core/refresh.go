@@ -47,7 +47,8 @@ func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (to
 	s := rc.session
 	e := s.engine
 	for attempt := 1; ; attempt++ {
-		ch := e.refreshing.DoChan(launchKey(s.id, rc.handle), func() (any, error) {
+		// Keyed by session and handle: a flight of another session is never joined.
+		ch := e.refreshing.DoChan(s.id+":"+rc.handle, func() (any, error) {
 			// The refresh belongs to every waiting request: the first one's
 			// cancellation must not lose a rotated refresh token.
 			// refreshLaunch bounds each of its steps.
@@ -93,7 +94,7 @@ type refreshResult struct {
 func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret) (refreshResult, error) {
 	const op = "refresh"
 	e := s.engine
-	key := launchKey(s.id, handle)
+	key := launchKey(handle)
 	if l, ok := s.store.(Locker); ok {
 		// Wait for another holder at most as long as its lock can last,
 		// and a last look after it ran out (a holder that died).
@@ -112,7 +113,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	ctx, cancel := context.WithTimeout(base, e.cfg.RefreshLockTTL*8/10)
 	defer cancel()
 
-	rec, err := e.loadLaunch(ctx, s.store, op, key)
+	rec, err := e.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return refreshResult{}, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
@@ -217,10 +218,10 @@ func acquireFor(ctx context.Context, op string, code Code, what string, l Locker
 // launch is alive.
 func (s *Session) endLaunch(ctx context.Context, handle string, refused Secret) {
 	const op = "refresh"
-	key := launchKey(s.id, handle)
+	key := launchKey(handle)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	rec, err := s.engine.loadLaunch(ctx, s.store, op, key)
+	rec, err := s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
 	if err != nil || rec.Tokens.Refresh != refused {
 		return
 	}

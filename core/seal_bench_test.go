@@ -27,7 +27,7 @@ func benchReadyCold(b *testing.B, keys ...core.StoreKey) {
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{StoreKeys: keys}, core.Issuer{})
 	s := h.session("b")
 	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"})
-	key := "launch:b:" + res.Handle
+	key := "launch:" + res.Handle
 	first := h.store.stored()[key]
 	// A refresh writes the second form: other tokens, the same launch.
 	h.clock.Advance(2 * time.Hour)

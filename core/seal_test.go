@@ -194,7 +194,7 @@ func TestSealBoundToKey(t *testing.T) {
 	a := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
 	b := h.complete(s, &smarttest.LaunchContext{Patient: "pat-2"})
 	stored := h.store.stored()
-	h.store.put("launch:sid-1:"+b.Handle, stored["launch:sid-1:"+a.Handle])
+	h.store.put("launch:"+b.Handle, stored["launch:"+a.Handle])
 	_, err := s.Ready(context.Background(), b.Handle)
 	wantCode(t, err, core.CodeNoSession)
 	if !errors.Is(err, core.ErrUnsealable) {
@@ -212,7 +212,7 @@ func TestSealTampered(t *testing.T) {
 	h, _ := sealHarness(t, newStoreKey(t))
 	s := h.session("sid-1")
 	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
-	key := "launch:sid-1:" + res.Handle
+	key := "launch:" + res.Handle
 	orig := h.store.stored()[key]
 	for _, i := range []int{0, 1, 4, 5, 16, 17, len(orig) / 2, len(orig) - 1} {
 		b := bytes.Clone(orig)
@@ -244,7 +244,7 @@ func TestSealRotation(t *testing.T) {
 	oldKey, newKey := newStoreKey(t), newStoreKey(t)
 	h, _ := sealHarness(t, oldKey)
 	old := h.complete(h.session("sid-1"), &smarttest.LaunchContext{Patient: "pat-1"})
-	oldRecord := "launch:sid-1:" + old.Handle
+	oldRecord := "launch:" + old.Handle
 	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
 		t.Fatal("the first launch is not sealed with the old key")
 	}
@@ -261,7 +261,7 @@ func TestSealRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := h.store.stored()
-	if id := stored["launch:sid-1:"+fresh.Handle][1:5]; !bytes.Equal(id, keyID(newKey)) {
+	if id := stored["launch:"+fresh.Handle][1:5]; !bytes.Equal(id, keyID(newKey)) {
 		t.Error("a launch after rotation is not sealed with the new key")
 	}
 	if id := stored[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
@@ -336,7 +336,7 @@ func TestSealWrongKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := h.store.stored()["launch:sid-plain:"+pres.Handle]; len(v) == 0 || v[0] != '{' {
+	if v := h.store.stored()["launch:"+pres.Handle]; len(v) == 0 || v[0] != '{' {
 		t.Fatal("without keys, the record is not plain JSON")
 	}
 	_, err = h.session("sid-plain").Ready(ctx, pres.Handle)
