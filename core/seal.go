@@ -61,9 +61,6 @@ func newKeyRing(keys []StoreKey) (*keyRing, error) {
 	}
 	r := &keyRing{keys: make([]sealKey, 0, len(keys))}
 	for i, k := range keys {
-		if len(k) != StoreKeySize {
-			return nil, configError(fmt.Sprintf("StoreKeys[%d]", i), "is %d bytes; it must be %d (an AES-256 key)", len(k), StoreKeySize)
-		}
 		block, err := aes.NewCipher(k)
 		if err != nil {
 			return nil, configError(fmt.Sprintf("StoreKeys[%d]", i), "is not an AES key: %v", err)

@@ -316,10 +316,10 @@ func (b *Browser) LatestHandle(ctx context.Context) string {
 func (b *Browser) Renew(ctx context.Context) error {
 	bctx, cancel := b.bound(ctx)
 	defer cancel()
+	// RenewToken also gives the session the manager's whole Lifetime.
 	if err := b.sm.RenewToken(bctx); err != nil {
 		return storageError("renew the session token", err)
 	}
-	b.sm.SetDeadline(ctx, time.Now().Add(b.sm.Lifetime))
 	return nil
 }
 

@@ -32,18 +32,21 @@ func (s *Storage) WithTimeout(d time.Duration) *Storage {
 
 // bound returns ctx with the Storage's per-operation deadline.
 func (s *Storage) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.timeout <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
+	return boundBy(ctx, s.timeout)
 }
 
 // bound returns ctx with the Browser's per-operation deadline.
 func (b *Browser) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if b.timeout <= 0 {
+	return boundBy(ctx, b.timeout)
+}
+
+// boundBy returns ctx with a deadline d ahead, or ctx as it is when d is
+// not positive (no bound).
+func boundBy(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, b.timeout)
+	return context.WithTimeout(ctx, d)
 }
 
 // boundedLoadAndSave is the manager's LoadAndSave with the loading of the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/pgxbound"
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
@@ -110,7 +111,7 @@ func hungBackend(t *testing.T, be backend) (backend, *testservers.TCPProxy) {
 			host, port, _ := net.SplitHostPort(proxy.Addr())
 			p, _ := strconv.Atoi(port)
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
-			boundPostgres(cfg, sessions.DefaultStoreTimeout)
+			pgxbound.Apply(cfg, sessions.DefaultStoreTimeout)
 			pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -122,30 +123,4 @@ func hungBackend(t *testing.T, be backend) (backend, *testservers.TCPProxy) {
 	}
 	t.Fatalf("no proxied %s", be.name)
 	return be, nil
-}
-
-// boundPostgres is the examples' (examples/internal/exampleapp/store.go):
-// connecting, and each write with the answer read after it, fail after d.
-func boundPostgres(cfg *pgxpool.Config, d time.Duration) {
-	cfg.ConnConfig.ConnectTimeout = d
-	dial := cfg.ConnConfig.DialFunc
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &deadlineConn{Conn: c, d: d}, nil
-	}
-}
-
-type deadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetDeadline(time.Now().Add(c.d)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(b)
 }

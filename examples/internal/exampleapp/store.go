@@ -3,7 +3,6 @@ package exampleapp
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/internal/pgxbound"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
 	"github.com/fhirware/smart/sessions/pgxlock"
@@ -93,7 +93,7 @@ func openStore(ctx context.Context, spec string) (*sessionStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-store: %w", err)
 		}
-		boundPostgres(cfg, sessions.DefaultStoreTimeout)
+		pgxbound.Apply(cfg, sessions.DefaultStoreTimeout)
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("-store: %w", err)
@@ -113,37 +113,6 @@ func openStore(ctx context.Context, spec string) (*sessionStore, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("-store %q: use memory, redis://host:port[/db] or postgres://…", u.Redacted())
-}
-
-// boundPostgres makes every exchange with PostgreSQL on cfg's connections
-// fail after d without an answer. pgxstore passes no context to pgx, so
-// the adapters' StoreTimeout cannot reach it: instead each write to the
-// server sets a deadline d ahead on the connection, for the write and the
-// answer read after it, and a connection whose server hangs fails within
-// d and is dropped from the pool. Connecting is bounded by d too.
-func boundPostgres(cfg *pgxpool.Config, d time.Duration) {
-	cfg.ConnConfig.ConnectTimeout = d
-	dial := cfg.ConnConfig.DialFunc
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &deadlineConn{Conn: c, d: d}, nil
-	}
-}
-
-// deadlineConn sets a deadline d ahead at each write.
-type deadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetDeadline(time.Now().Add(c.d)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(b)
 }
 
 // createTables runs pgxSchema in one transaction.
