@@ -84,7 +84,7 @@ type Config struct {
 	EHRLaunchOnly bool
 
 	// RequireHandle makes the ready middleware refuse, with 401
-	// no_session, a request that carries no launch handle (neither the
+	// no_launch, a request that carries no launch handle (neither the
 	// core.HandleParam query parameter nor the core.HandleHeader header).
 	// The default is false: such a request gets the browser session's most
 	// recent launch, so an app used in one tab needs no handle in its URLs.

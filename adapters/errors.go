@@ -70,7 +70,7 @@ func RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *core.Error
 	if errors.As(err, &e) {
 		p.Description = e.Description
-		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeLaunchExpired || e.Code == core.CodeInvalidState
+		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeInvalidState || e.Code == core.CodeInvalidState
 	}
 	if p.Description == "" {
 		p.Description = p.Title + "."

@@ -84,7 +84,7 @@ func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
 func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ctx := r.Context()
-	id, ok := s.browser.Existing(ctx) // none: the engine answers no_session
+	id, ok := s.browser.Existing(ctx) // none: the engine answers no_launch
 	// A tab whose callback left with the cookie another tab's callback has
 	// just renewed: the old token's forward may finish this callback only
 	// (sessions.Browser.Forwarded).
@@ -142,13 +142,13 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 // the engine's answer: a success (the same user who renewed the token
 // authorized the launch, checked before it was stored) gives the browser a
 // new cookie for the session. Anything else is answered as a request
-// without a session, 401 no_session, so the old token reveals nothing; a
+// without a session, 401 no_launch, so the old token reveals nothing; a
 // launch authorized by another user (someone who planted the old token,
 // with a pending launch of their own in the session) was never stored.
 func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, err error) error {
 	const op = "callback"
 	noSession := func(cause error) error {
-		return &core.Error{Op: op, Code: core.CodeNoSession,
+		return &core.Error{Op: op, Code: core.CodeNoLaunch,
 			Description: "the request has no browser session; launch the app again", Err: cause}
 	}
 	switch {

@@ -66,12 +66,12 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 	ctx := r.Context()
 	id, ok := s.browser.Existing(ctx)
 	if !ok {
-		return nil, &core.Error{Op: op, Code: core.CodeNoSession,
+		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
 			Description: "this browser has no launch; launch the app from the EHR"}
 	}
 	handle := Handle(r)
 	if handle == "" && s.requireHandle {
-		return nil, &core.Error{Op: op, Code: core.CodeNoSession,
+		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
 			Description: "the request carries no launch handle (" + core.HandleParam + " parameter or " + core.HandleHeader + " header)"}
 	}
 	if handle == "" {
@@ -79,7 +79,7 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		// list: a request still holding the session as it was before a
 		// callback renewed its token never sees that callback's launch.
 		if handle = s.browser.LatestHandle(ctx); handle == "" {
-			return nil, &core.Error{Op: op, Code: core.CodeNoSession,
+			return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
 				Description: "this browser has no launch; launch the app from the EHR"}
 		}
 	}
@@ -89,7 +89,7 @@ func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
 // noLaunch reports whether err means the request has no usable launch, as
 // opposed to a failure.
 func noLaunch(err error) bool {
-	return errors.Is(err, core.CodeNoSession) || errors.Is(err, core.CodeSessionExpired) ||
+	return errors.Is(err, core.CodeNoLaunch) || errors.Is(err, core.CodeLaunchExpired) ||
 		errors.Is(err, core.CodeRefreshFailed)
 }
 

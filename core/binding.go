@@ -114,7 +114,7 @@ var errServerBinding = errors.New("the SMART configuration points outside the is
 
 // bind checks a discovered configuration against the rule above, for the
 // issuer is.
-func (e *Engine) bind(is *Issuer, d *discovery) error {
+func (e *Engine) bind(is *Issuer, d *Discovery) error {
 	home := originOf(is.URL)
 	if is.AuthorizationServer != "" {
 		if d.Issuer != "" && d.Issuer != is.AuthorizationServer {
@@ -259,13 +259,13 @@ func (e *Engine) checkRedirect(redirectURI string, q url.Values) bool {
 // checkAnswerer makes the callback prove that the authorization server the
 // launch went to is the one that answered, before the code goes anywhere
 // (RFC 9207, RFC 9700 section 4.4).
-func (e *Engine) checkAnswerer(op string, is *Issuer, as *authServer, p *pendingLaunch, req *CallbackRequest) error {
-	if !e.checkRedirect(p.redirectURI(e), req.Query) {
+func (e *Engine) checkAnswerer(op string, is *Issuer, as *authServer, p *pendingLaunch, iss string, query url.Values) error {
+	if !e.checkRedirect(p.redirectURI(e), query) {
 		return newError(op, CodeInvalidRequest, "the callback came to the redirect URI of another issuer than the one the launch went to (mix-up defence)", nil)
 	}
-	if req.Issuer != "" {
-		if req.Issuer == as.disc.Issuer || strings.TrimRight(req.Issuer, "/") == is.URL ||
-			(as.disc.Issuer == "" && req.Issuer == is.AuthorizationServer) {
+	if iss != "" {
+		if iss == as.disc.Issuer || strings.TrimRight(iss, "/") == is.URL ||
+			(as.disc.Issuer == "" && iss == is.AuthorizationServer) {
 			return nil
 		}
 		return newError(op, CodeInvalidRequest, "the callback's iss does not match the issuer the launch went to (RFC 9207 mix-up defence)", nil)

@@ -10,100 +10,64 @@ import (
 // CallbackRequest is the EHR's answer to the authorize request, as the
 // browser brings it to the callback URL.
 type CallbackRequest struct {
-	Code  string
-	State string
-	// Issuer is the RFC 9207 iss parameter, when the EHR sends one.
-	Issuer string
-	// Query is the callback URL's whole query. When issuers have redirect
-	// URIs of their own (Issuer.CallbackURL), the parameters that tell
-	// them apart must be in it with the launch's values. The adapters set
-	// it; a caller of Callback that leaves it nil can only finish launches
-	// whose redirect_uri is Config.CallbackURL.
+	// Query is the callback URL's query: code, state and, when the EHR
+	// sends it, the RFC 9207 iss; or error, error_description and state
+	// when the EHR refused. When issuers have redirect URIs of their own
+	// (Issuer.CallbackURL), the parameters that tell them apart must be in
+	// it with the launch's values.
 	Query url.Values
 	// BeforeStore, when set, is called once the code is exchanged and the
 	// id_token verified, with the launch context, before anything is
 	// stored: an error stops the callback (an *Error as it is, any other
 	// as invalid_state) and no launch is stored, so nobody ever sees it.
-	// The adapters renew the browser session's token here, against
+	// The adapters renew the browser's session token here, against
 	// session fixation, so that no token planted before the callback can
 	// see the launch even for a moment; and check that a callback
 	// finished through an old token's forward was authorized by the same
 	// user.
 	BeforeStore func(ctx context.Context, lc LaunchContext) error
-	// Error and ErrorDescription are set when the EHR refused.
-	Error            string
-	ErrorDescription string
 }
 
-// CallbackResult is a finished launch.
-type CallbackResult struct {
-	// Handle is the new launch's opaque handle.
-	Handle string
-	// RedirectURL is Config.RedirectURL with the handle added as
-	// HandleParam: where to send the browser next.
-	RedirectURL string
-	// Context is the launch context.
-	Context LaunchContext
-}
-
-// Callback finishes a launch. The state must name a pending launch of this
-// browser session that has not expired; it is deleted before anything else
-// is done, so it cannot be replayed. The code is exchanged with the
-// issuer's client authentication and PKCE verifier, the id_token (when
-// there is one) is verified, and the launch is stored under a new handle.
-//
-// When the EHR granted openid, an id_token is required: a token response
-// without one fails with CodeInvalidIDToken. What was granted is the token
-// response's scope or, when the response names none, the scope the launch
-// asked for (RFC 6749 section 5.1), so a Config.Scope with openid, such as
-// DefaultScope, requires an id_token unless the EHR says it withheld openid.
-// The id_token's lifetime may be at most MaxIDTokenLifetime.
-//
-// An EHR's refusal (error) gives CodeAuthorizationDenied. Its Description
-// names the OAuth error code only when it is a registered one (such as
-// access_denied); the EHR's other words (error, error_description) stay in
-// the error's cause, for logs, and are never shown.
-//
-// Against session fixation, the app renews the browser session's
-// identifier in req.BeforeStore, before the launch is stored (the adapters
-// do), so that no identifier planted in the browser ever names a session
-// that holds the launch.
-func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackResult, error) {
+func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClient, error) {
 	const op = "callback"
 	e := s.engine
-	for _, v := range []string{req.Code, req.State, req.Issuer, req.Error, req.ErrorDescription} {
+	q := callbackParams{
+		Code: req.Query.Get("code"), State: req.Query.Get("state"), Issuer: req.Query.Get("iss"),
+		Error: req.Query.Get("error"), ErrorDescription: req.Query.Get("error_description"),
+	}
+	for _, v := range []string{q.Code, q.State, q.Issuer, q.Error, q.ErrorDescription} {
 		if len(v) > maxParamLen {
 			return nil, newError(op, CodeInvalidRequest, "a callback parameter is too long", nil)
 		}
 	}
 	if s.id == "" {
-		return nil, newError(op, CodeNoSession, "the request has no browser session; cookies may be blocked", nil)
+		return nil, newError(op, CodeNoLaunch, "the request has no browser session; cookies may be blocked", nil)
 	}
-	if req.Error != "" {
+	if q.Error != "" {
 		// The EHR's words are shown only for a refusal of one of this
 		// session's launches: anyone can link to the callback with an
 		// error of their own. The pending launch is burnt: single use.
 		var p pendingLaunch
-		if req.State == "" || e.takePending(ctx, s.store, op, s.id, req.State, &p) != nil || p.Session != s.id {
+		if q.State == "" || e.takePending(ctx, s.store, op, s.id, q.State, &p) != nil || p.Session != s.id {
 			return nil, newError(op, CodeInvalidState, "the callback reports an error, but its state matches no pending launch of this browser session", nil)
 		}
 		// The page names the error code only when it is a registered one;
 		// the EHR's own words, which anyone who can make the EHR redirect
 		// can choose, stay in the cause, for logs.
 		desc := "the EHR refused the authorization"
-		if oauthErrorCodes[req.Error] {
-			desc += ": " + req.Error
+		if oauthErrorCodes[q.Error] {
+			desc += ": " + q.Error
 		}
-		said := "the EHR said: error " + quoteShort(printable(req.Error))
-		if req.ErrorDescription != "" {
-			said += ", error_description " + quoteShort(printable(req.ErrorDescription))
+		said := "the EHR said: error " + quoteShort(printable(q.Error))
+		if q.ErrorDescription != "" {
+			said += ", error_description " + quoteShort(printable(q.ErrorDescription))
 		}
 		return nil, newError(op, CodeAuthorizationDenied, desc, errors.New(said))
 	}
-	if req.State == "" {
+	if q.State == "" {
 		return nil, newError(op, CodeInvalidRequest, "the callback has no state", nil)
 	}
-	if req.Code == "" {
+	if q.Code == "" {
 		return nil, newError(op, CodeInvalidRequest, "the callback has no code", nil)
 	}
 
@@ -111,7 +75,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	// anything else: a callback replayed, even while this one is in
 	// flight, finds nothing.
 	var p pendingLaunch
-	switch err := e.takePending(ctx, s.store, op, s.id, req.State, &p); {
+	switch err := e.takePending(ctx, s.store, op, s.id, q.State, &p); {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeInvalidState, "the state matches no pending launch (unknown, already used or expired)", unsealed(err))
 	case err != nil:
@@ -121,7 +85,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		return nil, newError(op, CodeInvalidState, "the state belongs to another browser session", nil)
 	}
 	if e.cfg.Now().After(p.Expires) {
-		return nil, newError(op, CodeLaunchExpired, "the launch took too long; launch the app again", nil)
+		return nil, newError(op, CodeInvalidState, "the launch took too long; launch the app again", nil)
 	}
 	is, err := e.issuer(op, p.Issuer)
 	if err != nil {
@@ -131,13 +95,13 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkAnswerer(op, is, as, &p, &req); err != nil {
+	if err := e.checkAnswerer(op, is, as, &p, q.Issuer, req.Query); err != nil {
 		return nil, err
 	}
 
 	tr, err := e.requestToken(ctx, op, CodeTokenExchangeFailed, is, as, url.Values{
 		"grant_type":    {"authorization_code"},
-		"code":          {req.Code},
+		"code":          {q.Code},
 		"redirect_uri":  {p.redirectURI(e)},
 		"code_verifier": {string(p.Verifier)},
 	})
@@ -182,7 +146,7 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		Context: lc,
 		Created: e.cfg.Now(),
 	}
-	if err := e.putRecord(ctx, s.store, op, launchKey(rec.Handle), &rec, e.cfg.SessionTTL); err != nil {
+	if err := e.putRecord(ctx, s.store, op, launchKey(rec.Handle), &rec, e.cfg.LaunchTTL); err != nil {
 		return nil, err
 	}
 	evicted, err := s.addToIndex(ctx, op, rec.Handle)
@@ -194,16 +158,12 @@ func (s *Session) Callback(ctx context.Context, req CallbackRequest) (*CallbackR
 		_ = deleteRecord(ctx, s.store, op, launchKey(h))
 	}
 	e.log.LogAttrs(ctx, logDebug, "callback", slogIssuer(is), slogBool("id_token", tr.IDToken != ""))
-	return &CallbackResult{Handle: rec.Handle, RedirectURL: e.redirectURL(rec.Handle), Context: lc}, nil
+	return s.readyClient(op, rec.Handle, rec)
 }
 
-// redirectURL adds the handle to Config.RedirectURL.
-func (e *Engine) redirectURL(handle string) string {
-	u, _ := url.Parse(e.cfg.RedirectURL) // checked in New
-	q := u.Query()
-	q.Set(HandleParam, handle)
-	u.RawQuery = q.Encode()
-	return u.String()
+// callbackParams are the callback query's parameters the engine reads.
+type callbackParams struct {
+	Code, State, Issuer, Error, ErrorDescription string
 }
 
 // printable keeps an EHR-supplied string short and free of control

@@ -12,34 +12,29 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
-// Defaults used by [New] for the Config fields left zero.
+// Defaults used by [New] for the Config fields left zero; each field's
+// comment names its value.
 const (
-	DefaultScope              = "launch openid fhirUser patient/*.read offline_access"
-	DefaultPendingLaunchTTL   = 10 * time.Minute
-	DefaultSessionTTL         = 12 * time.Hour
-	DefaultDiscoveryTTL       = time.Hour
-	DefaultLeeway             = time.Minute
-	DefaultHTTPTimeout        = 15 * time.Second
-	DefaultMaxResponseBytes   = 1 << 20
-	DefaultMaxFHIRBytes       = 8 << 20
-	DefaultMaxRetries         = 2
-	DefaultMaxLaunches        = 10
-	DefaultMaxPendingLaunches = 10
-	DefaultRefreshLockTTL     = 30 * time.Second
-	DefaultMaxIdleConnsPerEHR = 32
+	defaultScope              = "launch openid fhirUser patient/*.read offline_access"
+	defaultPendingLaunchTTL   = 10 * time.Minute
+	defaultLaunchTTL          = 12 * time.Hour
+	discoveryTTL              = time.Hour // how long an issuer's configuration is cached
+	defaultLeeway             = time.Minute
+	defaultHTTPTimeout        = 15 * time.Second
+	defaultMaxResponseBytes   = 1 << 20
+	defaultMaxFHIRBytes       = 8 << 20
+	defaultMaxRetries         = 2
+	defaultMaxLaunches        = 10
+	defaultMaxPendingLaunches = 10
+	defaultRefreshLockTTL     = 30 * time.Second
+	defaultMaxIdleConnsPerEHR = 32
 )
 
-// HandleParam is the query parameter, and HandleHeader the request header,
-// that carry a launch handle from the browser to the app. The callback's
-// redirect URL carries the handle in HandleParam.
-const (
-	HandleParam  = "launch_handle"
-	HandleHeader = "Smart-Launch-Handle"
-)
-
-// Config configures an [Engine]. Only ClientID, CallbackURL, RedirectURL and
+// Config configures an [Engine]. Only ClientID, CallbackURL and
 // either Issuers or AllowAnyIssuer are required; every other field has a
 // default, named in its comment.
 type Config struct {
@@ -48,8 +43,7 @@ type Config struct {
 	ClientID string
 
 	// Scope is the space-separated scope requested on an EHR launch. The
-	// default is DefaultScope: "launch openid fhirUser patient/*.read
-	// offline_access".
+	// default is "launch openid fhirUser patient/*.read offline_access".
 	Scope string
 
 	// StandaloneScope is the scope requested on a standalone launch (one
@@ -61,10 +55,23 @@ type Config struct {
 	// OAuth redirect_uri registered with the EHR.
 	CallbackURL string
 
-	// RedirectURL is where the browser goes after a successful callback: the
-	// app's first page. The launch handle is added to it as HandleParam. It
-	// may be absolute or a path such as "/fhir/".
-	RedirectURL string
+	// Storage keeps the engine's records: pending launches, launches with
+	// their tokens, and each browser's lists of them. The default is an
+	// in-memory Storage ([NewMemoryStorage]) of this process, which is
+	// right for one instance; apps on several instances share one, such as
+	// the sessions package's over Redis or PostgreSQL (the adapters use the
+	// session manager's store when this is nil).
+	Storage Storage
+
+	// Locker makes the engine's read-then-write steps atomic across every
+	// process that shares Storage: the take of a pending launch at its
+	// callback, a token refresh (one refresh per launch, no rotated refresh
+	// token lost) and a change to a browser's list of launches. The
+	// default is nil: a lock of this process only, which is right for one
+	// instance, or a Storage that is a [Taker] for the first step. Apps on
+	// several instances set one, such as sessions/redislock's or
+	// sessions/pgxlock's.
+	Locker Locker
 
 	// Issuers lists the EHRs (FHIR base URLs, the launch's iss) the app
 	// accepts, each with its own settings. A launch from an issuer not in
@@ -116,7 +123,7 @@ type Config struct {
 	AllowPrivateNetworks bool
 
 	// HTTPClient makes every request to the EHR. The default is a client
-	// with a DefaultHTTPTimeout timeout over a clone of
+	// with a 15-second timeout over a clone of
 	// http.DefaultTransport that keeps MaxIdleConnsPerEHR idle connections
 	// per host; a client of yours whose Transport is nil gets that clone
 	// too.
@@ -124,7 +131,7 @@ type Config struct {
 	// The engine uses a copy of the client you set, composed with rules a
 	// client cannot turn off: redirects to another origin are refused (your
 	// CheckRedirect runs after that check, on the redirects it lets
-	// through); a zero Timeout becomes DefaultHTTPTimeout; response bodies
+	// through); a zero Timeout becomes 15 seconds; response bodies
 	// are capped at MaxResponseBytes and MaxFHIRResponseBytes. Your Jar, a
 	// non-zero Timeout and your Transport's TLS and dial settings are kept.
 	//
@@ -154,27 +161,23 @@ type Config struct {
 
 	// Leeway is the clock skew allowed when checking id_token times, and how
 	// long before its expiry an access token is refreshed. The default is
-	// DefaultLeeway (one minute).
+	// one minute.
 	Leeway time.Duration
 
 	// PendingLaunchTTL is how long a user may take between the launch and
-	// the callback. The default is DefaultPendingLaunchTTL (10 minutes).
+	// the callback. The default is 10 minutes.
 	PendingLaunchTTL time.Duration
 
-	// SessionTTL is how long a finished launch is kept. The default is
-	// DefaultSessionTTL (12 hours).
-	SessionTTL time.Duration
-
-	// DiscoveryTTL is how long an issuer's SMART configuration is cached.
-	// The default is DefaultDiscoveryTTL (one hour).
-	DiscoveryTTL time.Duration
+	// LaunchTTL is how long a finished launch is kept, with its tokens. The
+	// default is 12 hours.
+	LaunchTTL time.Duration
 
 	// MaxResponseBytes caps each discovery, JWKS and token response. The
-	// default is DefaultMaxResponseBytes (1 MiB).
+	// default is 1 MiB.
 	MaxResponseBytes int64
 
 	// MaxFHIRResponseBytes caps each FHIR response read by a ReadyClient.
-	// The default is DefaultMaxFHIRBytes (8 MiB).
+	// The default is 8 MiB.
 	MaxFHIRResponseBytes int64
 
 	// MaxIdleConnsPerEHR is how many idle connections the engine keeps
@@ -189,7 +192,7 @@ type Config struct {
 	// makes to one EHR at busy times. In all, the engine keeps at most 100
 	// idle connections (or MaxIdleConnsPerEHR, if more), closing the least
 	// recently used first; an idle connection is closed after 90 seconds.
-	// The default is DefaultMaxIdleConnsPerEHR (32); -1 keeps none, so that
+	// The default is 32; -1 keeps none, so that
 	// every request opens a connection and closes it.
 	//
 	// It applies to the transports the engine builds: when HTTPClient or
@@ -201,23 +204,22 @@ type Config struct {
 
 	// MaxRetries is how many times a request to the EHR's discovery or token
 	// endpoint is retried after a network error or a 429, 500, 502, 503 or
-	// 504 answer, with backoff. The default is DefaultMaxRetries (2); -1 disables retries.
+	// 504 answer, with backoff. The default is 2; -1 disables retries.
 	MaxRetries int
 
 	// RefreshLockTTL bounds one token refresh: the time a refresh may take,
-	// and how long the Storage's lock (when it is a Locker) is held at most
-	// if its holder dies. The default is DefaultRefreshLockTTL (30 seconds).
+	// and how long the Locker's lock is held at most if its holder dies.
+	// The default is 30 seconds.
 	RefreshLockTTL time.Duration
 
 	// MaxLaunches is how many finished launches one browser session keeps;
-	// launching more evicts the oldest. The default is DefaultMaxLaunches
-	// (10).
+	// launching more evicts the oldest. The default is 10.
 	MaxLaunches int
 
 	// MaxPendingLaunches is how many launches one browser session may have
 	// started and not yet finished; starting more deletes the oldest, so a
 	// browser that calls the launch route in a loop keeps a bounded number
-	// of records in the store. The default is DefaultMaxPendingLaunches (10).
+	// of records in the store. The default is 10.
 	MaxPendingLaunches int
 
 	// StoreKeys seal the engine's records at rest: pending launches (with
@@ -225,14 +227,14 @@ type Config struct {
 	// and id tokens and launch context) and each session's lists of them
 	// are encrypted and authenticated with AES-256-GCM before they reach
 	// the Storage, the record's storage key bound in, so a value copied
-	// under another key does not open. Each key is StoreKeySize (32)
-	// random bytes, such as `openssl rand -base64 32` decoded; New refuses
-	// any other length.
+	// under another key does not open. Each key is 32 random bytes in
+	// standard base64, as `openssl rand -base64 32` prints them (kept as a
+	// Secret, so that printing a Config shows none); New refuses any other.
 	//
 	// The first key seals every record written; every key opens. To
 	// rotate, put a new key first and keep the old one after it: records
 	// sealed with the old key stay readable, and each is sealed with the
-	// new key when it is next written. After SessionTTL no record needs
+	// new key when it is next written. After LaunchTTL no record needs
 	// the old key any more, and it can be removed. A sealed value names
 	// its key by a short hash of the key, so the order of the others does
 	// not matter.
@@ -240,8 +242,8 @@ type Config struct {
 	// A record that no key opens (sealed with a key since removed, changed
 	// in the store, or stored unsealed: with keys set, a plain record from
 	// before they were is refused, so nobody who can write to the store
-	// can plant one) is treated as missing, with ErrUnsealable as the
-	// cause and a warning in the log: the user launches again. Turning
+	// can plant one) is treated as missing (ErrNotFound, with a cause
+	// that says so) and a warning goes to the log: the user launches again. Turning
 	// StoreKeys on therefore ends the launches stored before.
 	//
 	// Nonces are random (96 bits), so rotate a key before it has sealed
@@ -251,7 +253,7 @@ type Config struct {
 	// anyone who can read the store. That is fine for an in-memory store
 	// only; the adapters log a warning when another store runs without
 	// StoreKeys.
-	StoreKeys []StoreKey
+	StoreKeys []Secret
 }
 
 // Issuer is one EHR the app accepts launches from, with its own settings.
@@ -259,9 +261,6 @@ type Issuer struct {
 	// URL is the FHIR base URL, exactly as the EHR sends it in iss (a
 	// trailing slash is ignored).
 	URL string
-
-	// Name is a label for logs and pages. The default is the URL's host.
-	Name string
 
 	// ClientID overrides Config.ClientID for this issuer.
 	ClientID string
@@ -305,45 +304,44 @@ type Issuer struct {
 	CallbackURL string
 }
 
-// AuthMethod names a client authentication method of the token endpoint.
-type AuthMethod string
-
-// The client authentication methods.
-const (
-	// AuthPublic: a public client; only client_id is sent.
-	AuthPublic AuthMethod = "none"
-	// AuthClientSecretBasic: client id and secret in HTTP Basic auth.
-	AuthClientSecretBasic AuthMethod = "client_secret_basic"
-	// AuthClientSecretPost: client id and secret in the form body.
-	AuthClientSecretPost AuthMethod = "client_secret_post"
-	// AuthPrivateKeyJWT: a JWT signed with the app's private key (SMART's
-	// asymmetric client authentication, RFC 7523).
-	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
-)
-
-// ClientAuth is how the app authenticates at an issuer's token endpoint.
+// ClientAuth is how the app authenticates at an issuer's token endpoint:
+// with a Secret (client_secret_basic, or client_secret_post), with a
+// Signer (private_key_jwt, SMART's asymmetric client authentication), or,
+// with neither, as a public client that sends only its client_id.
 type ClientAuth struct {
-	// Method is the authentication method. The default is AuthPublic.
-	Method AuthMethod
+	// Secret is the client secret of a confidential client.
+	Secret Secret
 
-	// Secret is the client secret for the client_secret methods.
-	Secret string
+	// AuthStyle says how Secret is sent: in HTTP Basic auth
+	// (client_secret_basic, oauth2.AuthStyleInHeader, the default when it
+	// is zero) or in the form body (client_secret_post,
+	// oauth2.AuthStyleInParams).
+	AuthStyle oauth2.AuthStyle
 
-	// Signer signs client assertions for AuthPrivateKeyJWT. Any
+	// Signer signs client assertions (private_key_jwt, RFC 7523). Any
 	// crypto.Signer works, so a key held in a KMS or HSM can be used. Its
-	// public key must be RSA of at least 2048 bits (signing RS384) or ECDSA
-	// on P-384 (signing ES384), the algorithms SMART asks for. Other keys,
-	// ECDSA on P-256 or P-521 and Ed25519 among them, are refused by New.
+	// public key must be RSA of at least 2048 bits (the assertions are
+	// signed RS384) or ECDSA on P-384 (ES384), the algorithms SMART asks
+	// for. Other keys, ECDSA on P-256 or P-521 and Ed25519 among them, are
+	// refused by New.
 	Signer crypto.Signer
 
 	// KeyID is the kid of the signing key in the app's published JWKS.
 	KeyID string
 
-	// Algorithm is "RS384" (for an RSA Signer) or "ES384" (for a P-384
-	// Signer). The default follows the Signer's key; an Algorithm that
-	// does not fit the key is refused by New.
-	Algorithm string
+	method authMethod // filled by validate
+	alg    string     // the Signer's algorithm, filled by validate
 }
+
+// authMethod names a client authentication method of the token endpoint.
+type authMethod string
+
+const (
+	authPublic            authMethod = "none"
+	authClientSecretBasic authMethod = "client_secret_basic"
+	authClientSecretPost  authMethod = "client_secret_post"
+	authPrivateKeyJWT     authMethod = "private_key_jwt"
+)
 
 // validate checks one issuer's settings and fills its defaults.
 func (is *Issuer) validate(field string, cfg *Config, any bool) error {
@@ -356,9 +354,6 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 			return configError(field+".URL", "is http (%q); use https, or set AllowInsecureHTTP for local development", is.URL)
 		}
 		is.URL = strings.TrimRight(is.URL, "/")
-		if is.Name == "" {
-			is.Name = u.Host
-		}
 	}
 	if err := is.validateServer(field, cfg, any); err != nil {
 		return err
@@ -370,30 +365,31 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 		return configError(field+".ClientID", "is empty and Config.ClientID is empty")
 	}
 	a := &is.Auth
-	switch a.Method {
-	case "":
-		a.Method = AuthPublic
-	case AuthPublic:
-	case AuthClientSecretBasic, AuthClientSecretPost:
+	switch {
+	case a.Secret != "" && a.Signer != nil:
+		return configError(field+".Auth", "has both a Secret and a Signer; set the one the EHR registered")
+	case a.Secret != "":
 		if any {
-			return configError(field+".Auth.Method", "is %s, but DefaultIssuer's settings go to every issuer a launch names: "+
+			return configError(field+".Auth.Secret", "is set, but DefaultIssuer's settings go to every issuer a launch names: "+
 				"the secret would be sent to whatever token endpoint an unknown EHR declares. List the EHRs that share the secret in Issuers, "+
-				"or use private_key_jwt (its assertion names the token endpoint it is for)", a.Method)
+				"or use a Signer (its assertion names the token endpoint it is for)")
 		}
-		if a.Secret == "" {
-			return configError(field+".Auth.Secret", "is empty but Method is %s", a.Method)
+		switch a.AuthStyle {
+		case oauth2.AuthStyleAutoDetect, oauth2.AuthStyleInHeader:
+			a.method = authClientSecretBasic
+		case oauth2.AuthStyleInParams:
+			a.method = authClientSecretPost
+		default:
+			return configError(field+".Auth.AuthStyle", "is %d; use oauth2.AuthStyleInHeader or oauth2.AuthStyleInParams", a.AuthStyle)
 		}
-	case AuthPrivateKeyJWT:
-		if a.Signer == nil {
-			return configError(field+".Auth.Signer", "is nil but Method is private_key_jwt")
-		}
-		alg, err := signingAlgorithm(field+".Auth", a.Signer, a.Algorithm)
+	case a.Signer != nil:
+		alg, err := signingAlgorithm(field+".Auth", a.Signer)
 		if err != nil {
 			return err
 		}
-		a.Algorithm = alg
+		a.method, a.alg = authPrivateKeyJWT, alg
 	default:
-		return configError(field+".Auth.Method", "unknown method %q", a.Method)
+		a.method = authPublic
 	}
 	return nil
 }
@@ -406,9 +402,9 @@ const minRSABits = 2048
 // of at least 2048 bits, ES384 for ECDSA on P-384. Any other key (ECDSA on
 // P-256 or P-521, Ed25519, short RSA) could not sign an assertion the EHR
 // accepts, so it is refused here, at New, rather than at the first token
-// request. alg, when set, must be the key's algorithm. field names the
+// request. field names the
 // ClientAuth in errors.
-func signingAlgorithm(field string, s crypto.Signer, alg string) (string, error) {
+func signingAlgorithm(field string, s crypto.Signer) (string, error) {
 	want := ""
 	switch k := s.Public().(type) {
 	case *rsa.PublicKey:
@@ -432,9 +428,6 @@ func signingAlgorithm(field string, s crypto.Signer, alg string) (string, error)
 	default:
 		return "", configError(field+".Signer", "has a %T public key; SMART needs RSA of at least %d bits (RS384) or ECDSA on P-384 (ES384)", s.Public(), minRSABits)
 	}
-	if alg != "" && alg != want {
-		return "", configError(field+".Algorithm", "is %q, which does not fit the signer's key; use %s, or leave it empty", alg, want)
-	}
 	return want, nil
 }
 
@@ -444,7 +437,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, configError("ClientID", "is empty")
 	}
 	if cfg.Scope == "" {
-		cfg.Scope = DefaultScope
+		cfg.Scope = defaultScope
 	}
 	if cfg.StandaloneScope == "" {
 		cfg.StandaloneScope = standaloneScope(cfg.Scope)
@@ -452,12 +445,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	cb, err := url.Parse(cfg.CallbackURL)
 	if cfg.CallbackURL == "" || err != nil || !cb.IsAbs() || cb.Host == "" {
 		return cfg, configError("CallbackURL", "must be the absolute URL of the callback route, got %q", cfg.CallbackURL)
-	}
-	if cfg.RedirectURL == "" {
-		return cfg, configError("RedirectURL", "is empty; set the app page the browser lands on after the callback")
-	}
-	if _, err := url.Parse(cfg.RedirectURL); err != nil {
-		return cfg, configError("RedirectURL", "is not a URL: %v", err)
 	}
 	if len(cfg.Issuers) == 0 && !cfg.AllowAnyIssuer {
 		return cfg, configError("Issuers", "is empty; list the EHRs the app accepts, or set AllowAnyIssuer")
@@ -486,31 +473,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	setDefault(&cfg.Leeway, DefaultLeeway)
-	setDefault(&cfg.PendingLaunchTTL, DefaultPendingLaunchTTL)
-	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
-	setDefault(&cfg.DiscoveryTTL, DefaultDiscoveryTTL)
-	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
-	setDefault(&cfg.MaxFHIRResponseBytes, DefaultMaxFHIRBytes)
-	setDefault(&cfg.MaxLaunches, DefaultMaxLaunches)
-	setDefault(&cfg.MaxPendingLaunches, DefaultMaxPendingLaunches)
-	setDefault(&cfg.RefreshLockTTL, DefaultRefreshLockTTL)
+	setDefault(&cfg.Leeway, defaultLeeway)
+	setDefault(&cfg.PendingLaunchTTL, defaultPendingLaunchTTL)
+	setDefault(&cfg.LaunchTTL, defaultLaunchTTL)
+	setDefault(&cfg.MaxResponseBytes, defaultMaxResponseBytes)
+	setDefault(&cfg.MaxFHIRResponseBytes, defaultMaxFHIRBytes)
+	setDefault(&cfg.MaxLaunches, defaultMaxLaunches)
+	setDefault(&cfg.MaxPendingLaunches, defaultMaxPendingLaunches)
+	setDefault(&cfg.RefreshLockTTL, defaultRefreshLockTTL)
 	if cfg.MaxIdleConnsPerEHR == 0 {
-		cfg.MaxIdleConnsPerEHR = DefaultMaxIdleConnsPerEHR
+		cfg.MaxIdleConnsPerEHR = defaultMaxIdleConnsPerEHR
 	}
-	keys := make([]StoreKey, len(cfg.StoreKeys))
-	for i, k := range cfg.StoreKeys {
-		if len(k) != StoreKeySize {
-			return cfg, configError(fmt.Sprintf("StoreKeys[%d]", i), "is %d bytes; it must be %d random bytes (an AES-256 key)", len(k), StoreKeySize)
-		}
-		keys[i] = slices.Clone(k)
+	if cfg.Storage == nil {
+		cfg.Storage = newMemoryStorage(cfg.Now)
 	}
-	if len(keys) > 0 {
-		cfg.StoreKeys = keys // a copy: the caller's slices may change
-	}
+	cfg.StoreKeys = slices.Clone(cfg.StoreKeys) // the caller's slice may change
 	switch {
 	case cfg.MaxRetries == 0:
-		cfg.MaxRetries = DefaultMaxRetries
+		cfg.MaxRetries = defaultMaxRetries
 	case cfg.MaxRetries < 0:
 		cfg.MaxRetries = 0
 	}

@@ -91,7 +91,7 @@ func TestConfigDefaults(t *testing.T) {
 	if is.URL != "https://ehr.test/fhir" || is.Name != "ehr.test" || is.ClientID != "app" || is.Auth.Algorithm != "ES384" {
 		t.Errorf("issuer defaults %+v", is)
 	}
-	if cfg.PendingLaunchTTL != core.DefaultPendingLaunchTTL || cfg.SessionTTL != core.DefaultSessionTTL ||
+	if cfg.PendingLaunchTTL != core.DefaultPendingLaunchTTL || cfg.LaunchTTL != core.DefaultSessionTTL ||
 		cfg.Leeway != core.DefaultLeeway || cfg.MaxRetries != core.DefaultMaxRetries ||
 		cfg.MaxLaunches != core.DefaultMaxLaunches || cfg.Now == nil || cfg.Logger == nil {
 		t.Errorf("defaults not filled: %+v", cfg)
@@ -105,7 +105,7 @@ func TestErrorCodes(t *testing.T) {
 	if got := err.Error(); got != "smart: ready: storage_unavailable: the session storage failed: dial tcp: refused" {
 		t.Errorf("message %q", got)
 	}
-	if !errors.Is(err, core.CodeStorageUnavailable) || errors.Is(err, core.CodeNoSession) || !errors.Is(err, cause) {
+	if !errors.Is(err, core.CodeStorageUnavailable) || errors.Is(err, core.CodeNoLaunch) || !errors.Is(err, cause) {
 		t.Error("errors.Is does not see the code and the cause")
 	}
 	var e *core.Error
@@ -113,9 +113,9 @@ func TestErrorCodes(t *testing.T) {
 		t.Error("errors.As / HTTPStatus")
 	}
 	for code, status := range map[core.Code]int{
-		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400, core.CodeLaunchExpired: 400,
+		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400, core.CodeInvalidState: 400,
 		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403,
-		core.CodeNoSession: 401, core.CodeSessionExpired: 401, core.CodeRefreshFailed: 401,
+		core.CodeNoLaunch: 401, core.CodeLaunchExpired: 401, core.CodeRefreshFailed: 401,
 		core.CodeDiscoveryFailed: 502, core.CodeTokenExchangeFailed: 502, core.CodeInvalidIDToken: 502,
 		core.CodeFHIRRequestFailed: 502, core.CodeResourceNotFound: 404, core.CodeStorageUnavailable: 503,
 		core.CodeInvalidConfig: 500,
@@ -127,8 +127,8 @@ func TestErrorCodes(t *testing.T) {
 	if core.HTTPStatus(nil) != 200 || core.HTTPStatus(cause) != 500 || core.ErrorCode(cause) != "" {
 		t.Error("HTTPStatus of nil or foreign errors")
 	}
-	if core.CodeNoSession.Error() != "smart: no_session" {
-		t.Errorf("Code.Error %q", core.CodeNoSession.Error())
+	if core.CodeNoLaunch.Error() != "smart: no_launch" {
+		t.Errorf("Code.Error %q", core.CodeNoLaunch.Error())
 	}
 }
 

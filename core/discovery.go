@@ -10,8 +10,12 @@ import (
 	"slices"
 )
 
-// discovery is what the engine needs from an issuer's SMART configuration.
-type discovery struct {
+// Discovery is what an issuer's SMART configuration says, as far as the
+// engine uses it: from {iss}/.well-known/smart-configuration, or the
+// oauth-uris extension of the CapabilityStatement at {iss}/metadata when
+// there is none. Relative URLs are resolved, and every endpoint has passed
+// the issuer-binding rule (SECURITY.md).
+type Discovery struct {
 	// Issuer is the authorization server's issuer identifier: the iss of
 	// its id_tokens. It is empty when the configuration came from the
 	// CapabilityStatement, which does not carry one.
@@ -20,10 +24,36 @@ type discovery struct {
 	AuthorizationEndpoint string   `json:"authorization_endpoint"`
 	TokenEndpoint         string   `json:"token_endpoint"`
 	RevocationEndpoint    string   `json:"revocation_endpoint"`
-	Capabilities          []string `json:"capabilities"`
-	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
-	AuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
-	IssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// Capabilities are the SMART capabilities, such as "launch-ehr" and
+	// "context-ehr-patient".
+	Capabilities         []string `json:"capabilities"`
+	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+	// IssParameterSupported says the server sends RFC 9207's iss with
+	// every authorization response.
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+}
+
+// Discover returns what the issuer iss (a FHIR base URL the app accepts)
+// declares: its endpoints and capabilities, fetched on first use and cached
+// for an hour, as a launch would find them. The result is the
+// caller's copy.
+func (e *Engine) Discover(ctx context.Context, iss string) (*Discovery, error) {
+	const op = "discover"
+	if len(iss) > maxParamLen {
+		return nil, newError(op, CodeInvalidRequest, "the issuer is too long", nil)
+	}
+	is, err := e.issuer(op, iss)
+	if err != nil {
+		return nil, err
+	}
+	as, err := e.server(ctx, op, is)
+	if err != nil {
+		return nil, err
+	}
+	d := *as.disc
+	d.Capabilities = slices.Clone(d.Capabilities)
+	d.CodeChallengeMethods = slices.Clone(d.CodeChallengeMethods)
+	return &d, nil
 }
 
 // oauthURIs is the extension URL of the CapabilityStatement's OAuth endpoints.
@@ -32,7 +62,7 @@ const oauthURIs = "http://fhir-registry.smarthealthit.org/StructureDefinition/oa
 // discover fetches {iss}/.well-known/smart-configuration and falls back to
 // the oauth-uris extension of {iss}/metadata. Relative endpoint URLs are
 // resolved against the document they came from.
-func (e *Engine) discover(ctx context.Context, is *Issuer) (*discovery, error) {
+func (e *Engine) discover(ctx context.Context, is *Issuer) (*Discovery, error) {
 	wellKnown := is.URL + "/.well-known/smart-configuration"
 	d, err := e.fetchSmartConfiguration(ctx, is, wellKnown)
 	if err == nil {
@@ -71,8 +101,8 @@ func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept strin
 	return nil
 }
 
-func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*discovery, error) {
-	var d discovery
+func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*Discovery, error) {
+	var d Discovery
 	if err := e.fetchJSON(ctx, is, docURL, "application/json", &d); err != nil {
 		return nil, err
 	}
@@ -99,7 +129,7 @@ type capabilityStatement struct {
 	} `json:"rest"`
 }
 
-func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docURL string) (*discovery, error) {
+func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docURL string) (*Discovery, error) {
 	var cs capabilityStatement
 	if err := e.fetchJSON(ctx, is, docURL, "application/fhir+json", &cs); err != nil {
 		return nil, err
@@ -115,11 +145,11 @@ func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docUR
 }
 
 // oauthEndpoints reads the oauth-uris extension.
-func (cs *capabilityStatement) oauthEndpoints() (*discovery, error) {
+func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 	if cs.ResourceType != "CapabilityStatement" {
 		return nil, errors.New("not a CapabilityStatement")
 	}
-	var d discovery
+	var d Discovery
 	for _, r := range cs.Rest {
 		for _, ext := range r.Security.Extension {
 			if ext.URL != oauthURIs {
@@ -142,7 +172,7 @@ func (cs *capabilityStatement) oauthEndpoints() (*discovery, error) {
 
 // resolve makes every endpoint absolute against base and checks the ones the
 // launch needs.
-func (d *discovery) resolve(base string, allowHTTP bool) error {
+func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	b, err := url.Parse(base)
 	if err != nil {
 		return err
@@ -186,4 +216,4 @@ func (d *discovery) resolve(base string, allowHTTP bool) error {
 
 // supportsS256 reports whether the server advertises PKCE S256. PKCE S256 is
 // sent either way; this only feeds a log line.
-func (d *discovery) supportsS256() bool { return slices.Contains(d.CodeChallengeMethods, "S256") }
+func (d *Discovery) supportsS256() bool { return slices.Contains(d.CodeChallengeMethods, "S256") }

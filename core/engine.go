@@ -93,35 +93,77 @@ func New(cfg Config) (*Engine, error) {
 // Config returns the engine's configuration with its defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
-// Session binds the engine to one browser session: id is the session's
-// opaque, unguessable identifier and st is where its records live. It is
-// cheap (no network, no parsing) and meant to be made for each request.
-func (e *Engine) Session(id string, st Storage) *Session {
-	return &Session{engine: e, id: id, store: st}
-}
-
-// Session is an Engine bound to one browser session. Its methods are the
-// three steps of SMART App Launch: [Session.Launch], [Session.Callback] and
-// [Session.Ready].
-type Session struct {
+// session is the engine bound to one browser: the browser's opaque,
+// unguessable id, under which its records are kept.
+type session struct {
 	engine *Engine
 	id     string
 	store  Storage
 }
 
-// ID returns the browser session's identifier.
-func (s *Session) ID() string { return s.id }
+func (e *Engine) session(browser string) *session {
+	return &session{engine: e, id: browser, store: e.cfg.Storage}
+}
 
-// CheckIssuer reports, without a network call, whether a launch from iss
-// would be accepted: nil, or the *Error (CodeInvalidRequest or
-// CodeUnknownIssuer) that Launch would return. Adapters call it before
-// creating a browser session for the launch.
-func (e *Engine) CheckIssuer(iss string) error {
-	if len(iss) > maxParamLen {
-		return newError("launch", CodeInvalidRequest, "a launch parameter is too long", nil)
-	}
-	_, err := e.issuer("launch", iss)
-	return err
+// Launch starts a launch for the browser whose id is browser (an opaque,
+// unguessable identifier of the browser's session, such as the one
+// sessions.Browser keeps in a cookie): it discovers the issuer's endpoints
+// (cached), stores a pending launch keyed by a fresh state with a PKCE
+// verifier and a nonce, and returns the EHR's authorize URL to redirect the
+// browser to. iss is the FHIR base URL (the EHR launch's iss parameter, or
+// the issuer the app chose for a standalone launch) and launch the EHR's
+// opaque launch parameter, empty for a standalone launch.
+//
+// Each call makes its own pending launch, so overlapping launches in one
+// browser (several tabs) never overwrite each other. A refused issuer fails
+// before anything is stored or fetched.
+func (e *Engine) Launch(ctx context.Context, browser, iss, launch string) (string, error) {
+	return e.session(browser).launch(ctx, iss, launch)
+}
+
+// Callback finishes a launch of the browser and returns its client; see
+// [CallbackRequest] for what the callback brings. The state must name a
+// pending launch of this browser that has not expired; it is deleted
+// before anything else is done, so it cannot be replayed. The code is
+// exchanged with the issuer's client authentication and PKCE verifier, the
+// id_token (when there is one) is verified, and the launch is stored under
+// a new handle ([ReadyClient.Handle]).
+//
+// When the EHR granted openid, an id_token is required: a token response
+// without one fails with CodeInvalidIDToken. What was granted is the token
+// response's scope or, when the response names none, the scope the launch
+// asked for (RFC 6749 section 5.1), so a Config.Scope with openid, such as
+// the default, requires an id_token unless the EHR says it withheld openid.
+// The id_token may be valid for at most 24 hours.
+//
+// An EHR's refusal (error) gives CodeAuthorizationDenied. Its Description
+// names the OAuth error code only when it is a registered one (such as
+// access_denied); the EHR's other words (error, error_description) stay in
+// the error's cause, for logs, and are never shown.
+//
+// Against session fixation, the app renews the browser's session
+// identifier in req.BeforeStore, before the launch is stored (the adapters
+// do), so that no identifier planted in the browser ever names a session
+// that holds the launch.
+func (e *Engine) Callback(ctx context.Context, browser string, req CallbackRequest) (*ReadyClient, error) {
+	return e.session(browser).callback(ctx, req)
+}
+
+// Ready returns the client for one of the browser's launches: the one named
+// by handle, or the most recent when handle is empty. It makes no network
+// call while the access token is fresh; an expired token is refreshed once
+// (see [ReadyClient.Refresh]).
+//
+// A handle names a launch only within its own browser: another browser's
+// handle gives CodeNoLaunch.
+func (e *Engine) Ready(ctx context.Context, browser, handle string) (*ReadyClient, error) {
+	return e.session(browser).ready(ctx, handle)
+}
+
+// Logout deletes every launch of the browser, with its tokens, and every
+// launch it has started and not finished.
+func (e *Engine) Logout(ctx context.Context, browser string) error {
+	return e.session(browser).logout(ctx)
 }
 
 // launchIssuer returns the settings and parsed URL of a stored launch's
@@ -137,7 +179,7 @@ func (e *Engine) launchIssuer(op, iss string) (*Issuer, *url.URL, error) {
 	}
 	base, err := url.Parse(is.URL)
 	if err != nil {
-		return nil, nil, newError(op, CodeNoSession, "the launch's issuer URL is malformed", err)
+		return nil, nil, newError(op, CodeNoLaunch, "the launch's issuer URL is malformed", err)
 	}
 	return is, base, nil
 }
@@ -177,33 +219,32 @@ func (e *Engine) issuer(op, iss string) (*Issuer, error) {
 	}
 	is := e.cfg.DefaultIssuer
 	is.URL = key
-	is.Name = u.Host
 	return &is, nil
 }
 
 // authServer is what the engine caches per issuer: its discovered endpoints
 // and the id_token verifier built on its JWKS.
 type authServer struct {
-	disc     *discovery
+	disc     *Discovery
 	fetched  time.Time
 	verifier idTokenVerifier
 }
 
 // server returns the issuer's discovered configuration, fetching it when
-// the cache has none or it is older than DiscoveryTTL. Concurrent callers
+// the cache has none or it is older than discoveryTTL. Concurrent callers
 // for one issuer share one fetch.
 func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer, error) {
 	now := e.cfg.Now()
 	e.mu.RLock()
 	as := e.servers[is.URL]
 	e.mu.RUnlock()
-	if as != nil && now.Sub(as.fetched) < e.cfg.DiscoveryTTL {
+	if as != nil && now.Sub(as.fetched) < discoveryTTL {
 		return as, nil
 	}
 	ch := e.flight.DoChan(is.URL, func() (any, error) {
 		// The fetch belongs to every waiting caller: do not let the first
 		// caller's cancellation fail the others.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultHTTPTimeout)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultHTTPTimeout)
 		defer cancel()
 		d, err := e.discover(fctx, is)
 		if err != nil {

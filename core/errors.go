@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 )
@@ -11,7 +10,7 @@ import (
 //
 // A Code is itself an error, so errors.Is can test for it:
 //
-//	if errors.Is(err, core.CodeSessionExpired) { … offer to relaunch … }
+//	if errors.Is(err, core.CodeLaunchExpired) { … offer to relaunch … }
 type Code string
 
 // The error codes. Each maps to an HTTP status with [Code.HTTPStatus].
@@ -25,12 +24,10 @@ const (
 	// CodeDiscoveryFailed: the issuer's SMART configuration could not be
 	// fetched or understood (502).
 	CodeDiscoveryFailed Code = "discovery_failed"
-	// CodeInvalidState: the callback's state matches no pending launch of
-	// this browser session (400).
+	// CodeInvalidState: the callback's state names no pending launch of
+	// this browser: unknown, already used, or older than
+	// Config.PendingLaunchTTL (400).
 	CodeInvalidState Code = "invalid_state"
-	// CodeLaunchExpired: the pending launch's time ran out before the
-	// callback came back (400).
-	CodeLaunchExpired Code = "launch_expired"
 	// CodeAuthorizationDenied: the EHR answered the authorization request
 	// with an error, such as access_denied (403).
 	CodeAuthorizationDenied Code = "authorization_denied"
@@ -39,12 +36,12 @@ const (
 	CodeTokenExchangeFailed Code = "token_exchange_failed"
 	// CodeInvalidIDToken: the id_token failed verification (502).
 	CodeInvalidIDToken Code = "invalid_id_token"
-	// CodeNoSession: the browser session has no launch, or the launch
-	// handle names none of its launches (401).
-	CodeNoSession Code = "no_session"
-	// CodeSessionExpired: the launch's tokens expired and cannot be
+	// CodeNoLaunch: this browser has no launch, or the launch handle
+	// names none of its launches (401).
+	CodeNoLaunch Code = "no_launch"
+	// CodeLaunchExpired: the launch's tokens ran out and cannot be
 	// refreshed; the user must launch again (401).
-	CodeSessionExpired Code = "session_expired"
+	CodeLaunchExpired Code = "launch_expired"
 	// CodeRefreshFailed: the token endpoint refused a refresh (its grant
 	// is revoked or expired), or the refreshed id_token failed its checks;
 	// the launch is ended (401). A token endpoint that cannot be reached
@@ -73,9 +70,9 @@ func (c Code) Error() string { return "smart: " + string(c) }
 // this code. Unknown codes map to 500.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeInvalidRequest, CodeInvalidState, CodeLaunchExpired:
+	case CodeInvalidRequest, CodeInvalidState:
 		return http.StatusBadRequest
-	case CodeNoSession, CodeSessionExpired, CodeRefreshFailed:
+	case CodeNoLaunch, CodeLaunchExpired, CodeRefreshFailed:
 		return http.StatusUnauthorized
 	case CodeUnknownIssuer, CodeAuthorizationDenied, CodeFHIRForbidden:
 		return http.StatusForbidden
@@ -146,30 +143,6 @@ func (e *Error) Is(target error) bool {
 	return ok && c == e.Code
 }
 
-// HTTPStatus is the status for this error's code; see [Code.HTTPStatus].
-func (e *Error) HTTPStatus() int { return e.Code.HTTPStatus() }
-
-// ErrorCode returns the Code of the first *Error in err's chain, or "" when
-// there is none.
-func ErrorCode(err error) Code {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
-
-// HTTPStatus returns the HTTP status for err: the status of its Code, 500
-// for an error that is not an *Error, and 200 for nil.
-func HTTPStatus(err error) int {
-	if err == nil {
-		return http.StatusOK
-	}
-	if c := ErrorCode(err); c != "" {
-		return c.HTTPStatus()
-	}
-	return http.StatusInternalServerError
-}
 
 func newError(op string, code Code, desc string, cause error) *Error {
 	return &Error{Op: op, Code: code, Description: desc, Err: cause}

@@ -43,7 +43,7 @@ const fhirJSON = "application/fhir+json"
 // the cap fails. As with http.Client.Do, the caller must close the body;
 // read it to its end first, so that its connection is kept for the next
 // request (see Config.MaxIdleConnsPerEHR). Every request is bounded by ctx and by the engine's HTTP
-// client timeout (DefaultHTTPTimeout unless Config.HTTPClient sets its
+// client timeout (defaultHTTPTimeout unless Config.HTTPClient sets its
 // own).
 func (rc *ReadyClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	return rc.do(ctx, req, false)
@@ -255,7 +255,7 @@ func fhirError(what string, resp *http.Response, body []byte) error {
 		e.Code = CodeFHIRForbidden
 	case http.StatusUnauthorized:
 		// Still refused after a refresh and a retry: the launch is unusable.
-		e.Code = CodeSessionExpired
+		e.Code = CodeLaunchExpired
 	}
 	var oo OperationOutcome
 	if json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {

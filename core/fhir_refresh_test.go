@@ -108,7 +108,7 @@ func TestRetryAfter401CarriesTheNewToken(t *testing.T) {
 	env.ehr.ResetCounts()
 	env.ehr.SetFaults(smarttest.Faults{Unauthorized: 2})
 	err = env.rc.Patient().Read(ctx, &p)
-	wantFHIRError(t, err, core.CodeSessionExpired, http.StatusUnauthorized)
+	wantFHIRError(t, err, core.CodeLaunchExpired, http.StatusUnauthorized)
 	if n := env.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
 		t.Errorf("refreshes after two 401s = %d, want 1", n)
 	}
@@ -203,8 +203,8 @@ func TestRefreshFailureEndsTheLaunch(t *testing.T) {
 	if err := env.rc.Patient().Read(ctx, &p); core.ErrorCode(err) != core.CodeRefreshFailed {
 		t.Fatalf("Read with a revoked grant: %v, want refresh_failed", err)
 	}
-	if _, err := env.sess.Ready(ctx, env.handle); core.ErrorCode(err) != core.CodeNoSession {
-		t.Errorf("Ready after a refused refresh: %v, want no_session", err)
+	if _, err := env.sess.Ready(ctx, env.handle); core.ErrorCode(err) != core.CodeNoLaunch {
+		t.Errorf("Ready after a refused refresh: %v, want no_launch", err)
 	}
 }
 

@@ -301,7 +301,7 @@ func TestCallbackRefuses(t *testing.T) {
 			_, err := s.Callback(context.Background(), cb)
 			return err
 		}},
-		{name: "expired state", code: core.CodeLaunchExpired, cfg: core.Config{PendingLaunchTTL: 2 * time.Minute}, do: func(t *testing.T, h *harness) error {
+		{name: "expired state", code: core.CodeInvalidState, cfg: core.Config{PendingLaunchTTL: 2 * time.Minute}, do: func(t *testing.T, h *harness) error {
 			s := h.session("browser-1")
 			cb := h.launch(s, &pat1)
 			// The storage still holds the record (its TTL is generous in

@@ -52,7 +52,7 @@ func FuzzDiscovery(f *testing.F) {
 	f.Add([]byte(`{"authorization_endpoint":"javascript:alert(1)","token_endpoint":"//evil.test/t"}`))
 	f.Add([]byte(`{"authorization_endpoint":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var d discovery
+		var d Discovery
 		if json.Unmarshal(data, &d) != nil {
 			return
 		}
@@ -187,8 +187,8 @@ func FuzzOpenSealed(f *testing.F) {
 			if len(stored) != len(got)+sealOverhead || stored[0] != sealVersion {
 				t.Fatalf("opened a %d-byte value to %d bytes", len(stored), len(got))
 			}
-		} else if !errors.Is(err, ErrUnsealable) || !errors.Is(err, ErrNotFound) {
-			t.Fatalf("error %v is not ErrUnsealable and ErrNotFound", err)
+		} else if !errors.Is(err, errUnsealable) || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("error %v is not errUnsealable and ErrNotFound", err)
 		}
 		sealed := ring.seal(key, data)
 		got, err := ring.open(key, sealed)

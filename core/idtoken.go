@@ -39,7 +39,7 @@ var idTokenAlgs = []string{
 // smart-configuration: issuer and jwks_uri from there, never the FHIR base.
 // The key set is fetched on first use and cached; go-oidc fetches it again
 // only for a kid it has not seen.
-func (e *Engine) newVerifier(is *Issuer, d *discovery) idTokenVerifier {
+func (e *Engine) newVerifier(is *Issuer, d *Discovery) idTokenVerifier {
 	if d.JWKSURI == "" || d.Issuer == "" {
 		return nil
 	}

@@ -36,7 +36,7 @@ func TestLaunchRefuses(t *testing.T) {
 	}
 	t.Run("no browser session", func(t *testing.T) {
 		_, err := h.session("").Launch(context.Background(), core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()})
-		wantCode(t, err, core.CodeNoSession)
+		wantCode(t, err, core.CodeNoLaunch)
 	})
 	if n := h.store.len(); n != 0 {
 		t.Errorf("refused launches stored %d records", n)
@@ -125,18 +125,18 @@ func TestOverlappingLaunchesKeepTheirOwnPatients(t *testing.T) {
 	}
 	// Another browser session can use neither handle.
 	_, err = h.session("other-browser").Ready(context.Background(), resA.Handle)
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 }
 
 func TestReadyRefuses(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 	_, err := h.session("fresh").Ready(context.Background(), "")
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 	_, err = h.session("fresh").Ready(context.Background(), "no-such-handle")
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 	_, err = h.session("").Ready(context.Background(), "")
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 	h.store.setFail(errors.New("redis: connection refused"))
 	_, err = h.session("fresh").Ready(context.Background(), "")
 	wantCode(t, err, core.CodeStorageUnavailable)
@@ -156,12 +156,12 @@ func TestSessionKeepsAtMostMaxLaunches(t *testing.T) {
 		t.Fatalf("handles %v (%v), want the last three", got, err)
 	}
 	_, err = s.Ready(context.Background(), handles[0])
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 	if err := s.Logout(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Ready(context.Background(), handles[4])
-	wantCode(t, err, core.CodeNoSession)
+	wantCode(t, err, core.CodeNoLaunch)
 	if n := h.store.len(); n != 0 {
 		t.Errorf("%d records left after logout", n)
 	}

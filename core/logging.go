@@ -26,20 +26,6 @@ func (s Secret) GoString() string { return s.String() }
 // LogValue keeps the value out of slog output.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// StoreKey is a key of Config.StoreKeys: StoreKeySize random bytes. Like
-// Secret, it never shows itself in logs or formatted output, so printing a
-// Config is safe.
-type StoreKey []byte
-
-// String returns "[redacted]" (or "" for an empty key).
-func (k StoreKey) String() string { return Secret(k).String() }
-
-// GoString returns the same as String, so %#v hides the key too.
-func (k StoreKey) GoString() string { return k.String() }
-
-// LogValue keeps the key out of slog output.
-func (k StoreKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
-
 // attrURL logs a request's URL without its query, which may carry a code.
 func attrURL(r *http.Request) slog.Attr {
 	u := *r.URL

@@ -113,7 +113,7 @@ func pooled(tr *http.Transport, n int) {
 // withRules returns a copy of Config.HTTPClient (or of a zero client) over
 // rt, composed with the rules a caller cannot turn off: it follows no
 // redirect to another origin (the caller's CheckRedirect runs after that
-// rule), has a DefaultHTTPTimeout timeout when the caller gave none, and
+// rule), has a defaultHTTPTimeout timeout when the caller gave none, and
 // caps response bodies at limit.
 func withRules(cfg *Config, rt http.RoundTripper, limit int64) *http.Client {
 	var c http.Client
@@ -121,7 +121,7 @@ func withRules(cfg *Config, rt http.RoundTripper, limit int64) *http.Client {
 		c = *cfg.HTTPClient
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultHTTPTimeout
+		c.Timeout = defaultHTTPTimeout
 	}
 	if check := c.CheckRedirect; check != nil {
 		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {

@@ -10,25 +10,18 @@ import (
 	"sync"
 )
 
-// Ready returns the client for one of the session's launches: the one named
-// by handle, or the most recent when handle is empty. It makes no network
-// call while the access token is fresh; an expired token is refreshed once
-// (see [ReadyClient.Refresh]).
-//
-// A handle names a launch only within its own browser session: another
-// session's handle gives CodeNoSession.
-func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error) {
+func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error) {
 	const op = "ready"
 	if s.id == "" {
-		return nil, newError(op, CodeNoSession, "the request has no browser session", nil)
+		return nil, newError(op, CodeNoLaunch, "the request has no browser session", nil)
 	}
 	if len(handle) > 128 {
-		return nil, newError(op, CodeNoSession, "the launch handle is malformed", nil)
+		return nil, newError(op, CodeNoLaunch, "the launch handle is malformed", nil)
 	}
 	if handle == "" {
 		h, err := s.latestHandle(ctx, op)
 		if errors.Is(err, ErrNotFound) {
-			return nil, newError(op, CodeNoSession, "this browser session has no launch; launch the app from the EHR", unsealed(err))
+			return nil, newError(op, CodeNoLaunch, "this browser session has no launch; launch the app from the EHR", unsealed(err))
 		}
 		if err != nil {
 			return nil, err
@@ -38,15 +31,14 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	rec, err := s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, newError(op, CodeNoSession, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", unsealed(err))
+		return nil, newError(op, CodeNoLaunch, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", unsealed(err))
 	case err != nil:
 		return nil, err
 	}
-	is, base, err := s.engine.launchIssuer(op, rec.Context.Issuer)
+	rc, err := s.readyClient(op, handle, rec)
 	if err != nil {
-		return nil, err // no longer an accepted issuer: its token is not used
+		return nil, err
 	}
-	rc := &ReadyClient{session: s, handle: handle, issuer: is, base: base, rec: rec}
 	if rc.needsRefresh() {
 		if _, _, err := rc.refresh(ctx, op, ""); err != nil {
 			return nil, err
@@ -55,11 +47,20 @@ func (s *Session) Ready(ctx context.Context, handle string) (*ReadyClient, error
 	return rc, nil
 }
 
+// readyClient makes the client of a launch record.
+func (s *session) readyClient(op, handle string, rec launchRecord) (*ReadyClient, error) {
+	is, base, err := s.engine.launchIssuer(op, rec.Context.Issuer)
+	if err != nil {
+		return nil, err // no longer an accepted issuer: its token is not used
+	}
+	return &ReadyClient{session: s, handle: handle, issuer: is, base: base, rec: rec}, nil
+}
+
 // ReadyClient is one launch, ready to use: its launch context, and (see
 // fhir.go) FHIR access with the launch's token, refreshed when needed. It is
-// made per request by [Session.Ready] and safe for concurrent use.
+// made per request by [Engine.Ready] (or [Engine.Callback]) and safe for concurrent use.
 type ReadyClient struct {
-	session *Session
+	session *session
 	handle  string
 	issuer  *Issuer  // the issuer's settings; never changes
 	base    *url.URL // the FHIR base URL, parsed once; never changes
@@ -69,7 +70,7 @@ type ReadyClient struct {
 }
 
 // Handle returns the launch handle. Carry it in the app's URLs (as
-// HandleParam) or requests (as HandleHeader) to stay on this launch.
+// adapters.HandleParam) or requests (as adapters.HandleHeader) to stay on this launch.
 func (rc *ReadyClient) Handle() string { return rc.handle }
 
 // Context returns the launch context. It makes no network call. The
@@ -151,20 +152,6 @@ func (r ContextRef) Read(ctx context.Context, v any) error {
 	return r.rc.Read(ctx, r.ref.Reference, v)
 }
 
-// Validate checks, without a network call, that the launch has an access
-// token that has not expired (allowing for Config.Leeway).
-func (rc *ReadyClient) Validate(ctx context.Context) error {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.rec.Tokens.Access == "" {
-		return newError("validate", CodeSessionExpired, "the launch has no access token", nil)
-	}
-	if rc.expiredLocked() {
-		return newError("validate", CodeSessionExpired, "the access token has expired", nil)
-	}
-	return nil
-}
-
 func (rc *ReadyClient) needsRefresh() bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -181,21 +168,4 @@ func (rc *ReadyClient) expiredLocked() bool {
 // same scheme, host and port.
 func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, rc.base.Scheme) && strings.EqualFold(u.Host, rc.base.Host)
-}
-
-type contextKey struct{ name string }
-
-func (k *contextKey) String() string { return "smart context value " + k.name }
-
-var readyClientKey = &contextKey{"ReadyClient"}
-
-// NewContext returns a copy of ctx carrying rc.
-func NewContext(ctx context.Context, rc *ReadyClient) context.Context {
-	return context.WithValue(ctx, readyClientKey, rc)
-}
-
-// FromContext returns the ReadyClient in ctx, or nil.
-func FromContext(ctx context.Context) *ReadyClient {
-	rc, _ := ctx.Value(readyClientKey).(*ReadyClient)
-	return rc
 }

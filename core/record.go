@@ -98,7 +98,7 @@ func (r *launchRecord) version() int  { return r.V }
 func (x *launchIndex) version() int   { return x.V }
 
 // getRecord loads, opens and decodes a record. A missing or undecodable
-// record gives ErrNotFound, one that does not open ErrUnsealable (which is
+// record gives ErrNotFound, one that does not open errUnsealable (which is
 // an ErrNotFound too); a storage failure gives CodeStorageUnavailable.
 func (e *Engine) getRecord(ctx context.Context, st Storage, op, key string, v record) error {
 	b, err := st.Get(ctx, key)
@@ -112,7 +112,7 @@ func (e *Engine) getRecord(ctx context.Context, st Storage, op, key string, v re
 }
 
 // openRecord opens a stored value with the engine's StoreKeys and decodes
-// the record in it. A value that does not open gives ErrUnsealable, and a
+// the record in it. A value that does not open gives errUnsealable, and a
 // warning in the log (with the reason, never the value); one that does not
 // decode gives ErrNotFound.
 func (e *Engine) openRecord(ctx context.Context, key string, b []byte, v record) error {
@@ -198,8 +198,8 @@ const pendingLockTTL = 10 * time.Second
 
 // takePending loads and deletes the pending launch of state in one atomic
 // step: with the Storage's Take when it is a Taker; otherwise a Get and a
-// Delete under a mutex of the process and, when the Storage is a Locker,
-// the lock shared by every process. Of two concurrent callbacks with one
+// Delete under a mutex of the process and, when Config.Locker is set, its
+// lock shared by every process. Of two concurrent callbacks with one
 // state, exactly one gets the launch; the other gets ErrNotFound.
 func (e *Engine) takePending(ctx context.Context, st Storage, op, sid, state string, p *pendingLaunch) error {
 	key := pendingKey(sid, state)
@@ -216,7 +216,7 @@ func (e *Engine) takePending(ctx context.Context, st Storage, op, sid, state str
 	mu := &e.pendingMu[stripe(state)]
 	mu.Lock()
 	defer mu.Unlock()
-	if l, ok := st.(Locker); ok {
+	if l := e.cfg.Locker; l != nil {
 		unlock, held, err := l.TryLock(ctx, "lock:"+key, pendingLockTTL)
 		if err != nil {
 			return storageError(op, err)
@@ -252,14 +252,14 @@ func storageError(op string, err error) error {
 const indexLockTTL = 10 * time.Second
 
 // lockIndex serialises changes to the session's launch index: within the
-// process by a mutex per session (striped), across processes by the
-// Storage's lock when it is a Locker. Without them, two tabs finishing
+// process by a mutex per session (striped), across processes by
+// Config.Locker when it is set. Without them, two tabs finishing
 // their callbacks at once could each write the index and lose a handle.
-func (s *Session) lockIndex(ctx context.Context, op string) (func(), error) {
+func (s *session) lockIndex(ctx context.Context, op string) (func(), error) {
 	mu := &s.engine.indexMu[stripe(s.id)]
 	mu.Lock()
-	l, ok := s.store.(Locker)
-	if !ok {
+	l := s.engine.cfg.Locker
+	if l == nil {
 		return mu.Unlock, nil
 	}
 	unlock, err := acquireFor(ctx, op, CodeStorageUnavailable, "the lock on the session's launches", l, indexLockKey(s.id), indexLockTTL)
@@ -283,15 +283,15 @@ func stripe(sid string) int {
 // addToIndex records a new launch handle as the session's most recent and
 // evicts the oldest launches beyond MaxLaunches. It returns the evicted
 // handles, whose records the caller deletes.
-func (s *Session) addToIndex(ctx context.Context, op, handle string) ([]string, error) {
-	return s.pushList(ctx, op, indexKey(s.id), handle, s.engine.cfg.MaxLaunches, s.engine.cfg.SessionTTL)
+func (s *session) addToIndex(ctx context.Context, op, handle string) ([]string, error) {
+	return s.pushList(ctx, op, indexKey(s.id), handle, s.engine.cfg.MaxLaunches, s.engine.cfg.LaunchTTL)
 }
 
 // pushList adds item as the newest of the session's list under key (once),
 // keeps the newest max items, stores the list for ttl and returns the
 // items it dropped. Changes to the session's lists are serialised by
 // lockIndex.
-func (s *Session) pushList(ctx context.Context, op, key, item string, max int, ttl time.Duration) ([]string, error) {
+func (s *session) pushList(ctx context.Context, op, key, item string, max int, ttl time.Duration) ([]string, error) {
 	e := s.engine
 	unlock, err := s.lockIndex(ctx, op)
 	if err != nil {
@@ -320,7 +320,7 @@ func (s *Session) pushList(ctx context.Context, op, key, item string, max int, t
 // MaxPendingLaunches, so that one browser cannot fill the store. The list
 // lives as long as a pending launch; it may name launches already finished
 // or expired, whose deletion is then a no-op.
-func (s *Session) addPending(ctx context.Context, op, state string) error {
+func (s *session) addPending(ctx context.Context, op, state string) error {
 	e := s.engine
 	evicted, err := s.pushList(ctx, op, pendingIndexKey(s.id), state, e.cfg.MaxPendingLaunches, e.cfg.PendingLaunchTTL)
 	if err != nil {
@@ -335,7 +335,7 @@ func (s *Session) addPending(ctx context.Context, op, state string) error {
 }
 
 // removeFromIndex drops an ended launch's handle from the session's list.
-func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error {
+func (s *session) removeFromIndex(ctx context.Context, op, handle string) error {
 	unlock, err := s.lockIndex(ctx, op)
 	if err != nil {
 		return err
@@ -350,11 +350,11 @@ func (s *Session) removeFromIndex(ctx context.Context, op, handle string) error 
 	if len(idx.Handles) == n {
 		return nil
 	}
-	return s.engine.putRecord(ctx, s.store, op, indexKey(s.id), &idx, s.engine.cfg.SessionTTL)
+	return s.engine.putRecord(ctx, s.store, op, indexKey(s.id), &idx, s.engine.cfg.LaunchTTL)
 }
 
 // latestHandle returns the session's most recent launch handle.
-func (s *Session) latestHandle(ctx context.Context, op string) (string, error) {
+func (s *session) latestHandle(ctx context.Context, op string) (string, error) {
 	var idx launchIndex
 	if err := s.engine.getRecord(ctx, s.store, op, indexKey(s.id), &idx); err != nil {
 		return "", err
@@ -366,7 +366,7 @@ func (s *Session) latestHandle(ctx context.Context, op string) (string, error) {
 }
 
 // Handles returns the session's launch handles, oldest first.
-func (s *Session) Handles(ctx context.Context) ([]string, error) {
+func (s *session) handles(ctx context.Context) ([]string, error) {
 	var idx launchIndex
 	err := s.engine.getRecord(ctx, s.store, "handles", indexKey(s.id), &idx)
 	if errors.Is(err, ErrNotFound) {
@@ -377,13 +377,13 @@ func (s *Session) Handles(ctx context.Context) ([]string, error) {
 
 // Logout deletes every launch of the session, with its tokens, and every
 // launch it has started and not finished.
-func (s *Session) Logout(ctx context.Context) error {
+func (s *session) logout(ctx context.Context) error {
 	unlock, err := s.lockIndex(ctx, "logout")
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	handles, err := s.Handles(ctx)
+	handles, err := s.handles(ctx)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {
 // one it joined), rather than from the storage.
 //
 // Within a process, concurrent refreshes of one launch are one refresh
-// (single-flight). When the Storage is a Locker, its lock makes it one
+// (single-flight). With Config.Locker, its lock makes it one
 // refresh across processes too.
 func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (tok Secret, refreshed bool, err error) {
 	s := rc.session
@@ -89,13 +89,13 @@ type refreshResult struct {
 	refreshed bool
 }
 
-// refreshLaunch does one refresh of a stored launch, under the storage's
-// lock when it has one.
-func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret) (refreshResult, error) {
+// refreshLaunch does one refresh of a stored launch, under Config.Locker's
+// lock when it is set.
+func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret) (refreshResult, error) {
 	const op = "refresh"
 	e := s.engine
 	key := launchKey(handle)
-	if l, ok := s.store.(Locker); ok {
+	if l := e.cfg.Locker; l != nil {
 		// Wait for another holder at most as long as its lock can last,
 		// and a last look after it ran out (a holder that died).
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.RefreshLockTTL+time.Second)
@@ -116,7 +116,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	rec, err := e.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return refreshResult{}, newError(op, CodeSessionExpired, "the launch has ended; launch the app again", nil)
+		return refreshResult{}, newError(op, CodeLaunchExpired, "the launch has ended; launch the app again", nil)
 	case err != nil:
 		return refreshResult{}, err
 	}
@@ -126,7 +126,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}
 	if rec.Tokens.Refresh == "" {
-		return refreshResult{}, newError(op, CodeSessionExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
+		return refreshResult{}, newError(op, CodeLaunchExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
 	}
 	is, err := e.issuer(op, rec.Context.Issuer)
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *Session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	}
 	// Store before use: a rotated refresh token must never be lost, even
 	// when the token response came at the end of the refresh's time.
-	ttl := max(rec.Created.Add(e.cfg.SessionTTL).Sub(now), time.Minute)
+	ttl := max(rec.Created.Add(e.cfg.LaunchTTL).Sub(now), time.Minute)
 	pctx, pcancel := context.WithTimeout(base, e.cfg.RefreshLockTTL/10)
 	defer pcancel()
 	if err := e.putRecord(pctx, s.store, op, key, &rec, ttl); err != nil {
@@ -216,7 +216,7 @@ func acquireFor(ctx context.Context, op string, code Code, what string, l Locker
 // from the session's list, unless the stored launch meanwhile holds another
 // refresh token (rotated by another instance that had no shared lock): that
 // launch is alive.
-func (s *Session) endLaunch(ctx context.Context, handle string, refused Secret) {
+func (s *session) endLaunch(ctx context.Context, handle string, refused Secret) {
 	const op = "refresh"
 	key := launchKey(handle)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -4,22 +4,24 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// ErrUnsealable is the cause of the error a request gets when a stored
-// record cannot be opened with [Config.StoreKeys]: it was sealed with a key
+// errUnsealable is the cause of the error a request gets when a stored
+// record cannot be opened with Config.StoreKeys: it was sealed with a key
 // no longer configured, changed in the store, copied there from another
 // key, or stored unsealed while keys are configured. The engine treats the
 // record as missing, so the user launches again: the ready path answers
-// CodeNoSession, a callback CodeInvalidState. errors.Is(err, ErrNotFound)
-// holds for it too.
-var ErrUnsealable = fmt.Errorf("smart: storage: the record cannot be opened with Config.StoreKeys: %w", ErrNotFound)
+// CodeNoLaunch, a callback CodeInvalidState. errors.Is(err, ErrNotFound)
+// holds for it.
+var errUnsealable = fmt.Errorf("smart: storage: the record cannot be opened with Config.StoreKeys: %w", ErrNotFound)
 
-// StoreKeySize is the size in bytes of each of [Config.StoreKeys]: an
-// AES-256 key.
-const StoreKeySize = 32
+// storeKeySize is the size in bytes of each of Config.StoreKeys, decoded:
+// an AES-256 key.
+const storeKeySize = 32
 
 // A sealed record (the engine's envelope, version 1) is
 //
@@ -53,14 +55,20 @@ type sealKey struct {
 	aead cipher.AEAD // random nonce, prepended; safe for concurrent use
 }
 
-// newKeyRing builds the ring of keys, which withDefaults has checked to be
-// StoreKeySize bytes each. It returns nil for no keys.
-func newKeyRing(keys []StoreKey) (*keyRing, error) {
+// newKeyRing builds the ring of keys, each the standard base64 of
+// storeKeySize random bytes. It returns nil for no keys.
+func newKeyRing(keys []Secret) (*keyRing, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
 	r := &keyRing{keys: make([]sealKey, 0, len(keys))}
-	for i, k := range keys {
+	for i, enc := range keys {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(enc)))
+		if err != nil || len(k) != storeKeySize {
+			// Neither the key nor the decoder's message (which quotes a byte
+			// of it) goes into the error.
+			return nil, configError(fmt.Sprintf("StoreKeys[%d]", i), "must be %d random bytes in standard base64 (44 characters, as `openssl rand -base64 32` prints them); it is not", storeKeySize)
+		}
 		block, err := aes.NewCipher(k)
 		if err != nil {
 			return nil, configError(fmt.Sprintf("StoreKeys[%d]", i), "is not an AES key: %v", err)
@@ -105,12 +113,12 @@ func (r *keyRing) seal(key string, plain []byte) []byte {
 	return k.aead.Seal(out, nil, plain, sealAAD(out[:sealHeader], key))
 }
 
-// unsealError says why a record does not open. It wraps ErrUnsealable and
+// unsealError says why a record does not open. It wraps errUnsealable and
 // carries no part of the record.
 type unsealError struct{ reason string }
 
-func (e *unsealError) Error() string { return ErrUnsealable.Error() + ": " + e.reason }
-func (e *unsealError) Unwrap() error { return ErrUnsealable }
+func (e *unsealError) Error() string { return errUnsealable.Error() + ": " + e.reason }
+func (e *unsealError) Unwrap() error { return errUnsealable }
 
 var (
 	errNotSealed    = &unsealError{"it is not sealed"}
@@ -156,10 +164,10 @@ func (r *keyRing) open(key string, b []byte) ([]byte, error) {
 	return nil, err
 }
 
-// unsealed returns err when it is ErrUnsealable, as the cause of the error
+// unsealed returns err when it is errUnsealable, as the cause of the error
 // that treats its record as missing, and nil for any other err.
 func unsealed(err error) error {
-	if errors.Is(err, ErrUnsealable) {
+	if errors.Is(err, errUnsealable) {
 		return err
 	}
 	return nil

@@ -196,9 +196,9 @@ func TestSealBoundToKey(t *testing.T) {
 	stored := h.store.stored()
 	h.store.put("launch:"+b.Handle, stored["launch:"+a.Handle])
 	_, err := s.Ready(context.Background(), b.Handle)
-	wantCode(t, err, core.CodeNoSession)
-	if !errors.Is(err, core.ErrUnsealable) {
-		t.Errorf("error %v does not wrap ErrUnsealable", err)
+	wantCode(t, err, core.CodeNoLaunch)
+	if !errors.Is(err, core.errUnsealable) {
+		t.Errorf("error %v does not wrap errUnsealable", err)
 	}
 	if rc, err := s.Ready(context.Background(), a.Handle); err != nil || rc.Patient().ID() != "pat-1" {
 		t.Fatalf("the original record: %v", err)
@@ -219,15 +219,15 @@ func TestSealTampered(t *testing.T) {
 		b[i] ^= 0x01
 		h.store.put(key, b)
 		_, err := s.Ready(context.Background(), res.Handle)
-		wantCode(t, err, core.CodeNoSession)
-		if !errors.Is(err, core.ErrUnsealable) {
-			t.Errorf("byte %d: error %v does not wrap ErrUnsealable", i, err)
+		wantCode(t, err, core.CodeNoLaunch)
+		if !errors.Is(err, core.errUnsealable) {
+			t.Errorf("byte %d: error %v does not wrap errUnsealable", i, err)
 		}
 	}
 	for _, n := range []int{0, 1, 5, 32, len(orig) - 1} {
 		h.store.put(key, bytes.Clone(orig[:n]))
 		_, err := s.Ready(context.Background(), res.Handle)
-		wantCode(t, err, core.CodeNoSession)
+		wantCode(t, err, core.CodeNoLaunch)
 	}
 	h.store.put(key, orig)
 	if _, err := s.Ready(context.Background(), res.Handle); err != nil {
@@ -288,14 +288,14 @@ func TestSealRotation(t *testing.T) {
 	s2 := h2.session("sid-2")
 	res := h2.complete(s2, &smarttest.LaunchContext{Patient: "pat-1"})
 	_, err = h2.withKeys(t, newKey).Session("sid-2", h2.store).Ready(context.Background(), res.Handle)
-	wantCode(t, err, core.CodeNoSession)
-	if !errors.Is(err, core.ErrUnsealable) {
-		t.Errorf("error %v does not wrap ErrUnsealable", err)
+	wantCode(t, err, core.CodeNoLaunch)
+	if !errors.Is(err, core.errUnsealable) {
+		t.Errorf("error %v does not wrap errUnsealable", err)
 	}
 }
 
 // TestSealWrongKey: an engine with a wrong key, or with none, answers a
-// sealed record as missing: the ready path with CodeNoSession (401), the
+// sealed record as missing: the ready path with CodeNoLaunch (401), the
 // callback with CodeInvalidState; never a panic or a half-read record. And
 // with keys set, a plain record written without them is refused.
 func TestSealWrongKey(t *testing.T) {
@@ -311,17 +311,17 @@ func TestSealWrongKey(t *testing.T) {
 	} {
 		other := e.Session("sid-1", h.store)
 		_, err := other.Ready(ctx, res.Handle)
-		wantCode(t, err, core.CodeNoSession)
-		if core.HTTPStatus(err) != http.StatusUnauthorized || !errors.Is(err, core.ErrUnsealable) {
+		wantCode(t, err, core.CodeNoLaunch)
+		if core.HTTPStatus(err) != http.StatusUnauthorized || !errors.Is(err, core.errUnsealable) {
 			t.Errorf("%s, ready: %v (status %d)", name, err, core.HTTPStatus(err))
 		}
 		_, err = other.Ready(ctx, "") // the session's list of launches is sealed too
-		wantCode(t, err, core.CodeNoSession)
+		wantCode(t, err, core.CodeNoLaunch)
 
 		cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"})
 		_, err = other.Callback(ctx, cb)
 		wantCode(t, err, core.CodeInvalidState)
-		if !errors.Is(err, core.ErrUnsealable) {
+		if !errors.Is(err, core.errUnsealable) {
 			t.Errorf("%s, callback: %v", name, err)
 		}
 		// The launch relaunched with the right key works.
@@ -340,8 +340,8 @@ func TestSealWrongKey(t *testing.T) {
 		t.Fatal("without keys, the record is not plain JSON")
 	}
 	_, err = h.session("sid-plain").Ready(ctx, pres.Handle)
-	wantCode(t, err, core.CodeNoSession)
-	if !errors.Is(err, core.ErrUnsealable) {
+	wantCode(t, err, core.CodeNoLaunch)
+	if !errors.Is(err, core.errUnsealable) {
 		t.Errorf("plain record: %v", err)
 	}
 	cb = h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})

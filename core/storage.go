@@ -11,24 +11,18 @@ import (
 var ErrNotFound = errors.New("smart: storage: record not found")
 
 // Storage keeps the engine's records: pending launches, launch records with
-// their tokens, and each browser session's list of launches. The engine owns
-// the encoding of the bytes and the choice of keys; a Storage only keeps
-// them. Keys are short printable strings; values are up to a few KiB.
+// their tokens, and each browser's lists of launches. The engine owns the
+// encoding of the bytes and the choice of keys; a Storage only keeps them.
+// Keys are short printable strings; values are up to a few KiB.
 //
-// Implementations must be safe for concurrent use. The sessions package turns
-// any scs.Store into a Storage; sessions/storagetest is the contract any
-// Storage must keep, and checks it.
+// Implementations must be safe for concurrent use. [NewMemoryStorage] keeps
+// records in the process; the sessions package turns any scs.Store into a
+// Storage; sessions/storagetest is the contract any Storage must keep, and
+// checks it.
 //
-// Three operations of the engine read and then write, and must be atomic
-// among every process that shares the Storage: the take of a pending
-// launch at its callback (one token request per state), a token refresh
-// (one refresh per launch, no rotated refresh token lost) and a change to
-// a browser session's list of launches (no launch lost when tabs finish
-// together). The engine uses [Taker] for the first and [Locker] for the
-// others when the Storage has them; otherwise its own lock of the process,
-// which makes them atomic within one process only. A Storage that several
-// app instances share should therefore be a Locker, and a Taker whose Take
-// is atomic across them (sessions.LockingStorage is both).
+// A Storage that several app instances share goes with a [Locker]
+// (Config.Locker), which makes the engine's read-then-write steps atomic
+// among them; a Storage may also be a [Taker].
 type Storage interface {
 	// Get returns the value stored under key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -39,10 +33,12 @@ type Storage interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Locker is an optional Storage capability: a lock shared by every process
-// that uses the same storage. When the Storage is a Locker, the engine holds
-// the lock around a token refresh, so that several app instances refresh a
-// launch once and never lose a rotated refresh token.
+// Locker is a lock shared by every process that uses the same Storage
+// (Config.Locker). The engine holds it around a token refresh, the take of
+// a pending launch and a change to a browser's list of launches, so that
+// several app instances refresh a launch once, never lose a rotated refresh
+// token, and never run one callback twice. sessions/redislock,
+// sessions/goredislock and sessions/pgxlock are Lockers.
 type Locker interface {
 	// TryLock takes the lock named key for at most ttl. It returns ok false
 	// and a nil error when another owner holds the lock. The returned unlock
@@ -61,9 +57,7 @@ type Locker interface {
 // capability by a type assertion, and then relies on it alone.
 //
 // Without it, the engine makes a Get and a Delete atomic itself: within
-// the process by a mutex, across processes by the Storage's lock when the
-// Storage is a Locker. A Storage shared by several processes should
-// therefore be a Taker or a Locker.
+// the process by a mutex, across processes by Config.Locker.
 type Taker interface {
 	Take(ctx context.Context, key string) ([]byte, error)
 }

@@ -183,14 +183,14 @@ func (t *tokenEndpointError) Unwrap() error { return t.re }
 // authenticate adds the issuer's client authentication to a token request.
 func (e *Engine) authenticate(is *Issuer, tokenURL string, form url.Values, header http.Header) error {
 	a := &is.Auth
-	switch a.Method {
-	case AuthClientSecretBasic:
+	switch a.method {
+	case authClientSecretBasic:
 		// RFC 6749 section 2.3.1: form-encode both parts before Basic.
-		header.Set("Authorization", "Basic "+basicAuth(url.QueryEscape(is.ClientID), url.QueryEscape(a.Secret)))
-	case AuthClientSecretPost:
+		header.Set("Authorization", "Basic "+basicAuth(url.QueryEscape(is.ClientID), url.QueryEscape(string(a.Secret))))
+	case authClientSecretPost:
 		form.Set("client_id", is.ClientID)
-		form.Set("client_secret", a.Secret)
-	case AuthPrivateKeyJWT:
+		form.Set("client_secret", string(a.Secret))
+	case authPrivateKeyJWT:
 		assertion, err := e.clientAssertion(is, tokenURL)
 		if err != nil {
 			return err
@@ -212,7 +212,7 @@ func (e *Engine) clientAssertion(is *Issuer, tokenURL string) (string, error) {
 		opts = opts.WithHeader(jose.HeaderKey("kid"), a.KeyID)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(a.Algorithm),
+		Algorithm: jose.SignatureAlgorithm(a.alg),
 		Key:       cryptosigner.Opaque(a.Signer),
 	}, opts)
 	if err != nil {

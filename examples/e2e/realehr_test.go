@@ -126,8 +126,8 @@ func TestRoutes(t *testing.T) {
 			}
 			for _, path := range []string{"/fhir/", "/fhir/api/context", "/fhir/api/patient"} {
 				body, _ := b.getJSON(t, ex.BaseURL+path, http.StatusUnauthorized)
-				if !strings.Contains(body, `"error":"no_session"`) {
-					t.Errorf("%s without a launch = %s; want the no_session error", path, body)
+				if !strings.Contains(body, `"error":"no_launch"`) {
+					t.Errorf("%s without a launch = %s; want the no_launch error", path, body)
 				}
 			}
 			// The sandbox's launch links point at the example's launch URL.

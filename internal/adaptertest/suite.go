@@ -281,7 +281,7 @@ func noLaunch(t *testing.T, r Router) {
 	for _, path := range []string{"/fhir/api/patient", "/guarded/patient", "/fhir/api/patient?" + core.HandleParam + "=nope"} {
 		resp := b.get(e.url(path))
 		expect(t, resp, http.StatusUnauthorized)
-		wantPage(t, resp, "no_session")
+		wantPage(t, resp, "no_launch")
 		if !strings.Contains(resp.body, "Launch the app again") {
 			t.Errorf("%s: the 401 page has no hint to launch again: %s", path, resp.body)
 		}
@@ -336,7 +336,7 @@ func handleOfAnotherBrowser(t *testing.T, r Router) {
 	two.launch(lcDaniel)
 	resp := two.get(appOne.String())
 	expect(t, resp, http.StatusUnauthorized)
-	wantPage(t, resp, "no_session")
+	wantPage(t, resp, "no_launch")
 }
 
 func requireHandle(t *testing.T, r Router) {
@@ -352,7 +352,7 @@ func callbackErrors(t *testing.T, r Router) {
 	b := e.browser()
 	resp := b.get(e.url("/fhir/callback?code=x&state=y"))
 	expect(t, resp, http.StatusUnauthorized) // no browser session
-	wantPage(t, resp, "no_session")
+	wantPage(t, resp, "no_launch")
 
 	cb := b.authorize(b.startLaunch(e.ehrLaunch(lcAmy)))
 	for path, code := range map[string]string{
@@ -392,8 +392,8 @@ func jsonErrors(t *testing.T, r Router) {
 	}{
 		{"/fhir/launch", http.StatusBadRequest, "invalid_request"},
 		{"/fhir/launch?launch=x&iss=https%3A%2F%2Fehr.invalid%2Ffhir", http.StatusForbidden, "unknown_issuer"},
-		{"/fhir/api/patient", http.StatusUnauthorized, "no_session"},
-		{"/guarded/patient", http.StatusUnauthorized, "no_session"},
+		{"/fhir/api/patient", http.StatusUnauthorized, "no_launch"},
+		{"/guarded/patient", http.StatusUnauthorized, "no_launch"},
 	} {
 		for _, accept := range []string{"application/json", "application/fhir+json", "application/json, text/html;q=0.9"} {
 			resp := b.get(e.url(c.path), "Accept", accept)
@@ -463,14 +463,14 @@ func errorHook(t *testing.T, r Router) {
 	b := e.browser()
 	for path, want := range map[string]string{
 		"/fhir/launch":      "custom: invalid_request",
-		"/fhir/api/patient": "custom: no_session",
-		"/guarded/patient":  "custom: no_session",
+		"/fhir/api/patient": "custom: no_launch",
+		"/guarded/patient":  "custom: no_launch",
 	} {
 		if resp := b.get(e.url(path)); resp.body != want {
 			t.Errorf("%s answers %d %q, want %q", path, resp.status, resp.body, want)
 		}
 	}
-	if !strings.Contains(e.logs.String(), `"code":"no_session"`) {
+	if !strings.Contains(e.logs.String(), `"code":"no_launch"`) {
 		t.Error("with a hook, failures are no longer logged")
 	}
 }

@@ -159,7 +159,7 @@ func attacks() []attack {
 		}},
 		stateReplayedInFlight,
 		stateFromAnotherBrowserKeepsTheLaunch,
-		{name: "state_expired", status: 400, code: core.CodeLaunchExpired, do: func(t *testing.T, e *env) *response {
+		{name: "state_expired", status: 400, code: core.CodeInvalidState, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			cb := b.toCallback(e.launchURL("pat-1"))
 			e.clock.Advance(core.DefaultPendingLaunchTTL + time.Minute)
@@ -171,7 +171,7 @@ func attacks() []attack {
 			attacker.get(e.launchURL("pat-2")) // the attacker has a session of its own
 			return attacker.get(cb.String())
 		}},
-		{name: "callback_without_pending_launch", status: 401, code: core.CodeNoSession, do: func(t *testing.T, e *env) *response {
+		{name: "callback_without_pending_launch", status: 401, code: core.CodeNoLaunch, do: func(t *testing.T, e *env) *response {
 			return e.browser().get(e.url("/fhir/callback?code=stolen&state=guessed"))
 		}},
 		{name: "callback_state_of_no_launch", status: 400, code: core.CodeInvalidState, do: func(t *testing.T, e *env) *response {
@@ -312,7 +312,7 @@ func attacks() []attack {
 				t.Errorf("the callback sent the browser to %q", loc)
 			}
 		}},
-		{name: "session_fixation", status: 401, code: core.CodeNoSession, stored: 1, do: func(t *testing.T, e *env) *response {
+		{name: "session_fixation", status: 401, code: core.CodeNoLaunch, stored: 1, do: func(t *testing.T, e *env) *response {
 			// The attacker plants its own session cookie in the victim's
 			// browser; after the victim's launch, that cookie must no
 			// longer reach the victim's launch.
@@ -328,18 +328,18 @@ func attacks() []attack {
 			}
 			return attacker.get(page.String())
 		}},
-		{name: "launch_handle_of_another_session", status: 401, code: core.CodeNoSession, stored: 1, do: func(t *testing.T, e *env) *response {
+		{name: "launch_handle_of_another_session", status: 401, code: core.CodeNoLaunch, stored: 1, do: func(t *testing.T, e *env) *response {
 			page := e.browser().complete("pat-1")
 			attacker := e.browser()
 			attacker.get(e.launchURL("pat-2"))
 			return attacker.get(page.String())
 		}},
-		{name: "launch_handle_guessed", status: 401, code: core.CodeNoSession, stored: 1, do: func(t *testing.T, e *env) *response {
+		{name: "launch_handle_guessed", status: 401, code: core.CodeNoLaunch, stored: 1, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			b.complete("pat-1")
 			return b.get(e.url("/fhir/?" + core.HandleParam + "=" + strings.Repeat("A", 43)))
 		}},
-		{name: "logged_out_handle", status: 401, code: core.CodeNoSession, do: func(t *testing.T, e *env) *response {
+		{name: "logged_out_handle", status: 401, code: core.CodeNoLaunch, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			page := b.complete("pat-1")
 			req, _ := http.NewRequest(http.MethodPost, e.url("/fhir/logout"), nil)
@@ -407,7 +407,7 @@ func attacks() []attack {
 					t.Errorf("%d refresh attempts, want exactly 1 (no retry storm)", n)
 				}
 			}},
-		{name: "fhir_401_forever", status: 401, code: core.CodeSessionExpired, stored: 1,
+		{name: "fhir_401_forever", status: 401, code: core.CodeLaunchExpired, stored: 1,
 			do: faultAtApp(smarttest.Faults{Unauthorized: 1000}, nil),
 			check: func(t *testing.T, e *env, r *response) {
 				if n := e.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {

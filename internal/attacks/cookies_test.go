@@ -138,7 +138,7 @@ func cookieAttacks() []attack {
 			// state of a launch of another session of its own. Each finds
 			// no session, and sets no cookie.
 			name:   "session_fixation_forward_needs_state",
-			status: http.StatusUnauthorized, code: core.CodeNoSession, stored: 1,
+			status: http.StatusUnauthorized, code: core.CodeNoLaunch, stored: 1,
 			do: func(t *testing.T, e *env) *response {
 				attacker, victim := plantedSession(t, e)
 				page := victim.complete("pat-1")
@@ -147,8 +147,8 @@ func cookieAttacks() []attack {
 				var r *response
 				for _, u := range []string{page.String(), madeUp, other.String()} {
 					r = attacker.get(u)
-					if r.StatusCode != http.StatusUnauthorized || r.errorCode() != core.CodeNoSession {
-						t.Errorf("the old token on %s: %d %.200s, want 401 no_session", strings.SplitN(u, "?", 2)[0], r.StatusCode, r.body)
+					if r.StatusCode != http.StatusUnauthorized || r.errorCode() != core.CodeNoLaunch {
+						t.Errorf("the old token on %s: %d %.200s, want 401 no_launch", strings.SplitN(u, "?", 2)[0], r.StatusCode, r.body)
 					}
 					if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
 						t.Errorf("the old token got a cookie: %q", c)
@@ -166,7 +166,7 @@ func cookieAttacks() []attack {
 			// the attacker gets no cookie and its launch is never stored;
 			// the victim's launch is untouched.
 			name:   "session_fixation_forward_other_user",
-			status: http.StatusUnauthorized, code: core.CodeNoSession, stored: 1,
+			status: http.StatusUnauthorized, code: core.CodeNoLaunch, stored: 1,
 			do: func(t *testing.T, e *env) *response {
 				attacker, victim := plantedSession(t, e)
 				own := e.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-2", FHIRUser: "Practitioner/prac-2"})

@@ -184,11 +184,11 @@ func testSealed(t *testing.T, be backend) {
 		t.Errorf("%d launch records sealed with the new key, want 1", newSealed)
 	}
 
-	// A wrong key: the ready path answers 401 no_session, and a new launch
+	// A wrong key: the ready path answers 401 no_launch, and a new launch
 	// works.
 	env.use(t, k3)
 	status, body := env.getStatus(t, "/fhir/", "application/json")
-	if status != http.StatusUnauthorized || !strings.Contains(body, "no_session") {
+	if status != http.StatusUnauthorized || !strings.Contains(body, "no_launch") {
 		t.Fatalf("with a wrong key: %d %s", status, body)
 	}
 	if page := env.launch(t, "pat-1"); page != "patient pat-1" {
