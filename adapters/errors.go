@@ -13,14 +13,31 @@ import (
 	"github.com/fhirware/smart/core"
 )
 
-// Error answers a failed request: it logs err, with its cause, to the
-// engine's logger (at level Error for a 5xx status, Info otherwise; without
-// the query, which may hold a code) and writes the response with
-// Config.RenderError, or [RenderError] by default. Every handler and
-// middleware of Smart answers its failures through it. Errors from core
-// never hold a token, so neither does the log line.
-func (s *Smart) Error(w http.ResponseWriter, r *http.Request, err error) {
-	status := core.HTTPStatus(err)
+// Error answers a failed request: it logs err, with its cause (at level
+// Error for a 5xx status, Info otherwise; without the query, which may hold
+// a code), and writes the response with Config.RenderError, or
+// [RenderError] by default. Call it from a handler behind the ready
+// middleware, which leaves the App in the request context; elsewhere it
+// logs to slog's default logger and renders with RenderError. Every handler
+// and middleware of the App answers its failures the same way. Errors from
+// core never hold a token, so neither does the log line.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	if v, _ := r.Context().Value(readyKey{}).(*readyValue); v != nil {
+		v.app.Error(w, r, err)
+		return
+	}
+	logError(slog.Default(), r, err)
+	RenderError(w, r, err)
+}
+
+// Error is [Error] for a request of this App, wherever it runs.
+func (a *App) Error(w http.ResponseWriter, r *http.Request, err error) {
+	logError(a.log, r, err)
+	a.render(w, r, err)
+}
+
+func logError(log *slog.Logger, r *http.Request, err error) {
+	status := statusOf(err)
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
@@ -30,30 +47,35 @@ func (s *Smart) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) && e.Op != "" {
 		op = e.Op
 	}
-	s.log.LogAttrs(r.Context(), level, "smart: "+op+" failed",
-		slog.String("code", errorCode(err)),
+	log.LogAttrs(r.Context(), level, "smart: "+op+" failed",
+		slog.String("code", codeOf(err)),
 		slog.Int("status", status),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()))
-	s.render(w, r, err)
 }
 
-// StoreError answers a failure of the session store to load or save a
-// browser session (503, through [Smart.Error]). It is an scs ErrorFunc: New
-// installs it on the session manager it makes; install it on your own with
-//
-//	sm.ErrorFunc = s.StoreError
-func (s *Smart) StoreError(w http.ResponseWriter, r *http.Request, err error) {
-	s.Error(w, r, &core.Error{Op: "session", Code: core.CodeStorageUnavailable,
-		Description: "the session store is not available; try again later", Err: err})
-	if g, ok := w.(*storeGuard); ok {
-		g.answered = true
+// statusOf is the HTTP status for err: its Code's, or 500 for an error
+// with no Code.
+func statusOf(err error) int {
+	var e *core.Error
+	if errors.As(err, &e) {
+		return e.Code.HTTPStatus()
 	}
+	return http.StatusInternalServerError
+}
+
+// codeOf is the code shown for err: its Code, or "server_error".
+func codeOf(err error) string {
+	var e *core.Error
+	if errors.As(err, &e) {
+		return string(e.Code)
+	}
+	return "server_error"
 }
 
 // RenderError is the default [ErrorRenderer]. It answers with the status of
-// the error's code (core.HTTPStatus: 400 for a missing or malformed
+// the error's code (core.Code.HTTPStatus: 400 for a missing or malformed
 // parameter, 401 for no or an ended launch, 403 for an unknown issuer or a
 // refusal by the EHR, 502 when the EHR fails, 503 when the store fails, 500
 // for an error that is not a *core.Error) and, when the request's Accept
@@ -65,12 +87,12 @@ func (s *Smart) StoreError(w http.ResponseWriter, r *http.Request, err error) {
 // again when that is the way out. Only the code and the error's Description
 // are shown, never its cause. The response is not cached.
 func RenderError(w http.ResponseWriter, r *http.Request, err error) {
-	status := core.HTTPStatus(err)
-	p := errorPage{Code: errorCode(err), Title: errorTitle(status)}
+	status := statusOf(err)
+	p := errorPage{Code: codeOf(err), Title: errorTitle(status)}
 	var e *core.Error
 	if errors.As(err, &e) {
 		p.Description = e.Description
-		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeInvalidState || e.Code == core.CodeInvalidState
+		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeInvalidState
 	}
 	if p.Description == "" {
 		p.Description = p.Title + "."
@@ -115,13 +137,6 @@ var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
 </body>
 </html>
 `))
-
-func errorCode(err error) string {
-	if c := core.ErrorCode(err); c != "" {
-		return string(c)
-	}
-	return "server_error"
-}
 
 func errorTitle(status int) string {
 	switch status {

@@ -21,7 +21,7 @@ import (
 // SMART parameter; errors go to the error page with their status (403 for
 // an issuer the app does not accept, 502 when the EHR cannot be reached,
 // 503 when the session store fails).
-func (s *Smart) Launch() http.Handler { return s.launch }
+func (a *App) Launch() http.Handler { return a.launch }
 
 // Callback returns the callback handler, for GET /callback: the EHR's
 // answer (?code=…&state=…[&iss=…], or ?error=…&error_description=…&state=…)
@@ -35,56 +35,53 @@ func (s *Smart) Launch() http.Handler { return s.launch }
 // less than sessions.ForwardTTL (30 seconds) ago finishes through the old
 // token's forward, for a pending launch of that session finished by the
 // same EHR user, and gets a new cookie; see sessions.Browser.Forwarded.
-func (s *Smart) Callback() http.Handler { return s.callback }
+func (a *App) Callback() http.Handler { return a.callback }
 
 // Logout returns the logout handler, meant for POST /logout: it deletes
-// every launch of the browser session, with its tokens, and answers 204 No
-// Content. The browser session itself stays.
-func (s *Smart) Logout() http.Handler { return s.logout }
+// every launch of the browser, with its tokens, and answers 204 No Content,
+// or, when Config.LogoutURL is set and the request does not ask for JSON,
+// 303 See Other to it. The browser session itself stays.
+func (a *App) Logout() http.Handler { return a.logout }
 
-func (s *Smart) serveLaunch(w http.ResponseWriter, r *http.Request) {
+func (a *App) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	const op = "launch"
 	q := r.URL.Query()
-	req := core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")}
+	iss, launch := q.Get("iss"), q.Get("launch")
 	switch {
-	case req.Issuer == "":
-		s.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
-			Description: "the launch request has no iss parameter; launch the app from the EHR"})
+	case iss == "":
+		a.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
+			Description: "the launch request has no iss parameter"})
 		return
-	case req.Launch == "" && s.ehrLaunchOnly:
-		s.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
+	case launch == "" && a.ehrLaunchOnly:
+		a.Error(w, r, &core.Error{Op: op, Code: core.CodeInvalidRequest,
 			Description: "the launch request has no launch parameter; this app must be launched from the EHR"})
-		return
-	}
-	if err := s.engine.CheckIssuer(req.Issuer); err != nil {
-		s.Error(w, r, err) // before the session: a refused launch sets no cookie
 		return
 	}
 	ctx := r.Context()
 	// A browser without a SMART session gets a fresh id that is put in its
 	// session only once the launch succeeded: a failed launch saves no
 	// session and sets no cookie.
-	id, _, err := s.browser.LaunchID(ctx)
+	id, _, err := a.browser.LaunchID(ctx)
 	if err != nil {
-		s.Error(w, r, err)
+		a.Error(w, r, err)
 		return
 	}
-	authorize, err := s.engine.Session(id, s.storage).Launch(ctx, req)
+	authorize, err := a.engine.Launch(ctx, id, iss, launch)
 	if err != nil {
-		s.Error(w, r, err)
+		a.Error(w, r, err)
 		return
 	}
 	// A session made by this launch lives as long as its pending launch;
 	// the callback gives it the manager's whole Lifetime (Browser.Renew).
-	s.browser.Launched(ctx, id, s.engine.Config().PendingLaunchTTL)
+	a.browser.Launched(ctx, id, a.engine.Config().PendingLaunchTTL)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authorize, http.StatusFound)
 }
 
-func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
+func (a *App) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ctx := r.Context()
-	id, ok := s.browser.Existing(ctx) // none: the engine answers no_launch
+	id, ok := a.browser.ID(ctx) // none: the engine answers no_launch
 	// A tab whose callback left with the cookie another tab's callback has
 	// just renewed: the old token's forward may finish this callback only
 	// (sessions.Browser.Forwarded).
@@ -94,48 +91,43 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 	)
 	if !ok {
 		var err error
-		if fwd, forwarded, err = s.browser.Forwarded(ctx, r); err != nil {
-			s.Error(w, r, err)
+		if fwd, forwarded, err = a.browser.Forwarded(ctx, r); err != nil {
+			a.Error(w, r, err)
 			return
 		}
 		if forwarded {
 			id = fwd.Session()
 		}
 	}
-	res, err := s.engine.Session(id, s.storage).Callback(ctx, core.CallbackRequest{
-		Code:             q.Get("code"),
-		State:            q.Get("state"),
-		Issuer:           q.Get("iss"),
-		Error:            q.Get("error"),
-		ErrorDescription: q.Get("error_description"),
-		Query:            q,
+	rc, err := a.engine.Callback(ctx, id, core.CallbackRequest{
+		Query: q,
 		// Before the launch is stored: a token planted in the browser
 		// never sees it, not even for a moment.
 		BeforeStore: func(ctx context.Context, lc core.LaunchContext) error {
 			user := sessions.LaunchUser(lc)
 			if forwarded {
 				if !fwd.SameUser(user) {
-					s.log.LogAttrs(ctx, slog.LevelWarn, "adapters: a callback through a renewed session token was authorized by another EHR user; refused")
+					a.log.LogAttrs(ctx, slog.LevelWarn, "adapters: a callback through a renewed session token was authorized by another EHR user; refused")
 					return errors.New("the callback through a renewed session token was authorized by another EHR user")
 				}
 				return nil
 			}
 			// A new token, and the manager's whole Lifetime.
-			return s.browser.RenewAfterCallback(ctx, user)
+			return a.browser.RenewAfterCallback(ctx, user)
 		},
 	})
 	if forwarded {
-		err = s.finishForwarded(ctx, fwd, err)
+		err = a.finishForwarded(ctx, fwd, err)
 	}
 	if err != nil {
-		s.Error(w, r, err)
+		a.Error(w, r, err)
 		return
 	}
-	s.browser.SetLatestHandle(ctx, res.Handle)
+	a.browser.SetLatestHandle(ctx, rc.Handle())
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer") // the callback URL holds the code
-	http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+	http.Redirect(w, r, withHandle(a.redirect.String(), rc.Handle()), http.StatusFound)
 }
 
 // finishForwarded ends a callback run through an old token's forward, with
@@ -145,30 +137,34 @@ func (s *Smart) serveCallback(w http.ResponseWriter, r *http.Request) {
 // without a session, 401 no_launch, so the old token reveals nothing; a
 // launch authorized by another user (someone who planted the old token,
 // with a pending launch of their own in the session) was never stored.
-func (s *Smart) finishForwarded(ctx context.Context, fwd sessions.Forward, err error) error {
+func (a *App) finishForwarded(ctx context.Context, fwd sessions.Forward, err error) error {
 	const op = "callback"
 	noSession := func(cause error) error {
 		return &core.Error{Op: op, Code: core.CodeNoLaunch,
-			Description: "the request has no browser session; launch the app again", Err: cause}
+			Description: "the request has no browser session", Err: cause}
 	}
 	switch {
-	case core.ErrorCode(err) == core.CodeStorageUnavailable:
+	case errors.Is(err, core.CodeStorageUnavailable):
 		return err
 	case err != nil:
 		return noSession(err)
 	}
-	s.browser.Adopt(ctx, fwd)
+	a.browser.Adopt(ctx, fwd)
 	return nil
 }
 
-func (s *Smart) serveLogout(w http.ResponseWriter, r *http.Request) {
+func (a *App) serveLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if id, ok := s.browser.Existing(ctx); ok {
-		if err := s.engine.Session(id, s.storage).Logout(ctx); err != nil {
-			s.Error(w, r, err)
+	if id, ok := a.browser.ID(ctx); ok {
+		if err := a.engine.Logout(ctx, id); err != nil {
+			a.Error(w, r, err)
 			return
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if a.logoutURL != "" && !wantsJSON(r) {
+		http.Redirect(w, r, a.logoutURL, http.StatusSeeOther)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }

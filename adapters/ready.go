@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,103 +10,125 @@ import (
 	"github.com/fhirware/smart/core"
 )
 
-// RequireReady is the ready middleware that requires a launch: it loads the
-// request's launch (see [Smart.Ready]) and runs next with its
-// *core.ReadyClient in the request context, where core.FromContext finds
-// it. A request without a usable launch is answered with the error page:
-// 401 when there is none or it has ended, 503 when the store fails.
-func (s *Smart) RequireReady(next http.Handler) http.Handler {
-	return s.Sessions(s.ready(next, true))
+// RequireReady is the ready middleware that requires a launch: it loads
+// the launch named by the request's handle (the HandleParam query
+// parameter, else the HandleHeader header) or, without one, the browser's
+// most recent launch, and runs next with its *core.ReadyClient in the
+// request context, where [FromContext] finds it. A request without a
+// usable launch is answered with the error page: 401 when there is none or
+// it has ended, 503 when the store fails.
+func (a *App) RequireReady(next http.Handler) http.Handler {
+	return a.Sessions(a.readyHandler(next, true))
 }
 
 // LoadReady is the ready middleware that lets requests without a launch
 // through: next runs with the ReadyClient in the request context when the
-// request has a usable launch, and without one (core.FromContext returns
-// nil) when it has none, or its launch has ended (the errors that
-// RequireReady answers with 401). Other failures, such as a failing store,
-// are still answered with the error page.
-func (s *Smart) LoadReady(next http.Handler) http.Handler {
-	return s.Sessions(s.ready(next, false))
+// request has a usable launch, and without one ([FromContext] returns nil,
+// and [LoadError] says why) when it has none, or its launch has ended (the
+// errors that RequireReady answers with 401). Other failures, such as a
+// failing store, are still answered with the error page.
+func (a *App) LoadReady(next http.Handler) http.Handler {
+	return a.Sessions(a.readyHandler(next, false))
 }
 
-func (s *Smart) ready(next http.Handler, require bool) http.Handler {
+func (a *App) readyHandler(next http.Handler, require bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r, ok := s.Ready(w, r, require); ok {
+		if r, ok := a.ready(w, r, require); ok {
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
-// Ready is the step of the ready middleware, for routers whose middleware
-// is not an http.Handler wrapper. It loads the launch named by the request's
-// handle (the core.HandleParam query parameter, else the core.HandleHeader
-// header) or, without one, the browser session's most recent launch, and
-// returns r with the ReadyClient in its context and true.
-//
-// When the request has no usable launch, Ready with require false returns r
-// unchanged and true; with require true it answers with the error page and
-// returns false, as it does for every other failure. The request must be
-// inside the browser session ([Smart.Sessions]); Ready panics otherwise.
-func (s *Smart) Ready(w http.ResponseWriter, r *http.Request, require bool) (*http.Request, bool) {
-	if !s.inSession(r) {
-		panic("adapters: Smart.Ready called outside the browser session; wrap the handler with Smart.Sessions")
+// ready is the step of the ready middleware, for a request inside the
+// browser session: it returns the request with the ReadyClient (or, with
+// require false and no usable launch, the load error) in its context and
+// true, or answers the request and returns false.
+func (a *App) ready(w http.ResponseWriter, r *http.Request, require bool) (*http.Request, bool) {
+	if !a.browser.Loaded(r.Context()) {
+		a.Error(w, r, &core.Error{Op: "ready", Code: core.CodeStorageUnavailable,
+			Description: "the browser session is not loaded", Err: errors.New("adapters: the ready step ran outside the App's Sessions middleware")})
+		return nil, false
 	}
-	rc, err := s.readyClient(r)
+	rc, err := a.readyClient(r)
 	if err == nil {
-		return r.WithContext(core.NewContext(r.Context(), rc)), true
+		return r.WithContext(context.WithValue(r.Context(), readyKey{}, &readyValue{app: a, rc: rc})), true
 	}
 	if !require && noLaunch(err) {
-		return r, true
+		return r.WithContext(context.WithValue(r.Context(), readyKey{}, &readyValue{app: a, err: err})), true
 	}
-	s.Error(w, r, err)
+	a.Error(w, r, err)
 	return nil, false
 }
 
-func (s *Smart) readyClient(r *http.Request) (*core.ReadyClient, error) {
+// readyKey is the context key of a request's readyValue.
+type readyKey struct{}
+
+// readyValue is what the ready middleware leaves in a request's context.
+type readyValue struct {
+	app *App
+	rc  *core.ReadyClient
+	err error // why there is no rc, under LoadReady
+}
+
+// FromContext returns the ReadyClient that the ready middleware put in
+// ctx, or nil when there is none (outside the middleware, or under
+// LoadReady for a request without a usable launch).
+func FromContext(ctx context.Context) *core.ReadyClient {
+	if v, _ := ctx.Value(readyKey{}).(*readyValue); v != nil {
+		return v.rc
+	}
+	return nil
+}
+
+// LoadError returns why the ready middleware put no ReadyClient in ctx:
+// under [App.LoadReady], a *core.Error with Code core.CodeNoLaunch,
+// CodeLaunchExpired or CodeRefreshFailed; nil when it put one, or when ctx
+// did not pass through the middleware.
+func LoadError(ctx context.Context) error {
+	if v, _ := ctx.Value(readyKey{}).(*readyValue); v != nil {
+		return v.err
+	}
+	return nil
+}
+
+func (a *App) readyClient(r *http.Request) (*core.ReadyClient, error) {
 	const op = "ready"
 	ctx := r.Context()
-	id, ok := s.browser.Existing(ctx)
+	id, ok := a.browser.ID(ctx)
 	if !ok {
-		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
-			Description: "this browser has no launch; launch the app from the EHR"}
+		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
 	}
 	handle := Handle(r)
-	if handle == "" && s.requireHandle {
+	if handle == "" && a.requireHandle {
 		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
-			Description: "the request carries no launch handle (" + core.HandleParam + " parameter or " + core.HandleHeader + " header)"}
+			Description: "the request carries no launch handle (" + HandleParam + " parameter or " + HandleHeader + " header)"}
 	}
 	if handle == "" {
-		// The browser's own record of its latest launch, not the store's
-		// list: a request still holding the session as it was before a
-		// callback renewed its token never sees that callback's launch.
-		if handle = s.browser.LatestHandle(ctx); handle == "" {
-			return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
-				Description: "this browser has no launch; launch the app from the EHR"}
+		if handle = a.browser.LatestHandle(ctx); handle == "" {
+			return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
 		}
 	}
-	return s.engine.Session(id, s.storage).Ready(ctx, handle)
+	return a.engine.Ready(ctx, id, handle)
 }
 
 // noLaunch reports whether err means the request has no usable launch, as
-// opposed to a failure.
+// opposed to a failure (of the store, of the EHR).
 func noLaunch(err error) bool {
 	return errors.Is(err, core.CodeNoLaunch) || errors.Is(err, core.CodeLaunchExpired) ||
 		errors.Is(err, core.CodeRefreshFailed)
 }
 
-// Handle returns the launch handle the request carries: its
-// core.HandleParam query parameter, else its core.HandleHeader header, else
-// "".
+// Handle returns the launch handle the request carries: its HandleParam
+// query parameter, else its HandleHeader header, else "".
 func Handle(r *http.Request) string {
-	if h := queryValue(r.URL.RawQuery, core.HandleParam); h != "" {
+	if h := queryValue(r.URL.RawQuery, HandleParam); h != "" {
 		return h
 	}
-	return r.Header.Get(core.HandleHeader)
+	return r.Header.Get(HandleHeader)
 }
 
-// queryValue returns the first value of the query parameter key, as
-// url.Values.Get would, without parsing the whole query: this runs on every
-// request of the app.
+// queryValue returns the first value of key in rawQuery without parsing the
+// whole query into a map, as r.URL.Query() would on every request.
 func queryValue(rawQuery, key string) string {
 	for rawQuery != "" {
 		var pair string
@@ -124,21 +147,27 @@ func queryValue(rawQuery, key string) string {
 }
 
 // URL returns the app URL ref (a path such as "/fhir/api/patient", or an
-// absolute URL) with the launch handle of the request's ReadyClient added as
-// the core.HandleParam query parameter, so that a link or a form keeps the
+// absolute URL) with the launch handle of the request's ReadyClient added
+// as the HandleParam query parameter, so that a link or a form keeps the
 // browser on this launch in every tab. Without a ReadyClient in the
 // request, or when ref is not a URL, ref is returned as it is.
 func URL(r *http.Request, ref string) string {
-	rc := core.FromContext(r.Context())
+	rc := FromContext(r.Context())
 	if rc == nil {
 		return ref
 	}
+	return withHandle(ref, rc.Handle())
+}
+
+// withHandle adds handle to ref as HandleParam, or returns ref as it is
+// when it is not a URL.
+func withHandle(ref, handle string) string {
 	u, err := url.Parse(ref)
 	if err != nil {
 		return ref
 	}
 	q := u.Query()
-	q.Set(core.HandleParam, rc.Handle())
+	q.Set(HandleParam, handle)
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -18,7 +18,7 @@ type Router struct {
 	chi.Router // the app routes, behind RequireReady
 
 	mux   *chi.Mux // the launch routes and the app routes
-	smart *adapters.Smart
+	smart *adapters.App
 }
 
 // New validates cfg and returns a Router. An invalid Config gives a
@@ -59,14 +59,19 @@ func (r *Router) RequireReady(next http.Handler) http.Handler { return r.smart.R
 // through, with no ReadyClient; see [adapters.Smart.LoadReady].
 func (r *Router) LoadReady(next http.Handler) http.Handler { return r.smart.LoadReady(next) }
 
-// Adapter returns the net/http handlers the Router is made of, with the
-// engine and the browser session.
-func (r *Router) Adapter() *adapters.Smart { return r.smart }
+// Engine returns the engine behind the Router's handlers, for the
+// app's use outside HTTP handlers.
+func (r *Router) Engine() *core.Engine { return r.smart.Engine() }
 
 // ReadyClient returns the launch's client put in the request by the ready
 // middleware, or nil.
-func ReadyClient(r *http.Request) *core.ReadyClient { return core.FromContext(r.Context()) }
+func ReadyClient(r *http.Request) *core.ReadyClient { return adapters.FromContext(r.Context()) }
 
 // URL returns the app URL ref with the request's launch handle in its
 // query; see [adapters.URL].
 func URL(r *http.Request, ref string) string { return adapters.URL(r, ref) }
+
+// Error answers a failed request as the SMART routes do (see
+// adapters.Error): the error page, or JSON, with the status of the error's
+// code, its cause logged and never shown.
+func Error(w http.ResponseWriter, r *http.Request, err error) { adapters.Error(w, r, err) }

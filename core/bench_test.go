@@ -13,15 +13,14 @@ import (
 // nonce and PKCE generation, one storage write, the authorize URL.
 func BenchmarkLaunch(b *testing.B) {
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	req := core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL(), Launch: "launch-id"}
-	if _, err := s.Launch(context.Background(), req); err != nil { // warm the discovery cache
+	iss := h.ehr.FHIRBaseURL()
+	if _, err := h.eng.Launch(context.Background(), "b", iss, "launch-id"); err != nil { // warm the discovery cache
 		b.Fatal(err)
 	}
 	before := h.ehr.Count(smarttest.EndpointDiscovery)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Launch(context.Background(), req); err != nil {
+		if _, err := h.eng.Launch(context.Background(), "b", iss, "launch-id"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -37,20 +36,19 @@ func BenchmarkLaunch(b *testing.B) {
 // BenchmarkVerifyIDToken measures the verification alone.
 func BenchmarkCallback(b *testing.B) {
 	b.Run("idtoken=no", func(b *testing.B) { benchCallback(b, "launch patient/*.read offline_access") })
-	b.Run("idtoken=yes", func(b *testing.B) { benchCallback(b, core.DefaultScope) })
+	b.Run("idtoken=yes", func(b *testing.B) { benchCallback(b, "launch openid fhirUser patient/*.read offline_access") })
 }
 
 func benchCallback(b *testing.B, scope string) {
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{Scope: scope}, core.Issuer{})
-	s := h.session("b")
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		b.StopTimer()
-		cb := h.launch(s, &pat1)
+		cb := h.launch("b", &pat1)
 		i++
 		b.StartTimer()
-		if _, err := s.Callback(context.Background(), cb); err != nil {
+		if _, err := h.eng.Callback(context.Background(), "b", cb); err != nil {
 			b.Fatal(fmt.Errorf("iteration %d: %w", i, err))
 		}
 	}
@@ -60,12 +58,11 @@ func benchCallback(b *testing.B, scope string) {
 // launch record read and decode, no network.
 func BenchmarkReady(b *testing.B) {
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &pat1)
+	res := h.complete("b", &pat1)
 	fhirBefore, tokenBefore := h.ehr.Count(smarttest.EndpointFHIR), h.ehr.Count(smarttest.EndpointToken)
 	b.ReportAllocs()
 	for b.Loop() {
-		rc, err := s.Ready(context.Background(), res.Handle)
+		rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
 		if err != nil || rc.Patient().ID() != "pat-1" {
 			b.Fatal(err)
 		}

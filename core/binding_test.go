@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"golang.org/x/oauth2"
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
@@ -14,11 +18,28 @@ import (
 
 // An issuer accepted through AllowAnyIssuer may not live on a configured
 // issuer's origin, however the origin is spelled: Go's HTTP client dials
-// the same server for each of these.
+// the same server for each of these. A refused issuer is refused before
+// any request; an accepted one is asked for its configuration (here by a
+// transport that records the request and fails it).
 func TestDynamicIssuerOnConfiguredOriginAnySpelling(t *testing.T) {
 	t.Parallel()
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.example/cb", RedirectURL: "/",
-		Issuers: []core.Issuer{{URL: "https://ehr.example/tenant-h/fhir"}, {URL: "https://[2001:db8::1]:8443/fhir"}}, AllowAnyIssuer: true})
+	ctx := context.Background()
+	var mu sync.Mutex
+	var asked []string
+	transport := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		asked = append(asked, r.URL.String())
+		mu.Unlock()
+		return nil, errors.New("no network in this test")
+	})
+	requests := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(asked)
+	}
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.example/cb",
+		Issuers:        []core.Issuer{{URL: "https://ehr.example/tenant-h/fhir"}, {URL: "https://[2001:db8::1]:8443/fhir"}},
+		AllowAnyIssuer: true, AllowPrivateNetworks: true, HTTPClient: &http.Client{Transport: transport}, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,13 +52,20 @@ func TestDynamicIssuerOnConfiguredOriginAnySpelling(t *testing.T) {
 		"https://ｅhr.example/evil/fhir", // fullwidth e, mapped by IDNA
 		"https://[2001:0db8:0::1]:8443/evil/fhir",
 	} {
-		if err := eng.CheckIssuer(iss); !errors.Is(err, core.CodeUnknownIssuer) {
+		if _, err := eng.Discover(ctx, iss); !errors.Is(err, core.CodeUnknownIssuer) {
 			t.Errorf("%s: %v, want unknown_issuer", iss, err)
 		}
 	}
+	if got := requests(); len(got) != 0 {
+		t.Fatalf("refused issuers were asked: %q", got)
+	}
 	for _, iss := range []string{"https://ehr.example:8443/fhir", "https://other.example/fhir"} {
-		if err := eng.CheckIssuer(iss); err != nil {
-			t.Errorf("%s: %v, want accepted", iss, err)
+		before := len(requests())
+		if _, err := eng.Discover(ctx, iss); !errors.Is(err, core.CodeDiscoveryFailed) {
+			t.Errorf("%s: %v, want accepted, and its discovery failed", iss, err)
+		}
+		if got := requests(); len(got) == before || got[before] != iss+"/.well-known/smart-configuration" {
+			t.Errorf("%s: the requests %q do not begin with its smart-configuration", iss, got[before:])
 		}
 	}
 }
@@ -45,7 +73,7 @@ func TestDynamicIssuerOnConfiguredOriginAnySpelling(t *testing.T) {
 func TestNewRefusesUnsafeIssuerSettings(t *testing.T) {
 	t.Parallel()
 	base := func() core.Config {
-		return core.Config{ClientID: "app", CallbackURL: "https://app.example/fhir/callback?x=1", RedirectURL: "/",
+		return core.Config{ClientID: "app", CallbackURL: "https://app.example/fhir/callback?x=1",
 			Issuers: []core.Issuer{{URL: "https://ehr.example/fhir"}}}
 	}
 	for _, tc := range []struct {
@@ -55,12 +83,12 @@ func TestNewRefusesUnsafeIssuerSettings(t *testing.T) {
 	}{
 		{"default issuer secret basic", func(c *core.Config) {
 			c.AllowAnyIssuer = true
-			c.DefaultIssuer.Auth = core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: "s"}
-		}, "Config.DefaultIssuer.Auth.Method"},
+			c.DefaultIssuer.Auth = core.ClientAuth{Secret: "s"}
+		}, "Config.DefaultIssuer.Auth.Secret"},
 		{"default issuer secret post", func(c *core.Config) {
 			c.AllowAnyIssuer = true
-			c.DefaultIssuer.Auth = core.ClientAuth{Method: core.AuthClientSecretPost, Secret: "s"}
-		}, "Config.DefaultIssuer.Auth.Method"},
+			c.DefaultIssuer.Auth = core.ClientAuth{Secret: "s", AuthStyle: oauth2.AuthStyleInParams}
+		}, "Config.DefaultIssuer.Auth.Secret"},
 		{"default issuer header", func(c *core.Config) {
 			c.AllowAnyIssuer = true
 			c.DefaultIssuer.Header = http.Header{"X-Api-Key": {"k"}}
@@ -98,7 +126,7 @@ func TestNewRefusesUnsafeIssuerSettings(t *testing.T) {
 	// the one token endpoint it is good for.
 	c := base()
 	c.AllowAnyIssuer = true
-	c.DefaultIssuer.Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: mustEC(t)}
+	c.DefaultIssuer.Auth = core.ClientAuth{Signer: mustEC(t)}
 	if _, err := core.New(c); err != nil {
 		t.Fatalf("private_key_jwt on DefaultIssuer: %v", err)
 	}
@@ -121,12 +149,12 @@ func TestAuthorizationServerOnAnotherOrigin(t *testing.T) {
 	t.Cleanup(front.Close)
 	iss := front.URL + "/fhir"
 	launch := func(as string) error {
-		eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.example/cb", RedirectURL: "/",
+		eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.example/cb",
 			Issuers: []core.Issuer{{URL: iss, AuthorizationServer: as}}, AllowInsecureHTTP: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: iss})
+		_, err = eng.Launch(context.Background(), "b", iss, "")
 		return err
 	}
 	if err := launch(""); !errors.Is(err, core.CodeDiscoveryFailed) {

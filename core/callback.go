@@ -85,7 +85,7 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 		return nil, newError(op, CodeInvalidState, "the state belongs to another browser session", nil)
 	}
 	if e.cfg.Now().After(p.Expires) {
-		return nil, newError(op, CodeInvalidState, "the launch took too long; launch the app again", nil)
+		return nil, newError(op, CodeInvalidState, "the launch took too long", nil)
 	}
 	is, err := e.issuer(op, p.Issuer)
 	if err != nil {

@@ -1,25 +1,36 @@
 package core_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
 )
 
 func TestNewReportsTheField(t *testing.T) {
 	t.Parallel()
 	rsaKey := mustRSA(t)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	ok := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+	ok := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}}
 	for _, tc := range []struct {
 		name  string
@@ -29,28 +40,20 @@ func TestNewReportsTheField(t *testing.T) {
 		{"no client id", func(c *core.Config) { c.ClientID = "" }, "ClientID"},
 		{"no callback", func(c *core.Config) { c.CallbackURL = "" }, "CallbackURL"},
 		{"relative callback", func(c *core.Config) { c.CallbackURL = "/cb" }, "CallbackURL"},
-		{"no redirect", func(c *core.Config) { c.RedirectURL = "" }, "RedirectURL"},
-		{"bad redirect", func(c *core.Config) { c.RedirectURL = "http://[::1" }, "RedirectURL"},
 		{"no issuers", func(c *core.Config) { c.Issuers = nil }, "Issuers"},
 		{"relative issuer", func(c *core.Config) { c.Issuers[0].URL = "/fhir" }, "Issuers[0].URL"},
 		{"duplicate issuer", func(c *core.Config) {
 			c.Issuers = append(c.Issuers, core.Issuer{URL: "https://ehr.test/fhir/"})
 		}, "Issuers[1].URL"},
-		{"secret missing", func(c *core.Config) {
-			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthClientSecretBasic}
-		}, "Issuers[0].Auth.Secret"},
-		{"signer missing", func(c *core.Config) {
-			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT}
-		}, "Issuers[0].Auth.Signer"},
-		{"RSA key with ES384", func(c *core.Config) {
-			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: rsaKey, Algorithm: "ES384"}
-		}, "Issuers[0].Auth.Algorithm"},
+		{"both a secret and a signer", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Secret: "s", Signer: rsaKey}
+		}, "Issuers[0].Auth"},
 		{"Ed25519 key", func(c *core.Config) {
-			c.Issuers[0].Auth = core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: edKey}
+			c.Issuers[0].Auth = core.ClientAuth{Signer: edKey}
 		}, "Issuers[0].Auth.Signer"},
-		{"unknown method", func(c *core.Config) {
-			c.Issuers[0].Auth = core.ClientAuth{Method: "magic"}
-		}, "Issuers[0].Auth.Method"},
+		{"unknown auth style", func(c *core.Config) {
+			c.Issuers[0].Auth = core.ClientAuth{Secret: "s", AuthStyle: oauth2.AuthStyle(7)}
+		}, "Issuers[0].Auth.AuthStyle"},
 		{"default issuer without client", func(c *core.Config) {
 			c.ClientID, c.Issuers, c.AllowAnyIssuer = "", nil, true
 		}, "ClientID"},
@@ -71,15 +74,12 @@ func TestNewReportsTheField(t *testing.T) {
 	}
 }
 
+// TestConfigDefaults checks every default the Config fields' docs name.
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
-	key, err := ecdsa.GenerateKey(mustEC(t).Curve, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Scope:   "launch openid fhirUser user/*.rs",
-		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir/", Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: key}}}})
+		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir/", Auth: core.ClientAuth{Signer: mustEC(t)}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +88,40 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("StandaloneScope %q", cfg.StandaloneScope)
 	}
 	is := cfg.Issuers[0]
-	if is.URL != "https://ehr.test/fhir" || is.Name != "ehr.test" || is.ClientID != "app" || is.Auth.Algorithm != "ES384" {
+	if is.URL != "https://ehr.test/fhir" || is.ClientID != "app" {
 		t.Errorf("issuer defaults %+v", is)
 	}
-	if cfg.PendingLaunchTTL != core.DefaultPendingLaunchTTL || cfg.LaunchTTL != core.DefaultSessionTTL ||
-		cfg.Leeway != core.DefaultLeeway || cfg.MaxRetries != core.DefaultMaxRetries ||
-		cfg.MaxLaunches != core.DefaultMaxLaunches || cfg.Now == nil || cfg.Logger == nil {
-		t.Errorf("defaults not filled: %+v", cfg)
+	for _, d := range []struct {
+		field     string
+		got, want any
+	}{
+		{"PendingLaunchTTL", cfg.PendingLaunchTTL, 10 * time.Minute},
+		{"LaunchTTL", cfg.LaunchTTL, 12 * time.Hour},
+		{"Leeway", cfg.Leeway, time.Minute},
+		{"MaxResponseBytes", cfg.MaxResponseBytes, int64(1 << 20)},
+		{"MaxFHIRResponseBytes", cfg.MaxFHIRResponseBytes, int64(8 << 20)},
+		{"MaxRetries", cfg.MaxRetries, 2},
+		{"MaxLaunches", cfg.MaxLaunches, 10},
+		{"MaxPendingLaunches", cfg.MaxPendingLaunches, 10},
+		{"RefreshLockTTL", cfg.RefreshLockTTL, 30 * time.Second},
+		{"MaxIdleConnsPerEHR", cfg.MaxIdleConnsPerEHR, 32},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s = %v, want %v", d.field, d.got, d.want)
+		}
+	}
+	if cfg.Now == nil || cfg.Logger == nil || cfg.Storage == nil || cfg.Locker != nil {
+		t.Errorf("Now, Logger, Storage or Locker not defaulted: %+v", cfg)
+	}
+
+	eng, err = core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = eng.Config()
+	if cfg.Scope != "launch openid fhirUser patient/*.read offline_access" ||
+		cfg.StandaloneScope != "launch/patient openid fhirUser patient/*.read offline_access" {
+		t.Errorf("default scopes %q and %q", cfg.Scope, cfg.StandaloneScope)
 	}
 }
 
@@ -109,32 +136,40 @@ func TestErrorCodes(t *testing.T) {
 		t.Error("errors.Is does not see the code and the cause")
 	}
 	var e *core.Error
-	if !errors.As(err, &e) || e.HTTPStatus() != http.StatusServiceUnavailable {
-		t.Error("errors.As / HTTPStatus")
+	if !errors.As(err, &e) || e.Code.HTTPStatus() != http.StatusServiceUnavailable {
+		t.Error("errors.As / Code.HTTPStatus")
 	}
 	for code, status := range map[core.Code]int{
-		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400, core.CodeInvalidState: 400,
-		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403,
+		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400,
+		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403, core.CodeFHIRForbidden: 403,
 		core.CodeNoLaunch: 401, core.CodeLaunchExpired: 401, core.CodeRefreshFailed: 401,
 		core.CodeDiscoveryFailed: 502, core.CodeTokenExchangeFailed: 502, core.CodeInvalidIDToken: 502,
 		core.CodeFHIRRequestFailed: 502, core.CodeResourceNotFound: 404, core.CodeStorageUnavailable: 503,
-		core.CodeInvalidConfig: 500,
+		core.CodeInvalidConfig: 500, core.Code("no_such_code"): 500,
 	} {
-		if got := core.HTTPStatus(&core.Error{Code: code}); got != status {
+		if got := code.HTTPStatus(); got != status {
 			t.Errorf("%s → %d, want %d", code, got, status)
 		}
 	}
-	if core.HTTPStatus(nil) != 200 || core.HTTPStatus(cause) != 500 || core.ErrorCode(cause) != "" {
-		t.Error("HTTPStatus of nil or foreign errors")
+	if errors.As(cause, &e) {
+		t.Error("a foreign error is an *Error")
 	}
-	if core.CodeNoLaunch.Error() != "smart: no_launch" {
-		t.Errorf("Code.Error %q", core.CodeNoLaunch.Error())
+	for code, want := range map[core.Code]string{
+		core.CodeNoLaunch:      "smart: no_launch",
+		core.CodeLaunchExpired: "smart: launch_expired",
+		core.CodeInvalidState:  "smart: invalid_state",
+	} {
+		if got := code.Error(); got != want {
+			t.Errorf("Code.Error %q, want %q", got, want)
+		}
 	}
 }
 
 // TestClientAuthKeys checks every key the ClientAuth docs name: the keys
-// SMART's algorithms need pass New, every other one is refused there (not
-// at the first token request), naming the field.
+// SMART's algorithms need pass New and sign their client assertions with
+// the algorithm of the key (RS384 for RSA, ES384 for P-384), which the
+// EHR's token endpoint accepts; every other key is refused at New (not at
+// the first token request), naming the field.
 func TestClientAuthKeys(t *testing.T) {
 	t.Parallel()
 	ec := func(c elliptic.Curve) crypto.Signer {
@@ -149,46 +184,74 @@ func TestClientAuthKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	rsa2048, p384 := mustRSA(t), ec(elliptic.P384())
+	p384 := ec(elliptic.P384())
 	for _, tc := range []struct {
 		name    string
 		signer  crypto.Signer
-		alg     string
 		wantAlg string // "" when New must refuse
-		field   string
 	}{
-		{"RSA 2048", rsa2048, "", "RS384", ""},
-		{"RSA 2048 RS384", rsa2048, "RS384", "RS384", ""},
-		{"P-384", p384, "", "ES384", ""},
-		{"P-384 ES384", p384, "ES384", "ES384", ""},
-		{"P-256", ec(elliptic.P256()), "", "", "Signer"},
-		{"P-256 ES384", ec(elliptic.P256()), "ES384", "", "Signer"},
-		{"P-521", ec(elliptic.P521()), "", "", "Signer"},
-		{"Ed25519", edKey, "", "", "Signer"},
-		{"RSA 1024", rsa1024, "", "", "Signer"},
-		{"RSA with ES384", rsa2048, "ES384", "", "Algorithm"},
-		{"RSA with RS256", rsa2048, "RS256", "", "Algorithm"},
-		{"P-384 with RS384", p384, "RS384", "", "Algorithm"},
-		{"P-384 with ES256", p384, "ES256", "", "Algorithm"},
+		{"RSA 2048", mustRSA(t), "RS384"},
+		{"P-384", p384, "ES384"},
+		{"P-384 through a crypto.Signer", kmsSigner{p384}, "ES384"},
+		{"P-256", ec(elliptic.P256()), ""},
+		{"P-521", ec(elliptic.P521()), ""},
+		{"Ed25519", edKey, ""},
+		{"RSA 1024", rsa1024, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
-				Issuers: []core.Issuer{{URL: "https://ehr.test/fhir",
-					Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: tc.signer, Algorithm: tc.alg}}}})
-			if tc.wantAlg != "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				if got := eng.Config().Issuers[0].Auth.Algorithm; got != tc.wantAlg {
-					t.Errorf("Algorithm %q, want %q", got, tc.wantAlg)
+			auth := core.ClientAuth{Signer: tc.signer, KeyID: "app-key"}
+			if tc.wantAlg == "" {
+				_, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
+					Issuers: []core.Issuer{{URL: "https://ehr.test/fhir", Auth: auth}}})
+				wantCode(t, err, core.CodeInvalidConfig)
+				if !strings.Contains(err.Error(), "Config.Issuers[0].Auth.Signer ") {
+					t.Errorf("error %q does not name Config.Issuers[0].Auth.Signer", err)
 				}
 				return
 			}
-			wantCode(t, err, core.CodeInvalidConfig)
-			if !strings.Contains(err.Error(), "Config.Issuers[0].Auth."+tc.field+" ") {
-				t.Errorf("error %q does not name Config.Issuers[0].Auth.%s", err, tc.field)
+			rec := &assertionRecorder{}
+			h := newHarness(t, smarttest.Options{}, smarttest.Client{Auth: smarttest.AuthPrivateKeyJWT, PublicKey: tc.signer.Public()},
+				core.Config{HTTPClient: &http.Client{Transport: rec}}, core.Issuer{Auth: auth})
+			h.complete("b", &pat1)
+			if got := rec.seen(); len(got) != 1 || got[0] != tc.wantAlg+" app-key" {
+				t.Errorf("client assertions signed %q, want one %s with kid app-key", got, tc.wantAlg)
 			}
 		})
 	}
+}
+
+// assertionRecorder is an HTTP transport that keeps the alg and kid of
+// every client assertion sent to a token endpoint.
+type assertionRecorder struct {
+	mu      sync.Mutex
+	headers []string
+}
+
+func (r *assertionRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/token") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		if a := form.Get("client_assertion"); a != "" {
+			var h struct{ Alg, Kid string }
+			head, _, _ := strings.Cut(a, ".")
+			raw, _ := base64.RawURLEncoding.DecodeString(head)
+			_ = json.Unmarshal(raw, &h)
+			r.mu.Lock()
+			r.headers = append(r.headers, h.Alg+" "+h.Kid)
+			r.mu.Unlock()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (r *assertionRecorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.headers)
 }

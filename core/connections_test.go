@@ -65,7 +65,7 @@ func TestParallelReadsOfPagesReuseConnections(t *testing.T) {
 	h.ehr.SetFaults(smarttest.Faults{Latency: 2 * time.Millisecond})
 	before := h.ehr.Connections()
 	for view := range pageViews {
-		rc, err := h.session("sess").Ready(ctx, rc.Handle())
+		rc, err := h.eng.Ready(ctx, "sess", rc.Handle())
 		if err != nil {
 			t.Fatalf("page view %d: Ready: %v", view, err)
 		}
@@ -92,13 +92,12 @@ func TestParallelReadsOfPagesReuseConnections(t *testing.T) {
 	}
 }
 
-// launchInProcess runs a standalone launch and its callback in session id
+// launchInProcess runs a standalone launch and its callback in the browser
 // and returns the launch's ReadyClient. The authorize step, the browser's,
 // is served by the EHR's handler in process, so it opens no connection.
-func (h *harness) launchInProcess(ctx context.Context, id string) *core.ReadyClient {
+func (h *harness) launchInProcess(ctx context.Context, browser string) *core.ReadyClient {
 	h.t.Helper()
-	s := h.session(id)
-	authURL, err := s.Launch(ctx, core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()})
+	authURL, err := h.eng.Launch(ctx, browser, h.ehr.FHIRBaseURL(), "")
 	if err != nil {
 		h.t.Fatalf("Launch: %v", err)
 	}
@@ -111,12 +110,11 @@ func (h *harness) launchInProcess(ctx context.Context, id string) *core.ReadyCli
 	if err != nil {
 		h.t.Fatalf("authorize: Location: %v", err)
 	}
-	q := loc.Query()
-	res, err := s.Callback(ctx, core.CallbackRequest{Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss")})
+	res, err := h.eng.Callback(ctx, browser, core.CallbackRequest{Query: loc.Query()})
 	if err != nil {
 		h.t.Fatalf("Callback: %v", err)
 	}
-	rc, err := s.Ready(ctx, res.Handle)
+	rc, err := h.eng.Ready(ctx, browser, res.Handle())
 	if err != nil {
 		h.t.Fatalf("Ready: %v", err)
 	}

@@ -12,7 +12,7 @@ func TestNewWithReplacedDefaultTransport(t *testing.T) {
 	http.DefaultTransport = roundTripperFunc(func(r *http.Request) (*http.Response, error) { return saved.RoundTrip(r) })
 	defer func() { http.DefaultTransport = saved }()
 	for _, any := range []bool{false, true} {
-		_, err := New(Config{ClientID: "app", CallbackURL: "https://app.example/cb", RedirectURL: "/",
+		_, err := New(Config{ClientID: "app", CallbackURL: "https://app.example/cb",
 			Issuers: []Issuer{{URL: "https://ehr.example/fhir"}}, AllowAnyIssuer: any})
 		if err != nil {
 			t.Fatalf("AllowAnyIssuer=%t: %v", any, err)

@@ -12,7 +12,8 @@ import (
 
 // The three steps of a SMART EHR launch, against the fake EHR of
 // core/smarttest. In an app, the adapters packages run these steps in the
-// launch route, the callback route and the ready middleware.
+// launch route, the callback route and the ready middleware, with the
+// browser's id from its session cookie.
 func Example() {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	defer ehr.Close()
@@ -21,20 +22,20 @@ func Example() {
 	eng, err := core.New(core.Config{
 		ClientID:          "my-app",
 		CallbackURL:       "https://app.example/fhir/callback",
-		RedirectURL:       "https://app.example/fhir/",
 		Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 		AllowInsecureHTTP: true, // smarttest serves plain http
+		// Storage: the default keeps records in this process; apps on
+		// several instances share one, such as sessions.NewStorage(sm.Store).
 	})
 	if err != nil {
 		panic(err)
 	}
 	ctx := context.Background()
-	var store core.Storage = newMemStorage(nil) // in an app: sessions.NewStorage(sm.Store)
-	session := eng.Session("browser-session-id", store)
+	const browser = "browser-session-id" // opaque and unguessable
 
 	// 1. The EHR opens /fhir/launch?iss=…&launch=…
 	launch := ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
-	authorizeURL, err := session.Launch(ctx, core.LaunchRequest{Issuer: ehr.FHIRBaseURL(), Launch: launch})
+	authorizeURL, err := eng.Launch(ctx, browser, ehr.FHIRBaseURL(), launch)
 	if err != nil {
 		panic(err)
 	}
@@ -50,13 +51,14 @@ func Example() {
 	cb, _ := url.Parse(resp.Header.Get("Location"))
 
 	// 2. /fhir/callback?code=…&state=…
-	res, err := session.Callback(ctx, core.CallbackRequest{Code: cb.Query().Get("code"), State: cb.Query().Get("state")})
+	finished, err := eng.Callback(ctx, browser, core.CallbackRequest{Query: cb.Query()})
 	if err != nil {
 		panic(err)
 	}
 
-	// 3. Every app request: the ReadyClient for the launch.
-	rc, err := session.Ready(ctx, res.Handle)
+	// 3. Every app request: the ReadyClient for the launch, named by its
+	// handle (or the browser's most recent launch, with "").
+	rc, err := eng.Ready(ctx, browser, finished.Handle())
 	if err != nil {
 		panic(err)
 	}

@@ -60,7 +60,7 @@ func TestDescriptionNamesOnlyFHIRWords(t *testing.T) {
 		if strings.Contains(desc, "555") {
 			t.Errorf("Read(%q): Description %q shows the caller's text", ref, desc)
 		}
-		if code := core.ErrorCode(err); code == core.CodeInvalidRequest {
+		if code := codeOf(err); code == core.CodeInvalidRequest {
 			t.Errorf("Read(%q) refused before any request (%v); the test wants the server's answer", ref, err)
 		}
 	}

@@ -31,7 +31,6 @@ func launchOverTLS(t *testing.T, lc smarttest.LaunchContext, edit func(*core.Con
 	cfg := core.Config{
 		ClientID:    "app",
 		CallbackURL: "https://app.test/callback",
-		RedirectURL: "/app",
 		Issuers:     []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 		HTTPClient:  ehr.Client(),
 	}
@@ -43,8 +42,7 @@ func launchOverTLS(t *testing.T, lc smarttest.LaunchContext, edit func(*core.Con
 		t.Fatalf("core.New: %v", err)
 	}
 	ctx := context.Background()
-	s := eng.Session("sid-1", newMemStorage(newClock().Now))
-	authURL, err := s.Launch(ctx, core.LaunchRequest{Issuer: ehr.FHIRBaseURL(), Launch: ehr.NewLaunch(lc)})
+	authURL, err := eng.Launch(ctx, "sid-1", ehr.FHIRBaseURL(), ehr.NewLaunch(lc))
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
@@ -59,12 +57,11 @@ func launchOverTLS(t *testing.T, lc smarttest.LaunchContext, edit func(*core.Con
 	if err != nil || resp.StatusCode != http.StatusFound {
 		t.Fatalf("authorize: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	q := loc.Query()
-	res, err := s.Callback(ctx, core.CallbackRequest{Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss")})
+	res, err := eng.Callback(ctx, "sid-1", core.CallbackRequest{Query: loc.Query()})
 	if err != nil {
 		t.Fatalf("Callback: %v", err)
 	}
-	rc, err := s.Ready(ctx, res.Handle)
+	rc, err := eng.Ready(ctx, "sid-1", res.Handle())
 	if err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
@@ -93,7 +90,7 @@ func wantNotFetched(t *testing.T, rc *core.ReadyClient, other *headerRecorder, c
 	t.Helper()
 	var v map[string]any
 	err := rc.User().Read(context.Background(), &v)
-	if core.ErrorCode(err) != code {
+	if codeOf(err) != code {
 		t.Errorf("User().Read: %v, want %s", err, code)
 	}
 	if err != nil && !strings.Contains(err.Error(), msg) {
@@ -117,7 +114,7 @@ func TestElsewhereOverHTTPIsNotFetched(t *testing.T) {
 
 	wantNotFetched(t, rc, other, core.CodeInvalidRequest, "https")
 	var v map[string]any
-	if err := rc.Read(ctx, other.URL+"/fhir/Practitioner/remote-1", &v); core.ErrorCode(err) != core.CodeInvalidRequest {
+	if err := rc.Read(ctx, other.URL+"/fhir/Practitioner/remote-1", &v); codeOf(err) != core.CodeInvalidRequest {
 		t.Errorf("Read of an http URL elsewhere: %v, want invalid_request", err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, other.URL+"/fhir/Practitioner/remote-1", nil)

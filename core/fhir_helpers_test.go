@@ -25,14 +25,14 @@ type seenRequest struct {
 // fhirEnv is a fake EHR served through a request recorder, an engine
 // configured for it, and one finished launch.
 type fhirEnv struct {
-	ehr    *smarttest.Server
-	base   string // the FHIR base URL
-	eng    *core.Engine
-	store  *memStorage
-	clock  *clock
-	sess   *core.Session
-	handle string
-	rc     *core.ReadyClient
+	ehr     *smarttest.Server
+	base    string // the FHIR base URL
+	eng     *core.Engine
+	store   *memStorage
+	clock   *clock
+	browser string // the browser's id
+	handle  string
+	rc      *core.ReadyClient
 
 	mu   sync.Mutex
 	seen []seenRequest
@@ -51,7 +51,7 @@ type fhirSetup struct {
 func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 	t.Helper()
 	c := newClock()
-	env := &fhirEnv{clock: c, store: newMemStorage(c.Now)}
+	env := &fhirEnv{clock: c, store: newMemStorage(c.Now), browser: "sid-1"}
 	opts := setup.ehr
 	if opts.Now == nil {
 		opts.Now = env.clock.Now
@@ -73,10 +73,10 @@ func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 	cfg := core.Config{
 		ClientID:          "app",
 		CallbackURL:       "http://app.test/callback",
-		RedirectURL:       "/app",
 		Issuers:           []core.Issuer{{URL: env.base}},
 		AllowInsecureHTTP: true,
 		Now:               env.clock.Now,
+		Storage:           env.store,
 	}
 	if setup.config != nil {
 		setup.config(&cfg)
@@ -86,14 +86,13 @@ func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 		t.Fatalf("core.New: %v", err)
 	}
 	env.eng = eng
-	env.sess = eng.Session("sid-1", env.store)
 
 	lc := setup.launch
 	if lc.Patient == "" && lc.FHIRUser == "" {
 		lc = smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"}
 	}
 	ctx := context.Background()
-	authURL, err := env.sess.Launch(ctx, core.LaunchRequest{Issuer: env.base, Launch: env.ehr.NewLaunch(lc)})
+	authURL, err := eng.Launch(ctx, env.browser, env.base, env.ehr.NewLaunch(lc))
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
@@ -101,12 +100,12 @@ func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := env.sess.Callback(ctx, core.CallbackRequest{Code: code, State: state})
+	res, err := eng.Callback(ctx, env.browser, core.CallbackRequest{Query: url.Values{"code": {code}, "state": {state}}})
 	if err != nil {
 		t.Fatalf("Callback: %v", err)
 	}
-	env.handle = res.Handle
-	if env.rc, err = env.sess.Ready(ctx, res.Handle); err != nil {
+	env.handle = res.Handle()
+	if env.rc, err = eng.Ready(ctx, env.browser, env.handle); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
 	return env
@@ -152,7 +151,7 @@ func (env *fhirEnv) requests(path string) []seenRequest {
 // request would get.
 func (env *fhirEnv) ready(t testing.TB) *core.ReadyClient {
 	t.Helper()
-	rc, err := env.sess.Ready(context.Background(), env.handle)
+	rc, err := env.eng.Ready(context.Background(), env.browser, env.handle)
 	if err != nil {
 		t.Fatalf("Ready: %v", err)
 	}

@@ -97,8 +97,8 @@ func TestReadErrors(t *testing.T) {
 		var v map[string]any
 		err := env.rc.Read(ctx, "Patient/nobody", &v)
 		e := wantFHIRError(t, err, core.CodeResourceNotFound, http.StatusNotFound)
-		if !errors.Is(err, core.CodeResourceNotFound) || core.HTTPStatus(err) != http.StatusNotFound {
-			t.Errorf("errors.Is(err, CodeResourceNotFound) fails or HTTPStatus %d", core.HTTPStatus(err))
+		if !errors.Is(err, core.CodeResourceNotFound) || codeOf(err).HTTPStatus() != http.StatusNotFound {
+			t.Errorf("errors.Is(err, CodeResourceNotFound) fails or HTTPStatus %d", codeOf(err).HTTPStatus())
 		}
 		if e.Outcome == nil || len(e.Outcome.Issue) != 1 || e.Outcome.Issue[0].Code != "not-found" {
 			t.Errorf("Outcome = %+v, want the server's not-found issue", e.Outcome)
@@ -135,8 +135,8 @@ func TestReadErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), "fault injected") || !strings.Contains(err.Error(), "422") {
 			t.Errorf("message %q lacks the status or the diagnostics", err)
 		}
-		if core.HTTPStatus(err) != http.StatusBadGateway {
-			t.Errorf("HTTPStatus = %d, want 502", core.HTTPStatus(err))
+		if codeOf(err).HTTPStatus() != http.StatusBadGateway {
+			t.Errorf("HTTPStatus = %d, want 502", codeOf(err).HTTPStatus())
 		}
 	})
 
@@ -155,7 +155,7 @@ func TestReadErrors(t *testing.T) {
 		for _, ref := range []string{"../auth/jwks", "Patient/../../auth/jwks", "//evil.example/fhir/Patient/1", "Patient/%zz"} {
 			var v map[string]any
 			err := env.rc.Read(ctx, ref, &v)
-			if core.ErrorCode(err) != core.CodeInvalidRequest {
+			if codeOf(err) != core.CodeInvalidRequest {
 				t.Errorf("Read(%q) = %v, want invalid_request", ref, err)
 			}
 		}
@@ -211,7 +211,7 @@ func TestReadHonoursContext(t *testing.T) {
 	cancel()
 	var p fhirPatient
 	err := env.rc.Patient().Read(ctx, &p)
-	if !errors.Is(err, context.Canceled) || core.ErrorCode(err) != core.CodeFHIRRequestFailed {
+	if !errors.Is(err, context.Canceled) || codeOf(err) != core.CodeFHIRRequestFailed {
 		t.Errorf("Read with a cancelled context: %v, want fhir_request_failed wrapping context.Canceled", err)
 	}
 

@@ -41,7 +41,7 @@ func TestConcurrentRequestsRefreshOnce(t *testing.T) {
 					rc := env.rc
 					if !shared {
 						var err error
-						if rc, err = env.sess.Ready(ctx, env.handle); err != nil {
+						if rc, err = env.eng.Ready(ctx, env.browser, env.handle); err != nil {
 							errs <- fmt.Errorf("request %d: Ready: %w", i, err)
 							return
 						}
@@ -200,10 +200,10 @@ func TestRefreshFailureEndsTheLaunch(t *testing.T) {
 	env.ehr.SetFaults(smarttest.Faults{RevokeRefresh: true})
 	env.clock.Advance(2 * time.Hour)
 	var p fhirPatient
-	if err := env.rc.Patient().Read(ctx, &p); core.ErrorCode(err) != core.CodeRefreshFailed {
+	if err := env.rc.Patient().Read(ctx, &p); codeOf(err) != core.CodeRefreshFailed {
 		t.Fatalf("Read with a revoked grant: %v, want refresh_failed", err)
 	}
-	if _, err := env.sess.Ready(ctx, env.handle); core.ErrorCode(err) != core.CodeNoLaunch {
+	if _, err := env.eng.Ready(ctx, env.browser, env.handle); codeOf(err) != core.CodeNoLaunch {
 		t.Errorf("Ready after a refused refresh: %v, want no_launch", err)
 	}
 }
@@ -243,7 +243,7 @@ func TestStrictRotationNeverPresentsAStaleRefreshToken(t *testing.T) {
 					rc := shared
 					if w%2 == 1 {
 						var err error
-						if rc, err = env.sess.Ready(ctx, env.handle); err != nil {
+						if rc, err = env.eng.Ready(ctx, env.browser, env.handle); err != nil {
 							t.Errorf("round %d, request %d: Ready: %v", round, i, err)
 							failed.Add(1)
 							continue

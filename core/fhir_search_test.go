@@ -116,7 +116,7 @@ func TestSearchPageLimit(t *testing.T) {
 	if n != 10 {
 		t.Errorf("yielded %d resources from 2 pages, want 10", n)
 	}
-	if !errors.Is(last, core.ErrTooManyPages) || core.ErrorCode(last) != core.CodeFHIRRequestFailed {
+	if !errors.Is(last, core.ErrTooManyPages) || codeOf(last) != core.CodeFHIRRequestFailed {
 		t.Errorf("after the limit: %v, want ErrTooManyPages", last)
 	}
 	if got := env.ehr.Count(smarttest.EndpointFHIR); got != 2 {
@@ -180,7 +180,7 @@ func TestSearchErrors(t *testing.T) {
 		return n, nil
 	}
 
-	if _, err := collect("../auth", nil); core.ErrorCode(err) != core.CodeInvalidRequest {
+	if _, err := collect("../auth", nil); codeOf(err) != core.CodeInvalidRequest {
 		t.Errorf("Search of type ../auth: %v, want invalid_request", err)
 	}
 

@@ -115,7 +115,7 @@ func TestWritesRefuseBadInput(t *testing.T) {
 		"batch entry without method": second(rc.Batch(ctx, []core.BundleEntry{{URL: "Patient/pat-1"}})),
 		"batch entry without URL":    second(rc.Batch(ctx, []core.BundleEntry{{Method: "GET"}})),
 	} {
-		if core.ErrorCode(err) != core.CodeInvalidRequest {
+		if codeOf(err) != core.CodeInvalidRequest {
 			t.Errorf("%s: %v, want invalid_request", name, err)
 		}
 	}

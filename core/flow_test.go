@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 )
@@ -58,41 +60,37 @@ type flowCase struct {
 
 func (tc flowCase) run(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	h := newHarness(t, tc.opts, tc.client, tc.cfg, tc.issuer)
-	s := h.session("browser-1")
-	req := core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()}
+	launch := ""
 	if tc.lc != nil {
-		req.Launch = h.ehr.NewLaunch(*tc.lc)
+		launch = h.ehr.NewLaunch(*tc.lc)
 	}
-	raw, err := s.Launch(context.Background(), req)
+	raw, err := h.eng.Launch(ctx, "browser-1", h.ehr.FHIRBaseURL(), launch)
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
 	authURL, _ := url.Parse(raw)
-	res, err := s.Callback(context.Background(), authorize(t, raw))
+	res, err := h.eng.Callback(ctx, "browser-1", authorize(t, raw))
 	if err != nil {
 		t.Fatalf("Callback: %v", err)
 	}
-	if got := mustQuery(t, res.RedirectURL).Get(core.HandleParam); got != res.Handle || got == "" {
-		t.Fatalf("redirect %q does not carry the handle", res.RedirectURL)
+	if res.Handle() == "" {
+		t.Fatal("the callback's client has no handle")
 	}
-	rc, err := s.Ready(context.Background(), res.Handle)
+	rc, err := h.eng.Ready(ctx, "browser-1", res.Handle())
 	if err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	if err := rc.Validate(context.Background()); err != nil {
-		t.Fatalf("Validate: %v", err)
+	if rc.Handle() != res.Handle() || rc.Patient().Reference() != res.Patient().Reference() {
+		t.Fatalf("Ready gave launch %q of %q, want the callback's %q of %q",
+			rc.Handle(), rc.Patient().Reference(), res.Handle(), res.Patient().Reference())
 	}
 	tc.check(t, h, authURL, rc)
-}
-
-func mustQuery(t testing.TB, raw string) url.Values {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
+	// The callback's token was fresh: no request of the run refreshed it.
+	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 0 {
+		t.Errorf("%d refreshes of the token the callback got", n)
 	}
-	return u.Query()
 }
 
 func wantPatient(id string) func(*testing.T, *harness, *url.URL, *core.ReadyClient) {
@@ -122,7 +120,7 @@ func TestFlow(t *testing.T) {
 				q := u.Query()
 				for k, want := range map[string]string{
 					"response_type": "code", "client_id": "app", "redirect_uri": "http://app.test/fhir/callback",
-					"scope": core.DefaultScope, "aud": h.ehr.FHIRBaseURL(), "code_challenge_method": "S256",
+					"scope": "launch openid fhirUser patient/*.read offline_access", "aud": h.ehr.FHIRBaseURL(), "code_challenge_method": "S256",
 				} {
 					if got := q.Get(k); got != want {
 						t.Errorf("%s = %q, want %q", k, got, want)
@@ -165,25 +163,25 @@ func TestFlow(t *testing.T) {
 		{
 			name:   "client_secret_basic",
 			client: smarttest.Client{Auth: smarttest.AuthClientSecretBasic, Secret: "s3cr&t:x"},
-			issuer: core.Issuer{Auth: core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: "s3cr&t:x"}},
+			issuer: core.Issuer{Auth: core.ClientAuth{Secret: "s3cr&t:x"}},
 			lc:     &pat1, check: wantPatient("pat-1"),
 		},
 		{
 			name:   "client_secret_post",
 			client: smarttest.Client{Auth: smarttest.AuthClientSecretPost, Secret: "post-secret"},
-			issuer: core.Issuer{Auth: core.ClientAuth{Method: core.AuthClientSecretPost, Secret: "post-secret"}},
+			issuer: core.Issuer{Auth: core.ClientAuth{Secret: "post-secret", AuthStyle: oauth2.AuthStyleInParams}},
 			lc:     &pat1, check: wantPatient("pat-1"),
 		},
 		{
 			name:   "private_key_jwt RS384",
 			client: smarttest.Client{Auth: smarttest.AuthPrivateKeyJWT, PublicKey: rsaKey.Public()},
-			issuer: core.Issuer{Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: rsaKey, KeyID: "app-rsa"}},
+			issuer: core.Issuer{Auth: core.ClientAuth{Signer: rsaKey, KeyID: "app-rsa"}},
 			lc:     &pat1, check: wantPatient("pat-1"),
 		},
 		{
 			name:   "private_key_jwt ES384 through a crypto.Signer",
 			client: smarttest.Client{Auth: smarttest.AuthPrivateKeyJWT, PublicKey: ecKey.Public()},
-			issuer: core.Issuer{Auth: core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: kmsSigner{ecKey}, KeyID: "app-ec", Algorithm: "ES384"}},
+			issuer: core.Issuer{Auth: core.ClientAuth{Signer: kmsSigner{ecKey}, KeyID: "app-ec"}},
 			lc:     &pat1, check: wantPatient("pat-1"),
 		},
 		{
@@ -226,10 +224,9 @@ func TestFlow(t *testing.T) {
 			name: "fhirUser absolute on the same server becomes relative",
 			lc:   &smarttest.LaunchContext{Patient: "pat-2"}, // FHIRUser set in check's launch below
 			check: func(t *testing.T, h *harness, u *url.URL, rc *core.ReadyClient) {
-				s := h.session("browser-abs")
 				lc := smarttest.LaunchContext{Patient: "pat-2", FHIRUser: h.ehr.FHIRBaseURL() + "/Practitioner/prac-1"}
-				res := h.complete(s, &lc)
-				rc2, err := s.Ready(context.Background(), res.Handle)
+				res := h.complete("browser-abs", &lc)
+				rc2, err := h.eng.Ready(context.Background(), "browser-abs", res.Handle())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -274,8 +271,7 @@ func (tc failCase) run(t *testing.T) {
 
 // callbackErr runs a launch and returns the callback's error.
 func callbackErr(t *testing.T, h *harness) error {
-	s := h.session("browser-1")
-	_, err := s.Callback(context.Background(), h.launch(s, &pat1))
+	_, err := h.eng.Callback(context.Background(), "browser-1", h.launch("browser-1", &pat1))
 	return err
 }
 
@@ -286,47 +282,43 @@ func idTokenFault(f smarttest.IDTokenFault) func(*harness) {
 func TestCallbackRefuses(t *testing.T) {
 	tests := []failCase{
 		{name: "wrong state", code: core.CodeInvalidState, do: func(t *testing.T, h *harness) error {
-			s := h.session("browser-1")
-			cb := h.launch(s, &pat1)
-			cb.State = "not-" + cb.State
-			_, err := s.Callback(context.Background(), cb)
+			cb := h.launch("browser-1", &pat1)
+			cb.Query.Set("state", "not-"+cb.Query.Get("state"))
+			_, err := h.eng.Callback(context.Background(), "browser-1", cb)
 			return err
 		}},
 		{name: "replayed state", code: core.CodeInvalidState, do: func(t *testing.T, h *harness) error {
-			s := h.session("browser-1")
-			cb := h.launch(s, &pat1)
-			if _, err := s.Callback(context.Background(), cb); err != nil {
+			cb := h.launch("browser-1", &pat1)
+			if _, err := h.eng.Callback(context.Background(), "browser-1", cb); err != nil {
 				t.Fatalf("first callback: %v", err)
 			}
-			_, err := s.Callback(context.Background(), cb)
+			_, err := h.eng.Callback(context.Background(), "browser-1", cb)
 			return err
 		}},
 		{name: "expired state", code: core.CodeInvalidState, cfg: core.Config{PendingLaunchTTL: 2 * time.Minute}, do: func(t *testing.T, h *harness) error {
-			s := h.session("browser-1")
-			cb := h.launch(s, &pat1)
+			cb := h.launch("browser-1", &pat1)
 			// The storage still holds the record (its TTL is generous in
 			// stores that round up); the engine's own expiry must catch it.
 			h.store.now = func() time.Time { return h.clock.Now().Add(-time.Hour) }
 			h.clock.Advance(3 * time.Minute)
-			_, err := s.Callback(context.Background(), cb)
+			_, err := h.eng.Callback(context.Background(), "browser-1", cb)
 			return err
 		}},
 		{name: "state from another browser session", code: core.CodeInvalidState, do: func(t *testing.T, h *harness) error {
-			cb := h.launch(h.session("victim"), &pat1)
-			_, err := h.session("attacker").Callback(context.Background(), cb)
+			cb := h.launch("victim", &pat1)
+			_, err := h.eng.Callback(context.Background(), "attacker", cb)
 			return err
 		}},
 		{name: "missing state", code: core.CodeInvalidRequest, do: func(t *testing.T, h *harness) error {
-			_, err := h.session("b").Callback(context.Background(), core.CallbackRequest{Code: "x"})
+			_, err := h.eng.Callback(context.Background(), "b", core.CallbackRequest{Query: url.Values{"code": {"x"}}})
 			return err
 		}},
 		{name: "missing code", code: core.CodeInvalidRequest, do: func(t *testing.T, h *harness) error {
-			_, err := h.session("b").Callback(context.Background(), core.CallbackRequest{State: "x"})
+			_, err := h.eng.Callback(context.Background(), "b", core.CallbackRequest{Query: url.Values{"state": {"x"}}})
 			return err
 		}},
 		{name: "PKCE verifier does not match the challenge", code: core.CodeTokenExchangeFailed, do: func(t *testing.T, h *harness) error {
-			s := h.session("browser-1")
-			raw, err := s.Launch(context.Background(), core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL(), Launch: h.ehr.NewLaunch(pat1)})
+			raw, err := h.eng.Launch(context.Background(), "browser-1", h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(pat1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +326,7 @@ func TestCallbackRefuses(t *testing.T) {
 			q := u.Query()
 			q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM") // another verifier's
 			u.RawQuery = q.Encode()
-			_, err = s.Callback(context.Background(), authorize(t, u.String()))
+			_, err = h.eng.Callback(context.Background(), "browser-1", authorize(t, u.String()))
 			return err
 		}},
 		{name: "EHR answers access_denied", code: core.CodeAuthorizationDenied, prepare: func(h *harness) {
@@ -345,13 +337,12 @@ func TestCallbackRefuses(t *testing.T) {
 		}},
 		{name: "RFC 9207 iss missing where advertised", code: core.CodeInvalidRequest, opts: smarttest.Options{AuthorizationResponseIss: true},
 			do: func(t *testing.T, h *harness) error {
-				s := h.session("browser-1")
-				cb := h.launch(s, &pat1)
-				if cb.Issuer == "" {
+				cb := h.launch("browser-1", &pat1)
+				if cb.Query.Get("iss") == "" {
 					t.Fatal("smarttest sent no iss")
 				}
-				cb.Issuer = ""
-				_, err := s.Callback(context.Background(), cb)
+				cb.Query.Del("iss")
+				_, err := h.eng.Callback(context.Background(), "browser-1", cb)
 				return err
 			}},
 		{name: "id_token with a bad signature", code: core.CodeInvalidIDToken, prepare: idTokenFault(smarttest.IDTokenBadSignature)},
@@ -372,10 +363,9 @@ func TestCallbackRefuses(t *testing.T) {
 			h.ehr.SetFaults(smarttest.Faults{MalformedJSON: map[smarttest.Endpoint]bool{smarttest.EndpointToken: true}})
 		}},
 		{name: "storage down at callback", code: core.CodeStorageUnavailable, do: func(t *testing.T, h *harness) error {
-			s := h.session("browser-1")
-			cb := h.launch(s, &pat1)
+			cb := h.launch("browser-1", &pat1)
 			h.store.setFail(errors.New("connection refused"))
-			_, err := s.Callback(context.Background(), cb)
+			_, err := h.eng.Callback(context.Background(), "browser-1", cb)
 			return err
 		}},
 	}

@@ -6,11 +6,13 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,7 +101,7 @@ func FuzzTokenResponse(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Status: http.StatusText(status)}
 		tr, err := parseTokenResponse("callback", CodeTokenExchangeFailed, resp, body)
 		if err != nil {
-			if ErrorCode(err) != CodeTokenExchangeFailed {
+			if codeOf(err) != CodeTokenExchangeFailed {
 				t.Fatalf("error without its code: %v", err)
 			}
 			if strings.ContainsAny(err.Error(), "\n\r") {
@@ -140,7 +142,7 @@ func FuzzIDToken(f *testing.F) {
 		if err == nil {
 			t.Fatalf("an unsigned or forged id_token was accepted: %q", raw)
 		}
-		if ErrorCode(err) != CodeInvalidIDToken {
+		if codeOf(err) != CodeInvalidIDToken {
 			t.Fatalf("error without its code: %v", err)
 		}
 	})
@@ -167,12 +169,15 @@ func FuzzDecodeRecord(f *testing.F) {
 // never panics, never opens a value that was not sealed by a key of the
 // ring for that storage key, and a value it sealed opens back to itself.
 func FuzzOpenSealed(f *testing.F) {
-	k1, k2 := bytes.Repeat([]byte{1}, StoreKeySize), bytes.Repeat([]byte{2}, StoreKeySize)
-	ring, err := newKeyRing([]StoreKey{k1, k2})
+	k1, k2 := repeatedKey(1), repeatedKey(2)
+	ring, err := newKeyRing([]Secret{k1, k2})
 	if err != nil {
 		f.Fatal(err)
 	}
-	old, _ := newKeyRing([]StoreKey{k2})
+	old, err := newKeyRing([]Secret{k2})
+	if err != nil {
+		f.Fatal(err)
+	}
 	plain := []byte(`{"v":1,"h":"abc"}`)
 	f.Add("launch:s:h", ring.seal("launch:s:h", plain), plain)
 	f.Add("launch:s:h", old.seal("launch:s:h", plain), plain)
@@ -208,11 +213,12 @@ func FuzzOpenSealed(f *testing.F) {
 	})
 }
 
-// FuzzCallbackParams feeds arbitrary callback parameters to a session with
+// FuzzCallbackParams feeds arbitrary callback parameters to a browser with
 // no pending launch: every answer is a coded error and nothing is stored.
 func FuzzCallbackParams(f *testing.F) {
-	e, err := New(Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
-		Issuers: []Issuer{{URL: "https://ehr.test/fhir"}}})
+	st := &countingStorage{}
+	e, err := New(Config{ClientID: "app", CallbackURL: "https://app.test/cb",
+		Issuers: []Issuer{{URL: "https://ehr.test/fhir"}}, Storage: st})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -220,10 +226,10 @@ func FuzzCallbackParams(f *testing.F) {
 	f.Add("", "", "https://evil.test", "access_denied", "no\r\nSet-Cookie: x")
 	f.Add("c", strings.Repeat("s", 5000), "", "", "")
 	f.Fuzz(func(t *testing.T, code, state, iss, errCode, desc string) {
-		st := &countingStorage{}
-		_, err := e.Session("sid", st).Callback(context.Background(), CallbackRequest{
-			Code: code, State: state, Issuer: iss, Error: errCode, ErrorDescription: desc})
-		switch ErrorCode(err) {
+		before := st.sets.Load()
+		_, err := e.Callback(context.Background(), "sid", CallbackRequest{Query: url.Values{
+			"code": {code}, "state": {state}, "iss": {iss}, "error": {errCode}, "error_description": {desc}}})
+		switch codeOf(err) {
 		case CodeInvalidRequest, CodeInvalidState, CodeAuthorizationDenied:
 		default:
 			t.Fatalf("unexpected result %v", err)
@@ -231,18 +237,33 @@ func FuzzCallbackParams(f *testing.F) {
 		if strings.ContainsAny(err.Error(), "\r\n") {
 			t.Fatalf("error message carries control characters: %q", err)
 		}
-		if st.sets != 0 {
+		if st.sets.Load() != before {
 			t.Fatal("a refused callback stored a record")
 		}
 	})
 }
 
 // countingStorage holds nothing and counts writes.
-type countingStorage struct{ sets int }
+type countingStorage struct{ sets atomic.Int64 }
 
 func (c *countingStorage) Get(context.Context, string) ([]byte, error) { return nil, ErrNotFound }
 func (c *countingStorage) Set(context.Context, string, []byte, time.Duration) error {
-	c.sets++
+	c.sets.Add(1)
 	return nil
 }
 func (c *countingStorage) Delete(context.Context, string) error { return nil }
+
+// codeOf returns the Code of the first *Error in err's chain, or "".
+func codeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// repeatedKey is a store key of 32 bytes b, in standard base64 as
+// Config.StoreKeys takes it.
+func repeatedKey(b byte) Secret {
+	return Secret(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)))
+}

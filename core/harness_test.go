@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -120,7 +121,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// harness is a fake EHR, an engine configured for it and a storage.
+// harness is a fake EHR, an engine configured for it and its storage.
 type harness struct {
 	t     testing.TB
 	ehr   *smarttest.Server
@@ -130,8 +131,8 @@ type harness struct {
 }
 
 // newHarness starts smarttest with opts, registers client, and builds an
-// engine with cfg completed for that EHR. cfg.Issuers, when empty, lists
-// the EHR with issuer's settings.
+// engine with cfg completed for that EHR, over the harness's store.
+// cfg.Issuers, when empty, lists the EHR with issuer's settings.
 func newHarness(t testing.TB, opts smarttest.Options, client smarttest.Client, cfg core.Config, issuer core.Issuer) *harness {
 	t.Helper()
 	c := newClock()
@@ -150,9 +151,6 @@ func newHarness(t testing.TB, opts smarttest.Options, client smarttest.Client, c
 	if cfg.CallbackURL == "" {
 		cfg.CallbackURL = "http://app.test/fhir/callback"
 	}
-	if cfg.RedirectURL == "" {
-		cfg.RedirectURL = "http://app.test/fhir/"
-	}
 	if cfg.Now == nil {
 		cfg.Now = c.Now
 	}
@@ -161,14 +159,14 @@ func newHarness(t testing.TB, opts smarttest.Options, client smarttest.Client, c
 		cfg.Issuers = []core.Issuer{issuer}
 	}
 	cfg.AllowInsecureHTTP = true
+	store := newMemStorage(c.Now)
+	cfg.Storage = store
 	eng, err := core.New(cfg)
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
-	return &harness{t: t, ehr: ehr, eng: eng, store: newMemStorage(c.Now), clock: c}
+	return &harness{t: t, ehr: ehr, eng: eng, store: store, clock: c}
 }
-
-func (h *harness) session(id string) *core.Session { return h.eng.Session(id, h.store) }
 
 // noRedirect is an HTTP client that hands back redirects instead of
 // following them.
@@ -178,7 +176,7 @@ var noRedirect = &http.Client{
 }
 
 // authorize follows an authorize URL to the EHR and returns the callback
-// parameters it redirects with.
+// request it redirects the browser with.
 func authorize(t testing.TB, authURL string) core.CallbackRequest {
 	t.Helper()
 	cb, err := authorizeErr(authURL)
@@ -202,37 +200,42 @@ func authorizeErr(authURL string) (core.CallbackRequest, error) {
 	if err != nil {
 		return core.CallbackRequest{}, fmt.Errorf("authorize: Location: %w", err)
 	}
-	q := loc.Query()
-	return core.CallbackRequest{
-		Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
-		Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
-	}, nil
+	return core.CallbackRequest{Query: loc.Query()}, nil
 }
 
 // launch runs an EHR launch for lc (standalone when lc is nil) in the
-// session and returns the callback parameters.
-func (h *harness) launch(s *core.Session, lc *smarttest.LaunchContext) core.CallbackRequest {
+// browser whose id is browser, and returns its callback request.
+func (h *harness) launch(browser string, lc *smarttest.LaunchContext) core.CallbackRequest {
 	h.t.Helper()
-	req := core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()}
+	launch := ""
 	if lc != nil {
-		req.Launch = h.ehr.NewLaunch(*lc)
+		launch = h.ehr.NewLaunch(*lc)
 	}
-	authURL, err := s.Launch(context.Background(), req)
+	authURL, err := h.eng.Launch(context.Background(), browser, h.ehr.FHIRBaseURL(), launch)
 	if err != nil {
 		h.t.Fatalf("Launch: %v", err)
 	}
 	return authorize(h.t, authURL)
 }
 
-// complete runs launch and callback and returns the result.
-func (h *harness) complete(s *core.Session, lc *smarttest.LaunchContext) *core.CallbackResult {
+// complete runs launch and callback in the browser and returns the
+// launch's client.
+func (h *harness) complete(browser string, lc *smarttest.LaunchContext) *core.ReadyClient {
 	h.t.Helper()
-	cb := h.launch(s, lc)
-	res, err := s.Callback(context.Background(), cb)
+	rc, err := h.eng.Callback(context.Background(), browser, h.launch(browser, lc))
 	if err != nil {
 		h.t.Fatalf("Callback: %v", err)
 	}
-	return res
+	return rc
+}
+
+// codeOf returns the Code of the first *core.Error in err's chain, or "".
+func codeOf(err error) core.Code {
+	var e *core.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 func wantCode(t testing.TB, err error, code core.Code) {
@@ -243,7 +246,7 @@ func wantCode(t testing.TB, err error, code core.Code) {
 	if !strings.Contains(err.Error(), "smart: ") {
 		t.Errorf("error %q lacks the package prefix", err)
 	}
-	if got := core.ErrorCode(err); got != code {
+	if got := codeOf(err); got != code {
 		t.Fatalf("got code %q (%v), want %s", got, err, code)
 	}
 }

@@ -66,7 +66,7 @@ func TestIDTokenAzpAndLifetime(t *testing.T) {
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if !tc.ok && ErrorCode(err) != CodeInvalidIDToken {
+			if !tc.ok && codeOf(err) != CodeInvalidIDToken {
 				t.Fatalf("got %v, want invalid_id_token", err)
 			}
 		})

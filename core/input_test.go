@@ -30,9 +30,8 @@ func description(t *testing.T, err error) string {
 // readyFor completes a launch of lc and returns its ReadyClient.
 func (h *harness) readyFor(lc smarttest.LaunchContext) *core.ReadyClient {
 	h.t.Helper()
-	s := h.session("browser-1")
-	res := h.complete(s, &lc)
-	rc, err := s.Ready(context.Background(), res.Handle)
+	res := h.complete("browser-1", &lc)
+	rc, err := h.eng.Ready(context.Background(), "browser-1", res.Handle())
 	if err != nil {
 		h.t.Fatalf("Ready: %v", err)
 	}
@@ -152,14 +151,13 @@ func TestExpiresIn(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 			h.ehr.SetFaults(smarttest.Faults{ExpiresIn: json.RawMessage(tc.expiresIn)})
-			s := h.session("browser-1")
-			res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
-			got := res.Context.Expiry
+			res := h.complete("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
+			got := res.Context().Expiry
 			if tc.want == 0 && !got.IsZero() || tc.want != 0 && !got.Equal(h.clock.Now().Add(tc.want)) {
 				t.Errorf("expiry %v after now, want %v", got.Sub(h.clock.Now()), tc.want)
 			}
 			for range 2 {
-				if _, err := s.Ready(context.Background(), res.Handle); err != nil {
+				if _, err := h.eng.Ready(context.Background(), "browser-1", res.Handle()); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -185,8 +183,7 @@ func TestIDTokenClaimsRefused(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 			h.ehr.SetFaults(smarttest.Faults{IDToken: tc.fault})
-			s := h.session("browser-1")
-			_, err := s.Callback(context.Background(), h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+			_, err := h.eng.Callback(context.Background(), "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1"}))
 			wantCode(t, err, core.CodeInvalidIDToken)
 			if n := h.store.launches(); n != 0 {
 				t.Errorf("%d launches stored after a refused callback", n)
@@ -209,8 +206,7 @@ func TestIDTokenLifetimeBound(t *testing.T) {
 		t.Run(tc.lifetime.String(), func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, smarttest.Options{IDTokenLifetime: tc.lifetime}, smarttest.Client{}, core.Config{}, core.Issuer{})
-			s := h.session("browser-1")
-			_, err := s.Callback(context.Background(), h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+			_, err := h.eng.Callback(context.Background(), "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1"}))
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -242,8 +238,7 @@ func TestIDTokenRequiredWhenOpenIDGranted(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{Scope: tc.scope}, core.Issuer{})
 			h.ehr.SetFaults(smarttest.Faults{IDToken: smarttest.IDTokenMissing})
-			s := h.session("browser-1")
-			_, err := s.Callback(context.Background(), h.launch(s, &smarttest.LaunchContext{Patient: "pat-1", Extra: tc.extra}))
+			_, err := h.eng.Callback(context.Background(), "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1", Extra: tc.extra}))
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -291,8 +286,9 @@ func TestNoUntrustedTextInDescriptions(t *testing.T) {
 		t.Parallel()
 		h := newH(t)
 		iss := "https://evil.example/" + phishing
-		check(t, h.eng.CheckIssuer(iss), core.CodeUnknownIssuer, "not one of the configured issuers")
-		_, err := h.session("browser-1").Launch(ctx, core.LaunchRequest{Issuer: iss, Launch: "x"})
+		_, err := h.eng.Discover(ctx, iss)
+		check(t, err, core.CodeUnknownIssuer, "not one of the configured issuers")
+		_, err = h.eng.Launch(ctx, "browser-1", iss, "x")
 		check(t, err, core.CodeUnknownIssuer, "not one of the configured issuers")
 	})
 	for _, tc := range []struct{ code, want string }{
@@ -304,8 +300,7 @@ func TestNoUntrustedTextInDescriptions(t *testing.T) {
 			t.Parallel()
 			h := newH(t)
 			h.ehr.SetFaults(smarttest.Faults{AuthorizeError: tc.code, AuthorizeErrorDescription: phishing + "\r\n"})
-			s := h.session("browser-1")
-			_, err := s.Callback(ctx, h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+			_, err := h.eng.Callback(ctx, "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1"}))
 			check(t, err, core.CodeAuthorizationDenied, tc.want)
 		})
 	}
@@ -317,16 +312,14 @@ func TestNoUntrustedTextInDescriptions(t *testing.T) {
 			t.Parallel()
 			h := newH(t)
 			h.ehr.SetFaults(smarttest.Faults{TokenError: tc.code, TokenErrorDescription: phishing})
-			s := h.session("browser-1")
-			_, err := s.Callback(ctx, h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+			_, err := h.eng.Callback(ctx, "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1"}))
 			check(t, err, core.CodeTokenExchangeFailed, tc.want)
 		})
 	}
 	t.Run("token type", func(t *testing.T) {
 		t.Parallel()
 		h := newH(t)
-		s := h.session("browser-1")
-		_, err := s.Callback(ctx, h.launch(s, &smarttest.LaunchContext{Patient: "pat-1", Extra: map[string]any{"token_type": phishing}}))
+		_, err := h.eng.Callback(ctx, "browser-1", h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1", Extra: map[string]any{"token_type": phishing}}))
 		check(t, err, core.CodeTokenExchangeFailed, "not a Bearer token")
 	})
 	t.Run("FHIR OperationOutcome", func(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 func TestLaunchRefuses(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
 	for _, tc := range []struct {
 		name string
 		iss  string
@@ -30,12 +29,12 @@ func TestLaunchRefuses(t *testing.T) {
 		{"over-long issuer", "https://" + strings.Repeat("a", 5000) + ".example", core.CodeInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.Launch(context.Background(), core.LaunchRequest{Issuer: tc.iss, Launch: "x"})
+			_, err := h.eng.Launch(context.Background(), "b", tc.iss, "x")
 			wantCode(t, err, tc.code)
 		})
 	}
 	t.Run("no browser session", func(t *testing.T) {
-		_, err := h.session("").Launch(context.Background(), core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()})
+		_, err := h.eng.Launch(context.Background(), "", h.ehr.FHIRBaseURL(), "")
 		wantCode(t, err, core.CodeNoLaunch)
 	})
 	if n := h.store.len(); n != 0 {
@@ -47,7 +46,7 @@ func TestHTTPIssuerNeedsAllowInsecureHTTP(t *testing.T) {
 	t.Parallel()
 	ehr := smarttest.NewServer(smarttest.Options{})
 	t.Cleanup(ehr.Close)
-	cfg := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	cfg := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}}
 	_, err := core.New(cfg)
 	wantCode(t, err, core.CodeInvalidConfig)
@@ -55,11 +54,11 @@ func TestHTTPIssuerNeedsAllowInsecureHTTP(t *testing.T) {
 		t.Errorf("error %q does not name the field", err)
 	}
 	// With AllowAnyIssuer the http issuer is refused at launch time.
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/", AllowAnyIssuer: true})
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", AllowAnyIssuer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()})
+	_, err = eng.Launch(context.Background(), "b", ehr.FHIRBaseURL(), "")
 	wantCode(t, err, core.CodeUnknownIssuer)
 	if ehr.Count(smarttest.EndpointDiscovery) != 0 {
 		t.Error("the refused issuer was contacted")
@@ -70,12 +69,12 @@ func TestAllowAnyIssuerRefusesPrivateAddresses(t *testing.T) {
 	t.Parallel()
 	ehr := smarttest.NewServer(smarttest.Options{})
 	t.Cleanup(ehr.Close)
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		AllowAnyIssuer: true, AllowInsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()})
+	_, err = eng.Launch(context.Background(), "b", ehr.FHIRBaseURL(), "")
 	wantCode(t, err, core.CodeDiscoveryFailed)
 	if !strings.Contains(err.Error(), "refused to dial") {
 		t.Errorf("error %q does not say the dial was refused", err)
@@ -84,13 +83,13 @@ func TestAllowAnyIssuerRefusesPrivateAddresses(t *testing.T) {
 		t.Error("the loopback issuer was contacted")
 	}
 	// AllowPrivateNetworks opts out, for development.
-	eng, err = core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err = core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		AllowAnyIssuer: true, AllowInsecureHTTP: true, AllowPrivateNetworks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ehr.RegisterClient(smarttest.Client{ID: "app"})
-	if _, err := eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()}); err != nil {
+	if _, err := eng.Launch(context.Background(), "b", ehr.FHIRBaseURL(), ""); err != nil {
 		t.Fatalf("with AllowPrivateNetworks: %v", err)
 	}
 }
@@ -98,19 +97,19 @@ func TestAllowAnyIssuerRefusesPrivateAddresses(t *testing.T) {
 func TestOverlappingLaunchesKeepTheirOwnPatients(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("one-browser")
-	a := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
-	b := h.launch(s, &smarttest.LaunchContext{Patient: "pat-2", FHIRUser: "Practitioner/prac-1"})
-	resB, err := s.Callback(context.Background(), b)
+	const browser = "one-browser"
+	a := h.launch(browser, &smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
+	b := h.launch(browser, &smarttest.LaunchContext{Patient: "pat-2", FHIRUser: "Practitioner/prac-1"})
+	resB, err := h.eng.Callback(context.Background(), browser, b)
 	if err != nil {
 		t.Fatalf("callback B: %v", err)
 	}
-	resA, err := s.Callback(context.Background(), a)
+	resA, err := h.eng.Callback(context.Background(), browser, a)
 	if err != nil {
 		t.Fatalf("callback A: %v", err)
 	}
-	for _, c := range []struct{ handle, patient string }{{resA.Handle, "pat-1"}, {resB.Handle, "pat-2"}} {
-		rc, err := s.Ready(context.Background(), c.handle)
+	for _, c := range []struct{ handle, patient string }{{resA.Handle(), "pat-1"}, {resB.Handle(), "pat-2"}} {
+		rc, err := h.eng.Ready(context.Background(), browser, c.handle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,49 +118,63 @@ func TestOverlappingLaunchesKeepTheirOwnPatients(t *testing.T) {
 		}
 	}
 	// Without a handle: the most recent launch (A finished last).
-	rc, err := s.Ready(context.Background(), "")
+	rc, err := h.eng.Ready(context.Background(), browser, "")
 	if err != nil || rc.Patient().ID() != "pat-1" {
 		t.Fatalf("most recent launch: %v %v", rc, err)
 	}
-	// Another browser session can use neither handle.
-	_, err = h.session("other-browser").Ready(context.Background(), resA.Handle)
-	wantCode(t, err, core.CodeNoLaunch)
+	// Another browser can use neither handle.
+	for _, handle := range []string{resA.Handle(), resB.Handle()} {
+		_, err = h.eng.Ready(context.Background(), "other-browser", handle)
+		wantCode(t, err, core.CodeNoLaunch)
+	}
 }
 
 func TestReadyRefuses(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	_, err := h.session("fresh").Ready(context.Background(), "")
+	_, err := h.eng.Ready(context.Background(), "fresh", "")
 	wantCode(t, err, core.CodeNoLaunch)
-	_, err = h.session("fresh").Ready(context.Background(), "no-such-handle")
+	_, err = h.eng.Ready(context.Background(), "fresh", "no-such-handle")
 	wantCode(t, err, core.CodeNoLaunch)
-	_, err = h.session("").Ready(context.Background(), "")
+	_, err = h.eng.Ready(context.Background(), "", "")
 	wantCode(t, err, core.CodeNoLaunch)
 	h.store.setFail(errors.New("redis: connection refused"))
-	_, err = h.session("fresh").Ready(context.Background(), "")
+	_, err = h.eng.Ready(context.Background(), "fresh", "")
 	wantCode(t, err, core.CodeStorageUnavailable)
 }
 
-func TestSessionKeepsAtMostMaxLaunches(t *testing.T) {
+// A browser keeps its MaxLaunches most recent launches; Logout ends every
+// one of them and leaves nothing in the store.
+func TestBrowserKeepsAtMostMaxLaunches(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxLaunches: 3}, core.Issuer{})
-	s := h.session("b")
 	var handles []string
 	for i := range 5 {
-		res := h.complete(s, &smarttest.LaunchContext{Patient: fmt.Sprintf("pat-%d", i%3+1)})
-		handles = append(handles, res.Handle)
+		rc := h.complete("b", &smarttest.LaunchContext{Patient: fmt.Sprintf("pat-%d", i%3+1)})
+		handles = append(handles, rc.Handle())
 	}
-	got, err := s.Handles(context.Background())
-	if err != nil || strings.Join(got, ",") != strings.Join(handles[2:], ",") {
-		t.Fatalf("handles %v (%v), want the last three", got, err)
+	for i, handle := range handles {
+		_, err := h.eng.Ready(ctx, "b", handle)
+		if i < 2 {
+			wantCode(t, err, core.CodeNoLaunch) // evicted
+		} else if err != nil {
+			t.Fatalf("launch %d of the last three: %v", i, err)
+		}
 	}
-	_, err = s.Ready(context.Background(), handles[0])
-	wantCode(t, err, core.CodeNoLaunch)
-	if err := s.Logout(context.Background()); err != nil {
+	if rc, err := h.eng.Ready(ctx, "b", ""); err != nil || rc.Handle() != handles[4] {
+		t.Fatalf("without a handle: %v; want the most recent launch", err)
+	}
+	if n := h.store.launches(); n != 3 {
+		t.Errorf("%d launch records stored, want the last three", n)
+	}
+	if err := h.eng.Logout(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Ready(context.Background(), handles[4])
-	wantCode(t, err, core.CodeNoLaunch)
+	for _, handle := range append(handles[2:], "") {
+		_, err := h.eng.Ready(ctx, "b", handle)
+		wantCode(t, err, core.CodeNoLaunch)
+	}
 	if n := h.store.len(); n != 0 {
 		t.Errorf("%d records left after logout", n)
 	}
@@ -181,16 +194,15 @@ func TestDiscoveryAndKeysAreFetchedOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s := h.session(fmt.Sprintf("browser-%d", i))
-			req := core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL(), Launch: h.ehr.NewLaunch(pat1)}
-			raw, err := s.Launch(context.Background(), req)
+			browser := fmt.Sprintf("browser-%d", i)
+			raw, err := h.eng.Launch(context.Background(), browser, h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(pat1))
 			if err != nil {
 				errs <- err
 				return
 			}
 			cb, err := authorizeErr(raw)
 			if err == nil {
-				_, err = s.Callback(context.Background(), cb)
+				_, err = h.eng.Callback(context.Background(), browser, cb)
 			}
 			if err != nil {
 				errs <- err
@@ -211,32 +223,47 @@ func TestDiscoveryAndKeysAreFetchedOnce(t *testing.T) {
 }
 
 // Tabs finishing their callbacks at the same moment must not lose each
-// other's launches from the session's list.
+// other's launches from the browser's list: Logout, which ends the
+// launches the list names, then ends every one of them.
 func TestConcurrentCallbacksKeepEveryLaunch(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxLaunches: 50, MaxPendingLaunches: 50}, core.Issuer{})
-	s := h.session("many-tabs")
-	const n = 20
+	const browser, n = "many-tabs", 20
 	cbs := make([]core.CallbackRequest, n)
 	for i := range cbs {
-		cbs[i] = h.launch(s, &smarttest.LaunchContext{Patient: fmt.Sprintf("pat-%d", i%3+1)})
+		cbs[i] = h.launch(browser, &smarttest.LaunchContext{Patient: fmt.Sprintf("pat-%d", i%3+1)})
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	handles := make(chan string, n)
 	for _, cb := range cbs {
 		wg.Go(func() {
-			if _, err := s.Callback(context.Background(), cb); err != nil {
+			rc, err := h.eng.Callback(ctx, browser, cb)
+			if err != nil {
 				errs <- err
+				return
 			}
+			handles <- rc.Handle()
 		})
 	}
 	wg.Wait()
 	close(errs)
+	close(handles)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	handles, err := s.Handles(context.Background())
-	if err != nil || len(handles) != n {
-		t.Fatalf("the session lists %d launches (%v), want %d", len(handles), err, n)
+	if got := h.store.launches(); got != n {
+		t.Fatalf("%d launch records stored, want %d", got, n)
+	}
+	if err := h.eng.Logout(ctx, browser); err != nil {
+		t.Fatal(err)
+	}
+	for handle := range handles {
+		_, err := h.eng.Ready(ctx, browser, handle)
+		wantCode(t, err, core.CodeNoLaunch)
+	}
+	if left := h.store.launches(); left != 0 {
+		t.Fatalf("%d of %d launches outlived Logout: the browser's list lost them", left, n)
 	}
 }

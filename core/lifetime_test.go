@@ -15,10 +15,9 @@ import (
 func TestShortLivedTokensAreUsed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{AccessTokenLifetime: 40 * time.Second}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &pat1)
+	res := h.complete("b", &pat1)
 	for range 5 {
-		rc, err := s.Ready(context.Background(), res.Handle)
+		rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,14 +30,19 @@ func TestShortLivedTokensAreUsed(t *testing.T) {
 		t.Fatalf("%d refreshes of a fresh 40 s token", n)
 	}
 	h.clock.Advance(25 * time.Second) // past half its life: refresh ahead of expiry
-	rc, err := s.Ready(context.Background(), res.Handle)
+	rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Validate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
 		t.Fatalf("%d refreshes after half the token's life, want 1", n)
+	}
+	// The new token is fresh: a read uses it as it is.
+	var p struct{ ID string }
+	if err := rc.Patient().Read(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
+		t.Fatalf("%d refreshes after a read with the refreshed token, want 1", n)
 	}
 }

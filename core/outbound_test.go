@@ -23,8 +23,7 @@ func TestTokenEndpointFailingOnceIsRetried(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 	h.ehr.SetFaults(smarttest.Faults{FailTimes: map[smarttest.Endpoint]int{smarttest.EndpointToken: 1}})
-	s := h.session("b")
-	if _, err := s.Callback(context.Background(), h.launch(s, &pat1)); err != nil {
+	if _, err := h.eng.Callback(context.Background(), "b", h.launch("b", &pat1)); err != nil {
 		t.Fatalf("callback after one 500: %v", err)
 	}
 	if got := h.ehr.Count(smarttest.EndpointToken); got != 2 {
@@ -36,8 +35,7 @@ func TestRetriesAreBounded(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxRetries: 2}, core.Issuer{})
 	h.ehr.SetFaults(smarttest.Faults{FailTimes: map[smarttest.Endpoint]int{smarttest.EndpointToken: 100}})
-	s := h.session("b")
-	_, err := s.Callback(context.Background(), h.launch(s, &pat1))
+	_, err := h.eng.Callback(context.Background(), "b", h.launch("b", &pat1))
 	wantCode(t, err, core.CodeTokenExchangeFailed)
 	if got := h.ehr.Count(smarttest.EndpointToken); got != 3 {
 		t.Fatalf("token endpoint called %d times, want 3 (1 + 2 retries)", got)
@@ -58,18 +56,17 @@ func TestOversizedResponsesAreRefused(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxResponseBytes: 64 << 10}, core.Issuer{})
 			h.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{tc.e: 200 << 10}})
-			s := h.session("b")
 			if tc.e == smarttest.EndpointDiscovery {
 				h.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{
 					smarttest.EndpointDiscovery: 200 << 10, smarttest.EndpointMetadata: 200 << 10}})
-				_, err := s.Launch(context.Background(), core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()})
+				_, err := h.eng.Launch(context.Background(), "b", h.ehr.FHIRBaseURL(), "")
 				wantCode(t, err, tc.code)
 				if !strings.Contains(err.Error(), "size limit") {
 					t.Errorf("error %q does not mention the size limit", err)
 				}
 				return
 			}
-			_, err := s.Callback(context.Background(), h.launch(s, &pat1))
+			_, err := h.eng.Callback(context.Background(), "b", h.launch("b", &pat1))
 			wantCode(t, err, tc.code)
 		})
 	}
@@ -81,7 +78,7 @@ func TestSlowEHRTimesOut(t *testing.T) {
 		HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}, MaxRetries: -1}, core.Issuer{})
 	h.ehr.SetFaults(smarttest.Faults{Drip: 50 * time.Millisecond})
 	start := time.Now()
-	_, err := h.session("b").Launch(context.Background(), core.LaunchRequest{Issuer: h.ehr.FHIRBaseURL()})
+	_, err := h.eng.Launch(context.Background(), "b", h.ehr.FHIRBaseURL(), "")
 	wantCode(t, err, core.CodeDiscoveryFailed)
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %v: the timeout did not bound the slow response", d)
@@ -98,12 +95,12 @@ func TestCrossOriginRedirectIsNotFollowed(t *testing.T) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(ehr.Close)
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: ehr.URL}}, AllowInsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.URL})
+	_, err = eng.Launch(context.Background(), "b", ehr.URL, "")
 	wantCode(t, err, core.CodeDiscoveryFailed)
 }
 
@@ -133,13 +130,13 @@ func TestIssuerHeadersAreSent(t *testing.T) {
 	// The issuer is the EHR's FHIR base, reached through the proxy: only
 	// discovery goes through it, and it must carry the vendor header.
 	iss := proxy.URL + "/fhir"
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers:           []core.Issuer{{URL: iss, AuthorizationServer: ehr.AuthIssuer(), Header: http.Header{"Epic-Client-ID": {"app-123"}}}},
 		AllowInsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: iss}); err != nil {
+	if _, err := eng.Launch(context.Background(), "b", iss, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := <-seen; got != "/fhir/.well-known/smart-configuration app-123" {
@@ -271,7 +268,7 @@ func (c remoteConn) RemoteAddr() net.Addr { return c.remote }
 // guard on and client as its HTTPClient.
 func anyIssuerEngine(t *testing.T, client *http.Client) *core.Engine {
 	t.Helper()
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		AllowAnyIssuer: true, AllowInsecureHTTP: true, HTTPClient: client, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -295,8 +292,7 @@ func TestCustomClientKeepsAddressGuard(t *testing.T) {
 			ehr := smarttest.NewServer(smarttest.Options{})
 			t.Cleanup(ehr.Close)
 			ehr.RegisterClient(smarttest.Client{ID: "app"})
-			_, err := anyIssuerEngine(t, tc.client).Session("b", newMemStorage(nil)).
-				Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()})
+			_, err := anyIssuerEngine(t, tc.client).Launch(context.Background(), "b", ehr.FHIRBaseURL(), "")
 			wantCode(t, err, core.CodeDiscoveryFailed)
 			if !strings.Contains(err.Error(), "refused to dial") || !strings.Contains(err.Error(), "AllowPrivateNetworks") {
 				t.Errorf("error %q does not say the dial was refused and how to allow it", err)
@@ -316,7 +312,7 @@ func TestCustomDialContextKeepsAddressGuard(t *testing.T) {
 		t.Cleanup(ehr.Close)
 		d := &dialCounter{}
 		_, err := anyIssuerEngine(t, &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}).
-			Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()})
+			Launch(context.Background(), "b", ehr.FHIRBaseURL(), "")
 		wantCode(t, err, core.CodeDiscoveryFailed)
 		if !strings.Contains(err.Error(), "refused to dial") {
 			t.Errorf("error %q does not say the dial was refused", err)
@@ -348,7 +344,7 @@ func TestCustomDialContextKeepsAddressGuard(t *testing.T) {
 			return tc, tc.HandshakeContext(ctx)
 		}}
 		_, err := anyIssuerEngine(t, &http.Client{Transport: tr}).
-			Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.URL + "/fhir"})
+			Launch(context.Background(), "b", ehr.URL+"/fhir", "")
 		wantCode(t, err, core.CodeDiscoveryFailed)
 		if !strings.Contains(err.Error(), "refused to dial") {
 			t.Errorf("error %q does not say the dial was refused", err)
@@ -366,7 +362,7 @@ func TestCustomDialContextKeepsAddressGuard(t *testing.T) {
 		ehr.RegisterClient(smarttest.Client{ID: "app"})
 		d := &dialCounter{remote: &net.TCPAddr{IP: net.IPv4(8, 8, 8, 8), Port: 443}}
 		_, err := anyIssuerEngine(t, &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}).
-			Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.FHIRBaseURL()})
+			Launch(context.Background(), "b", ehr.FHIRBaseURL(), "")
 		if err != nil {
 			t.Fatalf("launch through a dialer reporting a public address: %v", err)
 		}
@@ -380,7 +376,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 func TestUncheckableTransportIsRefusedWithTheGuard(t *testing.T) {
 	t.Parallel()
 	rt := roundTripperFunc(http.DefaultTransport.RoundTrip)
-	cfg := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	cfg := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		AllowAnyIssuer: true, HTTPClient: &http.Client{Transport: rt}}
 	_, err := core.New(cfg)
 	wantCode(t, err, core.CodeInvalidConfig)
@@ -415,12 +411,12 @@ func TestCustomClientKeepsSameOriginRedirect(t *testing.T) {
 		asked.Add(1)
 		return nil // a caller's client that follows anything
 	}}
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: ehr.URL}}, AllowInsecureHTTP: true, HTTPClient: client})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: ehr.URL})
+	_, err = eng.Launch(context.Background(), "b", ehr.URL, "")
 	wantCode(t, err, core.CodeDiscoveryFailed)
 	if n := asked.Load(); n != 0 {
 		t.Errorf("the caller's CheckRedirect was asked %d times about a redirect the engine refuses", n)
@@ -441,12 +437,12 @@ func TestCustomClientCheckRedirectRunsAfterOurs(t *testing.T) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/moved"+r.URL.Path, http.StatusFound)
 	})
-	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	eng, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: front.URL + "/fhir"}}, AllowInsecureHTTP: true, HTTPClient: client, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Session("b", newMemStorage(nil)).Launch(context.Background(), core.LaunchRequest{Issuer: front.URL + "/fhir"})
+	_, err = eng.Launch(context.Background(), "b", front.URL+"/fhir", "")
 	wantCode(t, err, core.CodeDiscoveryFailed)
 	if asked.Load() == 0 || !strings.Contains(err.Error(), "the caller's rule") {
 		t.Errorf("the caller's CheckRedirect was not asked about a same-origin redirect (asked %d, error %v)", asked.Load(), err)

@@ -3,11 +3,12 @@ package core
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // poolConfig is a valid Config for an EHR at ehr.test, changed by edit.
 func poolConfig(edit func(*Config)) Config {
-	cfg := Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/app",
+	cfg := Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []Issuer{{URL: "https://ehr.test/fhir"}}}
 	if edit != nil {
 		edit(&cfg)
@@ -27,7 +28,8 @@ func transportOf(t *testing.T, c *http.Client) http.RoundTripper {
 
 // The engine's discovery, JWKS and token client and its FHIR client share
 // one transport, whose pool keeps MaxIdleConnsPerEHR idle connections per
-// host; the transport for URLs outside the FHIR server has the same pool.
+// host (32 by default); the transport for URLs outside the FHIR server has
+// the same pool.
 func TestEngineTransportPool(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -37,11 +39,11 @@ func TestEngineTransportPool(t *testing.T) {
 		total     int
 		keepAlive bool
 	}{
-		{"default", nil, DefaultMaxIdleConnsPerEHR, 100, true},
+		{"default", nil, 32, 100, true},
 		{"more than the default total", func(c *Config) { c.MaxIdleConnsPerEHR = 200 }, 200, 200, true},
 		{"none kept", func(c *Config) { c.MaxIdleConnsPerEHR = -1 }, 0, 100, false},
-		{"a client of the caller's without Transport", func(c *Config) { c.HTTPClient = &http.Client{} }, DefaultMaxIdleConnsPerEHR, 100, true},
-		{"with the address guard", func(c *Config) { c.AllowAnyIssuer = true }, DefaultMaxIdleConnsPerEHR, 100, true},
+		{"a client of the caller's without Transport", func(c *Config) { c.HTTPClient = &http.Client{} }, 32, 100, true},
+		{"with the address guard", func(c *Config) { c.AllowAnyIssuer = true }, 32, 100, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +98,32 @@ func TestCallersTransportKeepsItsPool(t *testing.T) {
 		}
 		if mine.MaxIdleConnsPerHost != 3 || mine.MaxIdleConns != 7 {
 			t.Errorf("AllowAnyIssuer=%t: the caller's transport was changed", anyIssuer)
+		}
+	}
+}
+
+// Every client of the engine gives up on a request after 15 seconds when
+// Config.HTTPClient sets no Timeout, and keeps the caller's Timeout when it
+// does.
+func TestEngineHTTPTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		want   time.Duration
+	}{
+		{"no client", nil, 15 * time.Second},
+		{"a client without Timeout", &http.Client{}, 15 * time.Second},
+		{"a client with its own Timeout", &http.Client{Timeout: 3 * time.Second}, 3 * time.Second},
+	} {
+		e, err := New(poolConfig(func(c *Config) { c.HTTPClient = tc.client }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]*http.Client{"engine's": e.client, "FHIR": e.fhir, "outside": e.outside} {
+			if c.Timeout != tc.want {
+				t.Errorf("%s: the %s client's Timeout is %v, want %v", tc.name, name, c.Timeout, tc.want)
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error
 	if handle == "" {
 		h, err := s.latestHandle(ctx, op)
 		if errors.Is(err, ErrNotFound) {
-			return nil, newError(op, CodeNoLaunch, "this browser session has no launch; launch the app from the EHR", unsealed(err))
+			return nil, newError(op, CodeNoLaunch, "this browser has no launch", unsealed(err))
 		}
 		if err != nil {
 			return nil, err
@@ -31,7 +31,7 @@ func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error
 	rec, err := s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, newError(op, CodeNoLaunch, "this browser session has no launch with that handle (expired, logged out or never made); launch the app again", unsealed(err))
+		return nil, newError(op, CodeNoLaunch, "this browser has no launch with that handle (expired, logged out or never made)", unsealed(err))
 	case err != nil:
 		return nil, err
 	}

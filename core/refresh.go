@@ -116,7 +116,7 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	rec, err := e.loadLaunch(ctx, s.store, op, s.id, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return refreshResult{}, newError(op, CodeLaunchExpired, "the launch has ended; launch the app again", nil)
+		return refreshResult{}, newError(op, CodeLaunchExpired, "the launch has ended", nil)
 	case err != nil:
 		return refreshResult{}, err
 	}
@@ -126,7 +126,7 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}
 	if rec.Tokens.Refresh == "" {
-		return refreshResult{}, newError(op, CodeLaunchExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access); launch the app again", nil)
+		return refreshResult{}, newError(op, CodeLaunchExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access)", nil)
 	}
 	is, err := e.issuer(op, rec.Context.Issuer)
 	if err != nil {

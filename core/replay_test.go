@@ -22,8 +22,7 @@ import (
 func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	cb := h.launch("b", &smarttest.LaunchContext{Patient: "pat-1"})
 	h.store.mu.Lock()
 	h.store.afterRead = func(key string) {
 		if strings.HasPrefix(key, "pending:") {
@@ -40,7 +39,7 @@ func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 	)
 	for range n {
 		wg.Go(func() {
-			_, err := s.Callback(context.Background(), cb)
+			_, err := h.eng.Callback(context.Background(), "b", cb)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -69,10 +68,9 @@ func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 func TestPendingLaunchesAreBoundedPerBrowser(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxPendingLaunches: 3}, core.Issuer{})
-	s := h.session("loop")
 	var cbs []core.CallbackRequest
 	for range 5 {
-		cbs = append(cbs, h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"}))
+		cbs = append(cbs, h.launch("loop", &smarttest.LaunchContext{Patient: "pat-1"}))
 	}
 	h.store.mu.Lock()
 	pending := 0
@@ -86,7 +84,7 @@ func TestPendingLaunchesAreBoundedPerBrowser(t *testing.T) {
 		t.Errorf("%d pending launches stored, want 3", pending)
 	}
 	for i, cb := range cbs {
-		_, err := s.Callback(context.Background(), cb)
+		_, err := h.eng.Callback(context.Background(), "loop", cb)
 		switch {
 		case i < 2 && !errors.Is(err, core.CodeInvalidState):
 			t.Errorf("callback of evicted launch %d: %v, want invalid_state", i, err)

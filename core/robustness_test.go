@@ -17,30 +17,28 @@ import (
 func TestRefreshOnAFailingEHRKeepsTheLaunch(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxRetries: -1}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &pat1)
+	res := h.complete("b", &pat1)
 	h.clock.Advance(2 * time.Hour)
 	h.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointTokenRefresh: 503}})
-	_, err := s.Ready(context.Background(), res.Handle)
+	_, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	wantCode(t, err, core.CodeTokenExchangeFailed)
 	h.ehr.SetFaults(smarttest.Faults{})
-	if _, err := s.Ready(context.Background(), res.Handle); err != nil {
+	if _, err := h.eng.Ready(context.Background(), "b", res.Handle()); err != nil {
 		t.Fatalf("after the EHR came back: %v", err)
 	}
 }
 
-// A revoked grant ends its launch and takes its handle off the session's
+// A revoked grant ends its launch and takes its handle off the browser's
 // list, so a request without a handle falls back to the launch before it.
 func TestRevokedLaunchLeavesTheList(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	older := h.complete(s, &smarttest.LaunchContext{Patient: "pat-2"})
+	older := h.complete("b", &smarttest.LaunchContext{Patient: "pat-2"})
 	h.clock.Advance(30 * time.Minute)
-	newer := h.complete(s, &pat1)
+	newer := h.complete("b", &pat1)
 	h.clock.Advance(65 * time.Minute) // both tokens expired
 	h.ehr.SetFaults(smarttest.Faults{RevokeRefresh: true})
-	_, err := s.Ready(context.Background(), newer.Handle)
+	_, err := h.eng.Ready(context.Background(), "b", newer.Handle())
 	wantCode(t, err, core.CodeRefreshFailed)
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
@@ -49,13 +47,13 @@ func TestRevokedLaunchLeavesTheList(t *testing.T) {
 	if re.Response.Request != nil {
 		t.Fatal("the kept token endpoint response still holds its request, with the refresh token")
 	}
-	handles, _ := s.Handles(context.Background())
-	if len(handles) != 1 || handles[0] != older.Handle {
-		t.Fatalf("the session lists %v, want only the older launch", handles)
-	}
 	h.ehr.SetFaults(smarttest.Faults{})
-	rc, err := s.Ready(context.Background(), "")
-	if err != nil || rc.Patient().ID() != "pat-2" {
+	_, err = h.eng.Ready(context.Background(), "b", newer.Handle())
+	wantCode(t, err, core.CodeNoLaunch)
+	// Had the ended launch stayed on the list, as the most recent, a
+	// request without a handle would find it and fail.
+	rc, err := h.eng.Ready(context.Background(), "b", "")
+	if err != nil || rc.Handle() != older.Handle() || rc.Patient().ID() != "pat-2" {
 		t.Fatalf("without a handle: %v, %v; want the older launch", rc, err)
 	}
 }
@@ -64,17 +62,19 @@ func TestRevokedLaunchLeavesTheList(t *testing.T) {
 func TestContextIsTheCallersCopy(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
 	lc := pat1
 	lc.Extra = map[string]any{"vendor_flag": "on"}
-	res := h.complete(s, &lc)
-	rc, err := s.Ready(context.Background(), res.Handle)
+	res := h.complete("b", &lc)
+	rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mine := rc.Context()
 	mine.Extra["vendor_flag"] = []byte(`"changed"`)
-	rc2, err := s.Ready(context.Background(), res.Handle)
+	if got := string(rc.Context().Extra["vendor_flag"]); got != `"on"` {
+		t.Fatalf("the same client's next Context sees %s", got)
+	}
+	rc2, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +88,9 @@ func TestContextIsTheCallersCopy(t *testing.T) {
 func TestMalformedContextIDsAreLeftOut(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1/../../Practitioner/prac-1", Encounter: "enc-1?x=1"})
-	if res.Context.Patient != "" || res.Context.Encounter != "" {
-		t.Fatalf("kept patient %q, encounter %q", res.Context.Patient, res.Context.Encounter)
+	res := h.complete("b", &smarttest.LaunchContext{Patient: "pat-1/../../Practitioner/prac-1", Encounter: "enc-1?x=1"})
+	if lc := res.Context(); lc.Patient != "" || lc.Encounter != "" {
+		t.Fatalf("kept patient %q, encounter %q", lc.Patient, lc.Encounter)
 	}
 }
 
@@ -99,9 +98,8 @@ func TestMalformedContextIDsAreLeftOut(t *testing.T) {
 func TestFHIRForbidden(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &pat1)
-	rc, err := s.Ready(context.Background(), res.Handle)
+	res := h.complete("b", &pat1)
+	rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +107,7 @@ func TestFHIRForbidden(t *testing.T) {
 	var p struct{ ID string }
 	err = rc.Patient().Read(context.Background(), &p)
 	wantCode(t, err, core.CodeFHIRForbidden)
-	if core.HTTPStatus(err) != 403 {
-		t.Fatalf("status %d", core.HTTPStatus(err))
+	if status := codeOf(err).HTTPStatus(); status != 403 {
+		t.Fatalf("status %d", status)
 	}
 }

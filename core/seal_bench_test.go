@@ -3,6 +3,7 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -17,21 +18,20 @@ import (
 // engine's decode cache on every request. record-B is the stored size of
 // the launch record.
 func BenchmarkReadyCold(b *testing.B) {
-	key := bytes.Repeat([]byte{7}, core.StoreKeySize)
+	key := core.Secret(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
 	b.Run("keys=none", func(b *testing.B) { benchReadyCold(b) })
 	b.Run("keys=1", func(b *testing.B) { benchReadyCold(b, key) })
 }
 
-func benchReadyCold(b *testing.B, keys ...core.StoreKey) {
+func benchReadyCold(b *testing.B, keys ...core.Secret) {
 	ctx := context.Background()
 	h := newHarness(b, smarttest.Options{}, smarttest.Client{}, core.Config{StoreKeys: keys}, core.Issuer{})
-	s := h.session("b")
-	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"})
-	key := "launch:" + res.Handle
+	res := h.complete("b", &smarttest.LaunchContext{Patient: "pat-1", Encounter: "enc-1", FHIRUser: "Practitioner/prac-1"})
+	key := "launch:" + res.Handle()
 	first := h.store.stored()[key]
 	// A refresh writes the second form: other tokens, the same launch.
 	h.clock.Advance(2 * time.Hour)
-	if _, err := s.Ready(ctx, res.Handle); err != nil {
+	if _, err := h.eng.Ready(ctx, "b", res.Handle()); err != nil {
 		b.Fatal(err)
 	}
 	h.clock.Advance(-2 * time.Hour)
@@ -45,7 +45,7 @@ func benchReadyCold(b *testing.B, keys ...core.StoreKey) {
 	for b.Loop() {
 		h.store.put(key, forms[i%2])
 		i++
-		if _, err := s.Ready(ctx, res.Handle); err != nil {
+		if _, err := h.eng.Ready(ctx, "b", res.Handle()); err != nil {
 			b.Fatal(err)
 		}
 	}

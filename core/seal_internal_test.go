@@ -9,7 +9,7 @@ import (
 // sandbox's size (652 bytes) with AES-256-GCM: the whole cost of
 // Config.StoreKeys on a write, and on a read that misses the decode cache.
 func BenchmarkSeal(b *testing.B) {
-	r, err := newKeyRing([]StoreKey{bytes.Repeat([]byte{7}, StoreKeySize)})
+	r, err := newKeyRing([]Secret{repeatedKey(7)})
 	if err != nil {
 		b.Fatal(err)
 	}

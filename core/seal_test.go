@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,21 +61,28 @@ func (r *tokenRecorder) seen() []string {
 	return append([]string(nil), r.tokens...)
 }
 
-func newStoreKey(t testing.TB) []byte {
-	k := make([]byte, core.StoreKeySize)
+// newStoreKey returns a new store key: 32 random bytes in standard base64,
+// as Config.StoreKeys takes them.
+func newStoreKey(t testing.TB) core.Secret {
+	k := make([]byte, 32)
 	rand.Read(k)
-	return k
+	return core.Secret(base64.StdEncoding.EncodeToString(k))
 }
 
 // keyID is the key id a sealed value names (see core/seal.go).
-func keyID(key []byte) []byte {
-	h := sha256.Sum256(append([]byte("fhirware/smart store key\x00"), key...))
+func keyID(t testing.TB, key core.Secret) []byte {
+	t.Helper()
+	k, err := base64.StdEncoding.DecodeString(string(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(append([]byte("fhirware/smart store key\x00"), k...))
 	return h[:4]
 }
 
 // sealHarness is a harness whose engine seals with keys and records the
 // tokens it receives.
-func sealHarness(t *testing.T, keys ...core.StoreKey) (*harness, *tokenRecorder) {
+func sealHarness(t *testing.T, keys ...core.Secret) (*harness, *tokenRecorder) {
 	t.Helper()
 	rec := &tokenRecorder{}
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{},
@@ -82,9 +90,9 @@ func sealHarness(t *testing.T, keys ...core.StoreKey) (*harness, *tokenRecorder)
 	return h, rec
 }
 
-// withKeys is another engine, on the same EHR and clock, with other keys;
-// h.store is shared with it through h.sessionOn.
-func (h *harness) withKeys(t *testing.T, keys ...core.StoreKey) *core.Engine {
+// withKeys is another engine, on the same EHR, clock and store, with other
+// keys.
+func (h *harness) withKeys(t *testing.T, keys ...core.Secret) *core.Engine {
 	t.Helper()
 	cfg := h.eng.Config()
 	cfg.StoreKeys = keys
@@ -114,29 +122,45 @@ func (m *memStorage) put(key string, b []byte) {
 	m.data[key] = e
 }
 
+// TestStoreKeysConfig: each of StoreKeys must be 32 bytes in standard
+// base64; New refuses any other, naming the field and never the key.
 func TestStoreKeysConfig(t *testing.T) {
 	t.Parallel()
-	base := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	base := core.Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir"}}}
-	for _, n := range []int{0, 16, 31, 33, 64} {
+	b64 := func(n int) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa7}, n)) }
+	for name, bad := range map[string]string{
+		"empty":              "",
+		"16 bytes":           b64(16),
+		"31 bytes":           b64(31),
+		"33 bytes":           b64(33),
+		"64 bytes":           b64(64),
+		"32 bytes unencoded": strings.Repeat("p", 32),
+		"base64url":          base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)),
+		"not base64":         "this is not base64 at all, it is a password!",
+	} {
 		cfg := base
-		cfg.StoreKeys = []core.StoreKey{make([]byte, 32), make([]byte, n)}
+		cfg.StoreKeys = []core.Secret{newStoreKey(t), core.Secret(bad)}
 		_, err := core.New(cfg)
 		wantCode(t, err, core.CodeInvalidConfig)
 		if !strings.Contains(err.Error(), "Config.StoreKeys[1]") {
-			t.Errorf("%d-byte key: error %q does not name the field", n, err)
+			t.Errorf("%s: error %q does not name the field", name, err)
+		}
+		if len(bad) >= 4 && strings.Contains(err.Error(), bad[:4]) {
+			t.Errorf("%s: error %q shows the key", name, err)
 		}
 	}
 	// The engine keeps a copy: the caller's slice may change.
-	k := make([]byte, 32)
+	k := newStoreKey(t)
+	keys := []core.Secret{k}
 	cfg := base
-	cfg.StoreKeys = []core.StoreKey{k}
+	cfg.StoreKeys = keys
 	e, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k[0] = 1
-	if e.Config().StoreKeys[0][0] != 0 {
+	keys[0] = newStoreKey(t)
+	if e.Config().StoreKeys[0] != k {
 		t.Error("the engine shares the caller's key slice")
 	}
 }
@@ -147,18 +171,17 @@ func TestSealedAtRest(t *testing.T) {
 	t.Parallel()
 	key := newStoreKey(t)
 	h, rec := sealHarness(t, key)
-	s := h.session("sid-1")
-	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
+	cb := h.launch("sid-1", &smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
 	for k, v := range h.store.stored() {
-		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(key)) {
+		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(t, key)) {
 			t.Errorf("pending state: %s is not sealed with the key", k)
 		}
 	}
-	res, err := s.Callback(context.Background(), cb)
+	res, err := h.eng.Callback(context.Background(), "sid-1", cb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := s.Ready(context.Background(), res.Handle)
+	rc, err := h.eng.Ready(context.Background(), "sid-1", res.Handle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +197,7 @@ func TestSealedAtRest(t *testing.T) {
 		t.Fatal("nothing stored")
 	}
 	for k, v := range stored {
-		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(key)) {
+		if v[0] != 0x01 || !bytes.Equal(v[1:5], keyID(t, key)) {
 			t.Errorf("%s is not sealed with the key", k)
 		}
 		for _, secret := range append(tokens, "pat-1", "prac-1") {
@@ -190,17 +213,13 @@ func TestSealedAtRest(t *testing.T) {
 func TestSealBoundToKey(t *testing.T) {
 	t.Parallel()
 	h, _ := sealHarness(t, newStoreKey(t))
-	s := h.session("sid-1")
-	a := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
-	b := h.complete(s, &smarttest.LaunchContext{Patient: "pat-2"})
+	a := h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	b := h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-2"})
 	stored := h.store.stored()
-	h.store.put("launch:"+b.Handle, stored["launch:"+a.Handle])
-	_, err := s.Ready(context.Background(), b.Handle)
-	wantCode(t, err, core.CodeNoLaunch)
-	if !errors.Is(err, core.errUnsealable) {
-		t.Errorf("error %v does not wrap errUnsealable", err)
-	}
-	if rc, err := s.Ready(context.Background(), a.Handle); err != nil || rc.Patient().ID() != "pat-1" {
+	h.store.put("launch:"+b.Handle(), stored["launch:"+a.Handle()])
+	_, err := h.eng.Ready(context.Background(), "sid-1", b.Handle())
+	wantUnsealable(t, err, core.CodeNoLaunch)
+	if rc, err := h.eng.Ready(context.Background(), "sid-1", a.Handle()); err != nil || rc.Patient().ID() != "pat-1" {
 		t.Fatalf("the original record: %v", err)
 	}
 }
@@ -210,27 +229,23 @@ func TestSealBoundToKey(t *testing.T) {
 func TestSealTampered(t *testing.T) {
 	t.Parallel()
 	h, _ := sealHarness(t, newStoreKey(t))
-	s := h.session("sid-1")
-	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
-	key := "launch:" + res.Handle
+	res := h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	key := "launch:" + res.Handle()
 	orig := h.store.stored()[key]
 	for _, i := range []int{0, 1, 4, 5, 16, 17, len(orig) / 2, len(orig) - 1} {
 		b := bytes.Clone(orig)
 		b[i] ^= 0x01
 		h.store.put(key, b)
-		_, err := s.Ready(context.Background(), res.Handle)
-		wantCode(t, err, core.CodeNoLaunch)
-		if !errors.Is(err, core.errUnsealable) {
-			t.Errorf("byte %d: error %v does not wrap errUnsealable", i, err)
-		}
+		_, err := h.eng.Ready(context.Background(), "sid-1", res.Handle())
+		wantUnsealable(t, err, core.CodeNoLaunch)
 	}
 	for _, n := range []int{0, 1, 5, 32, len(orig) - 1} {
 		h.store.put(key, bytes.Clone(orig[:n]))
-		_, err := s.Ready(context.Background(), res.Handle)
+		_, err := h.eng.Ready(context.Background(), "sid-1", res.Handle())
 		wantCode(t, err, core.CodeNoLaunch)
 	}
 	h.store.put(key, orig)
-	if _, err := s.Ready(context.Background(), res.Handle); err != nil {
+	if _, err := h.eng.Ready(context.Background(), "sid-1", res.Handle()); err != nil {
 		t.Fatalf("the original record: %v", err)
 	}
 }
@@ -243,55 +258,53 @@ func TestSealRotation(t *testing.T) {
 	t.Parallel()
 	oldKey, newKey := newStoreKey(t), newStoreKey(t)
 	h, _ := sealHarness(t, oldKey)
-	old := h.complete(h.session("sid-1"), &smarttest.LaunchContext{Patient: "pat-1"})
-	oldRecord := "launch:" + old.Handle
-	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
+	old := h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	oldRecord := "launch:" + old.Handle()
+	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(t, oldKey)) {
 		t.Fatal("the first launch is not sealed with the old key")
 	}
 
 	rotated := h.withKeys(t, newKey, oldKey)
-	s := rotated.Session("sid-1", h.store)
-	rc, err := s.Ready(context.Background(), old.Handle)
+	rc, err := rotated.Ready(context.Background(), "sid-1", old.Handle())
 	if err != nil || rc.Patient().ID() != "pat-1" {
 		t.Fatalf("after rotation, the old launch: %v", err)
 	}
-	cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-2"})
-	fresh, err := s.Callback(context.Background(), cb)
+	authURL, err := rotated.Launch(context.Background(), "sid-1", h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := rotated.Callback(context.Background(), "sid-1", authorize(t, authURL))
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored := h.store.stored()
-	if id := stored["launch:"+fresh.Handle][1:5]; !bytes.Equal(id, keyID(newKey)) {
+	if id := stored["launch:"+fresh.Handle()][1:5]; !bytes.Equal(id, keyID(t, newKey)) {
 		t.Error("a launch after rotation is not sealed with the new key")
 	}
-	if id := stored[oldRecord][1:5]; !bytes.Equal(id, keyID(oldKey)) {
+	if id := stored[oldRecord][1:5]; !bytes.Equal(id, keyID(t, oldKey)) {
 		t.Error("the old launch changed without being written")
 	}
 
 	// A refresh writes the old launch again: sealed with the new key.
 	h.clock.Advance(2 * time.Hour)
-	if _, err := s.Ready(context.Background(), old.Handle); err != nil {
+	if _, err := rotated.Ready(context.Background(), "sid-1", old.Handle()); err != nil {
 		t.Fatalf("refreshing the old launch: %v", err)
 	}
-	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(newKey)) {
+	if id := h.store.stored()[oldRecord][1:5]; !bytes.Equal(id, keyID(t, newKey)) {
 		t.Error("the refreshed old launch is not sealed with the new key")
 	}
 
 	// The key order does not matter: each value names its key.
-	reordered := h.withKeys(t, oldKey, newKey).Session("sid-1", h.store)
-	if _, err := reordered.Ready(context.Background(), fresh.Handle); err != nil {
+	reordered := h.withKeys(t, oldKey, newKey)
+	if _, err := reordered.Ready(context.Background(), "sid-1", fresh.Handle()); err != nil {
 		t.Fatalf("with the keys reordered: %v", err)
 	}
 
 	// Without the key a record was sealed with: a clean relaunch.
 	h2, _ := sealHarness(t, oldKey)
-	s2 := h2.session("sid-2")
-	res := h2.complete(s2, &smarttest.LaunchContext{Patient: "pat-1"})
-	_, err = h2.withKeys(t, newKey).Session("sid-2", h2.store).Ready(context.Background(), res.Handle)
-	wantCode(t, err, core.CodeNoLaunch)
-	if !errors.Is(err, core.errUnsealable) {
-		t.Errorf("error %v does not wrap errUnsealable", err)
-	}
+	res := h2.complete("sid-2", &smarttest.LaunchContext{Patient: "pat-1"})
+	_, err = h2.withKeys(t, newKey).Ready(context.Background(), "sid-2", res.Handle())
+	wantUnsealable(t, err, core.CodeNoLaunch)
 }
 
 // TestSealWrongKey: an engine with a wrong key, or with none, answers a
@@ -302,61 +315,69 @@ func TestSealWrongKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h, _ := sealHarness(t, newStoreKey(t))
-	s := h.session("sid-1")
-	res := h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+	res := h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
 
-	for name, e := range map[string]*core.Engine{
+	for name, other := range map[string]*core.Engine{
 		"wrong key": h.withKeys(t, newStoreKey(t)),
 		"no key":    h.withKeys(t),
 	} {
-		other := e.Session("sid-1", h.store)
-		_, err := other.Ready(ctx, res.Handle)
-		wantCode(t, err, core.CodeNoLaunch)
-		if core.HTTPStatus(err) != http.StatusUnauthorized || !errors.Is(err, core.errUnsealable) {
-			t.Errorf("%s, ready: %v (status %d)", name, err, core.HTTPStatus(err))
+		_, err := other.Ready(ctx, "sid-1", res.Handle())
+		wantUnsealable(t, err, core.CodeNoLaunch)
+		if status := codeOf(err).HTTPStatus(); status != http.StatusUnauthorized {
+			t.Errorf("%s, ready: %v (status %d)", name, err, status)
 		}
-		_, err = other.Ready(ctx, "") // the session's list of launches is sealed too
-		wantCode(t, err, core.CodeNoLaunch)
+		_, err = other.Ready(ctx, "sid-1", "") // the browser's list of launches is sealed too
+		wantUnsealable(t, err, core.CodeNoLaunch)
 
-		cb := h.launch(s, &smarttest.LaunchContext{Patient: "pat-1"})
-		_, err = other.Callback(ctx, cb)
-		wantCode(t, err, core.CodeInvalidState)
-		if !errors.Is(err, core.errUnsealable) {
-			t.Errorf("%s, callback: %v", name, err)
-		}
+		cb := h.launch("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
+		_, err = other.Callback(ctx, "sid-1", cb)
+		wantUnsealable(t, err, core.CodeInvalidState)
 		// The launch relaunched with the right key works.
-		h.complete(s, &smarttest.LaunchContext{Patient: "pat-1"})
+		h.complete("sid-1", &smarttest.LaunchContext{Patient: "pat-1"})
 	}
 
 	// A plain record stored before the keys were set is refused.
 	plain := h.withKeys(t)
-	ps := plain.Session("sid-plain", h.store)
-	cb := h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})
-	pres, err := ps.Callback(ctx, cb)
+	authURL, err := plain.Launch(ctx, "sid-plain", h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := h.store.stored()["launch:"+pres.Handle]; len(v) == 0 || v[0] != '{' {
+	pres, err := plain.Callback(ctx, "sid-plain", authorize(t, authURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := h.store.stored()["launch:"+pres.Handle()]; len(v) == 0 || v[0] != '{' {
 		t.Fatal("without keys, the record is not plain JSON")
 	}
-	_, err = h.session("sid-plain").Ready(ctx, pres.Handle)
-	wantCode(t, err, core.CodeNoLaunch)
-	if !errors.Is(err, core.errUnsealable) {
-		t.Errorf("plain record: %v", err)
+	_, err = h.eng.Ready(ctx, "sid-plain", pres.Handle())
+	wantUnsealable(t, err, core.CodeNoLaunch)
+	authURL, err = plain.Launch(ctx, "sid-plain", h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1"}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	cb = h.launch(ps, &smarttest.LaunchContext{Patient: "pat-1"})
-	_, err = h.session("sid-plain").Callback(ctx, cb)
-	wantCode(t, err, core.CodeInvalidState)
+	_, err = h.eng.Callback(ctx, "sid-plain", authorize(t, authURL))
+	wantUnsealable(t, err, core.CodeInvalidState)
+}
+
+// wantUnsealable checks that err has code and says why: its cause is a
+// record that does not open, which counts as missing (core.ErrNotFound).
+// An error for a record that is simply missing carries no such cause.
+func wantUnsealable(t *testing.T, err error, code core.Code) {
+	t.Helper()
+	wantCode(t, err, code)
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "cannot be opened with Config.StoreKeys") {
+		t.Errorf("error %v does not say the record does not open with the keys", err)
+	}
 }
 
 // A Config printed by mistake shows no key.
 func TestStoreKeysNeverPrint(t *testing.T) {
-	key := core.StoreKey(strings.Repeat("k", core.StoreKeySize))
-	cfg := core.Config{StoreKeys: []core.StoreKey{key}}
+	key := core.Secret(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("k"), 32))) // "a2tra2tr…"
+	cfg := core.Config{StoreKeys: []core.Secret{key}}
 	var logged strings.Builder
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "key", key)
-	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %x", cfg, cfg, cfg, key, key), logged.String()} {
-		if strings.Contains(out, "kkkk") || strings.Contains(out, "6b6b6b6b") {
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %x %q", cfg, cfg, cfg, key, key, key), logged.String()} {
+		if strings.Contains(out, "a2tr") || strings.Contains(out, "61327472") {
 			t.Errorf("a store key shows: %s", out)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 func BenchmarkVerifyIDToken(b *testing.B) {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	b.Cleanup(ehr.Close)
-	e, err := New(Config{ClientID: "app", CallbackURL: "https://app.test/cb", RedirectURL: "/",
+	e, err := New(Config{ClientID: "app", CallbackURL: "https://app.test/cb",
 		Issuers: []Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true})
 	if err != nil {
 		b.Fatal(err)

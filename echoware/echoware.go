@@ -7,6 +7,7 @@ import (
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/internal/hooks"
 )
 
 // Group is the *echo.Group of the app routes: every route added to it runs
@@ -16,7 +17,7 @@ import (
 type Group struct {
 	*echo.Group
 
-	smart *adapters.Smart
+	smart *adapters.App
 }
 
 // New validates cfg, adds the SMART routes to g and returns the group for
@@ -59,9 +60,9 @@ func (g *Group) LoadReady(next echo.HandlerFunc) echo.HandlerFunc {
 	return g.session(g.ready(next, false))
 }
 
-// Adapter returns the net/http handlers the Group is made of, with the
-// engine and the browser session.
-func (g *Group) Adapter() *adapters.Smart { return g.smart }
+// Engine returns the engine behind the Group's handlers, for the
+// app's use outside HTTP handlers.
+func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 
 // session runs next inside the browser session, with the response going
 // through the session's writer so the session is saved before the first
@@ -85,7 +86,7 @@ func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (g *Group) ready(next echo.HandlerFunc, require bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r, ok := g.smart.Ready(c.Response(), c.Request(), require)
+		r, ok := hooks.Ready(g.smart, c.Response(), c.Request(), require)
 		if !ok {
 			return nil
 		}
@@ -96,8 +97,17 @@ func (g *Group) ready(next echo.HandlerFunc, require bool) echo.HandlerFunc {
 
 // ReadyClient returns the launch's client put in the request by the ready
 // middleware, or nil.
-func ReadyClient(c echo.Context) *core.ReadyClient { return core.FromContext(c.Request().Context()) }
+func ReadyClient(c echo.Context) *core.ReadyClient { return adapters.FromContext(c.Request().Context()) }
 
 // URL returns the app URL ref with the request's launch handle in its
 // query; see [adapters.URL].
 func URL(c echo.Context, ref string) string { return adapters.URL(c.Request(), ref) }
+
+// Error answers a failed request as the SMART routes do (see
+// adapters.Error): the error page, or JSON, with the status of the error's
+// code, its cause logged and never shown. It returns nil, for a handler to
+// return: return echoware.Error(c, err).
+func Error(c echo.Context, err error) error {
+	adapters.Error(c.Response(), c.Request(), err)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/internal/hooks"
 )
 
 // Group is the *gin.RouterGroup of the app routes: every route added to it
@@ -17,7 +18,7 @@ import (
 type Group struct {
 	*gin.RouterGroup
 
-	smart *adapters.Smart
+	smart *adapters.App
 }
 
 // New validates cfg, adds the SMART routes to g and returns the group for
@@ -56,9 +57,9 @@ func (g *Group) RequireReady(c *gin.Context) { g.session(c, true) }
 // through, with no ReadyClient; see [adapters.Smart.LoadReady].
 func (g *Group) LoadReady(c *gin.Context) { g.session(c, false) }
 
-// Adapter returns the net/http handlers the Group is made of, with the
-// engine and the browser session.
-func (g *Group) Adapter() *adapters.Smart { return g.smart }
+// Engine returns the engine behind the Group's handlers, for the
+// app's use outside HTTP handlers.
+func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 
 // session runs the rest of the chain inside the browser session and behind
 // the ready step, with c.Writer wrapped so that the session is saved before
@@ -67,7 +68,7 @@ func (g *Group) session(c *gin.Context, require bool) {
 	orig := c.Writer
 	ran := false
 	g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, ran = g.smart.Ready(w, r, require)
+		r, ran = hooks.Ready(g.smart, w, r, require)
 		if !ran {
 			return
 		}
@@ -107,8 +108,16 @@ func (w *sessionWriter) Flush() {
 
 // ReadyClient returns the launch's client put in the request by the ready
 // middleware, or nil.
-func ReadyClient(c *gin.Context) *core.ReadyClient { return core.FromContext(c.Request.Context()) }
+func ReadyClient(c *gin.Context) *core.ReadyClient { return adapters.FromContext(c.Request.Context()) }
 
 // URL returns the app URL ref with the request's launch handle in its
 // query; see [adapters.URL].
 func URL(c *gin.Context, ref string) string { return adapters.URL(c.Request, ref) }
+
+// Error answers a failed request as the SMART routes do (see
+// adapters.Error): the error page, or JSON, with the status of the error's
+// code, its cause logged and never shown; and aborts the handler chain.
+func Error(c *gin.Context, err error) {
+	adapters.Error(c.Writer, c.Request, err)
+	c.Abort()
+}

@@ -14,7 +14,7 @@ import (
 )
 
 // CookieName is the name of the session cookie of a manager New creates,
-// in the secure modes: the default and EmbeddedInEHR. Its __Host- prefix
+// in the secure modes: CookieSecure and CookieEmbeddedInEHR. Its __Host- prefix
 // makes browsers take the cookie only when it is Secure, has Path "/" and
 // no Domain, and was set by the app's own host over https: a site on a
 // sibling subdomain cannot plant a session cookie that the app would read
@@ -22,7 +22,7 @@ import (
 const CookieName = "__Host-smart_session"
 
 // InsecureCookieName is the name of the session cookie of a manager New
-// creates with AllowInsecureHTTP. It has no __Host- prefix, which browsers
+// creates in CookieInsecureHTTP. It has no __Host- prefix, which browsers
 // refuse on a cookie that is not Secure.
 const InsecureCookieName = "smart_session"
 
@@ -58,7 +58,7 @@ type Browser struct {
 // for the life of the process), sessions that last 24 hours, and these
 // cookie settings, changed only by the options: name CookieName
 // ("__Host-smart_session"; InsecureCookieName, "smart_session", with
-// AllowInsecureHTTP), HttpOnly, Secure, SameSite=Lax, Path "/", no Domain.
+// CookieInsecureHTTP), HttpOnly, Secure, SameSite=Lax, Path "/", no Domain.
 // Its ErrorFunc is StoreErrorFunc, so a failing store answers 503, and its
 // Codec is [Codec], which encodes sessions of string values without gob
 // and falls back to scs's gob codec for the app's values of other types.
@@ -72,15 +72,14 @@ type Browser struct {
 // attributes, which New sets on it:
 //
 //   - Cookie.HttpOnly: true, always.
-//   - Cookie.Secure: true, unless AllowInsecureHTTP is given alone; false
-//     with AllowInsecureHTTP.
+//   - Cookie.Secure: true, but false in CookieInsecureHTTP.
 //   - Cookie.Name: the prefix "__Host-" is added when the name lacks it,
-//     unless AllowInsecureHTTP is given alone ("session", scs's default,
-//     becomes "__Host-session"). With AllowInsecureHTTP alone, CookieName
+//     unless in CookieInsecureHTTP ("session", scs's default,
+//     becomes "__Host-session"). In CookieInsecureHTTP, CookieName
 //     becomes InsecureCookieName, so that a manager New made can be
 //     passed to New again; other names are kept.
 //   - Cookie.SameSite and Cookie.Partitioned: SameSite=None and
-//     Partitioned with EmbeddedInEHR.
+//     Partitioned in CookieEmbeddedInEHR.
 //   - HashTokenInStore: true, always, so the store keeps each session
 //     under a hash of its token: whoever can read the store (a replica, a
 //     backup) finds no cookie value to present. Sessions stored before
@@ -100,7 +99,7 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	secure := o.embedded || !o.insecureHTTP
+	secure := o.cookies != CookieInsecureHTTP
 	if sm == nil {
 		sm = scs.New()
 		sm.Cookie.Name = InsecureCookieName
@@ -120,7 +119,7 @@ func New(sm *scs.SessionManager, opts ...Option) *Browser {
 		// A manager New made in a secure mode, passed again.
 		sm.Cookie.Name = InsecureCookieName
 	}
-	if o.embedded {
+	if o.cookies == CookieEmbeddedInEHR {
 		sm.Cookie.SameSite = http.SameSiteNoneMode
 		sm.Cookie.Partitioned = true
 	}
@@ -164,13 +163,12 @@ func (e *CookieError) Error() string {
 // CheckCookie reports, as a *CookieError, a setting of the session
 // manager's cookie that the Browser cannot use:
 //
-//   - in the secure modes (without AllowInsecureHTTP, or with
-//     EmbeddedInEHR): a Cookie.Domain, a Cookie.Path other than "/", a
+//   - in the secure modes (CookieSecure, CookieEmbeddedInEHR): a Cookie.Domain, a Cookie.Path other than "/", a
 //     Cookie.Name without the __Host- prefix or Cookie.Secure off. Browsers
 //     drop a __Host- cookie with a Domain or another Path, and without the
 //     prefix a site on a sibling subdomain could plant a session cookie
 //     that the app reads (cookie tossing).
-//   - with AllowInsecureHTTP alone: a Cookie.Name with the __Host- or
+//   - in CookieInsecureHTTP: a Cookie.Name with the __Host- or
 //     __Secure- prefix, which browsers drop on a cookie that is not Secure.
 //   - in every mode: Cookie.HttpOnly off.
 //
@@ -186,7 +184,7 @@ func (b *Browser) CheckCookie() error {
 	case !c.HttpOnly:
 		return fail("Cookie.HttpOnly", "is false: the session cookie must be HttpOnly, out of reach of the page's scripts")
 	case b.secure && !c.Secure:
-		return fail("Cookie.Secure", "is false: the session cookie must be Secure; use AllowInsecureHTTP (adapters: CookieInsecureHTTP) for development over plain http")
+		return fail("Cookie.Secure", "is false: the session cookie must be Secure; use CookieInsecureHTTP for development over plain http")
 	case b.secure && !hasPrefix(c.Name, hostPrefix):
 		return fail("Cookie.Name", "is %q: the session cookie's name must start with %s, so that no other site can plant it", c.Name, hostPrefix)
 	case b.secure && c.Domain != "":
@@ -195,7 +193,7 @@ func (b *Browser) CheckCookie() error {
 	case b.secure && c.Path != "/":
 		return fail("Cookie.Path", "is %q: __Host- cookies must have Path \"/\", and browsers would drop the session cookie; set it to \"/\"", c.Path)
 	case !c.Secure && (hasPrefix(c.Name, hostPrefix) || hasPrefix(c.Name, "__Secure-")):
-		return fail("Cookie.Name", "is %q, but the session cookie is not Secure (AllowInsecureHTTP): browsers drop a cookie with that prefix unless it is Secure; "+
+		return fail("Cookie.Name", "is %q, but the session cookie is not Secure (CookieInsecureHTTP): browsers drop a cookie with that prefix unless it is Secure; "+
 			"name it without the prefix, such as %q", c.Name, InsecureCookieName)
 	}
 	return nil
@@ -215,20 +213,6 @@ func (b *Browser) LoadAndSave(next http.Handler) http.Handler {
 	return b.boundedLoadAndSave(next, b.timeout)
 }
 
-// ID returns the SMART session id of the browser making the request,
-// creating one if the session has none: 256 bits from crypto/rand, base64url
-// encoded. A new id is saved with the session when the response is written.
-//
-// To start a launch, use [Browser.LaunchID] and [Browser.Launched]
-// instead: a launch that fails then leaves no session behind.
-func (b *Browser) ID(ctx context.Context) (string, error) {
-	id, fresh, err := b.LaunchID(ctx)
-	if err == nil && fresh {
-		b.sm.Put(ctx, sessionIDKey, id)
-	}
-	return id, err
-}
-
 // LaunchID returns the SMART session id to start a launch with: the
 // browser's own, or, when its session has none, a fresh one (256 bits from
 // crypto/rand, base64url encoded) with fresh true. A fresh id is not put in
@@ -236,7 +220,7 @@ func (b *Browser) ID(ctx context.Context) (string, error) {
 // were unless [Browser.Launched] follows. Call Launched once the engine's
 // Launch has succeeded; after a failed launch, call nothing.
 func (b *Browser) LaunchID(ctx context.Context) (id string, fresh bool, err error) {
-	if id, ok := b.Existing(ctx); ok {
+	if id, ok := b.ID(ctx); ok {
 		return id, false, nil
 	}
 	var buf [32]byte
@@ -276,10 +260,11 @@ func (b *Browser) Launched(ctx context.Context, id string, pendingTTL time.Durat
 	}
 }
 
-// Existing returns the SMART session id of the browser making the request,
-// and false when it has none. Use it on the callback and on app routes,
-// where a browser without an id has no launch to find.
-func (b *Browser) Existing(ctx context.Context) (string, bool) {
+// ID returns the SMART session id of the browser making the request, and
+// false when it has none. Use it on the callback and on app routes, where a
+// browser without an id has no launch to find; a launch gets its id from
+// [Browser.LaunchID].
+func (b *Browser) ID(ctx context.Context) (string, bool) {
 	id := b.sm.GetString(ctx, sessionIDKey)
 	return id, id != ""
 }

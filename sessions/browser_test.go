@@ -66,7 +66,7 @@ func startID(b *sessions.Browser) http.HandlerFunc {
 // existingID writes the SMART session id, or "-" when there is none.
 func existingID(b *sessions.Browser) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := b.Existing(r.Context())
+		id, ok := b.ID(r.Context())
 		if !ok {
 			id = "-"
 		}

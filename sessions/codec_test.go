@@ -126,7 +126,7 @@ func TestNewCodec(t *testing.T) {
 			sm.Put(r.Context(), "n", 7)
 			return
 		}
-		id, ok := b.Existing(r.Context())
+		id, ok := b.ID(r.Context())
 		if !ok || id == "" || sm.Get(r.Context(), "user") != (appValue{"x"}) || sm.GetInt(r.Context(), "n") != 7 {
 			t.Errorf("session read back: id %v, user %v, n %v", ok, sm.Get(r.Context(), "user"), sm.GetInt(r.Context(), "n"))
 		}

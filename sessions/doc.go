@@ -80,7 +80,7 @@
 // The session cookie is HttpOnly, Secure, SameSite=Lax and named with the
 // __Host- prefix (CookieName) by default, also on a manager the app passes,
 // and [Browser.CheckCookie] refuses a Domain or a Path other than "/"; an
-// app shown in an iframe by the EHR uses [EmbeddedInEHR] (SameSite=None,
+// app shown in an iframe by the EHR uses [CookieEmbeddedInEHR] (SameSite=None,
 // Secure, Partitioned), and development over plain http uses
-// [AllowInsecureHTTP].
+// [CookieInsecureHTTP].
 package sessions

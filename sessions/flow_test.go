@@ -199,7 +199,7 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 		http.Redirect(w, r, u, http.StatusFound)
 	})
 	mux.HandleFunc("GET /fhir/callback", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := b.Existing(r.Context())
+		id, _ := b.ID(r.Context())
 		q := r.URL.Query()
 		res, err := eng.Session(id, b.Storage()).Callback(r.Context(), core.CallbackRequest{
 			Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
@@ -215,7 +215,7 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 		http.Redirect(w, r, res.RedirectURL, http.StatusFound)
 	})
 	mux.HandleFunc("GET /fhir/{$}", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := b.Existing(r.Context())
+		id, _ := b.ID(r.Context())
 		rc, err := eng.Session(id, b.Storage()).Ready(r.Context(), r.URL.Query().Get(core.HandleParam))
 		if err != nil {
 			fail(w, err)

@@ -88,7 +88,7 @@ func (b *Browser) RenewAfterCallback(ctx context.Context, user string) error {
 	// The forward is written before the renewal deletes the old token, so
 	// that a tab's callback never finds neither.
 	old := b.sm.Token(ctx)
-	if id, ok := b.Existing(ctx); ok && old != "" && user != "" {
+	if id, ok := b.ID(ctx); ok && old != "" && user != "" {
 		v, err := json.Marshal(forwardRecord{V: 1, Session: id, User: userHash(user)})
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func (b *Browser) RenewAfterCallback(ctx context.Context, user string) error {
 //
 // A failing store gives a storage_unavailable *core.Error.
 func (b *Browser) Forwarded(ctx context.Context, r *http.Request) (Forward, bool, error) {
-	if _, ok := b.Existing(ctx); ok || b.sm.Token(ctx) != "" {
+	if _, ok := b.ID(ctx); ok || b.sm.Token(ctx) != "" {
 		return Forward{}, false, nil
 	}
 	c, err := r.Cookie(b.sm.Cookie.Name)

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -14,8 +15,7 @@ type Option interface {
 type options struct {
 	keyPrefix    string
 	logger       *slog.Logger
-	insecureHTTP bool
-	embedded     bool
+	cookies      CookieMode
 	storeTimeout time.Duration
 }
 
@@ -54,35 +54,50 @@ func WithStoreTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.storeTimeout = d })
 }
 
-// AllowInsecureHTTP leaves the Secure attribute off the session cookie, so
-// that browsers send it over plain http, and with it the __Host- prefix,
-// which browsers refuse without Secure: a manager New creates names the
-// cookie InsecureCookieName ("smart_session"). It is for development on
-// http://localhost or 127.0.0.1 only: without Secure, anyone on the network
-// path can read the cookie and take over the session, and a site on a
-// sibling subdomain can plant one. It has no effect together with
-// EmbeddedInEHR, which needs Secure. The default is off: the cookie is
-// Secure, named with the __Host- prefix.
-//
-// New applies it to the session manager it is given as well as to one it
-// creates: it turns Cookie.Secure off, and leaves Cookie.Name as it is
-// unless it is CookieName, which becomes InsecureCookieName.
-func AllowInsecureHTTP() Option {
-	return optionFunc(func(o *options) { o.insecureHTTP = true })
+// CookieMode chooses the attributes of the browser session's cookie. Every
+// mode makes it HttpOnly. New applies the mode to the session manager it is
+// given as well as to one it creates.
+type CookieMode int
+
+// The cookie modes.
+const (
+	// CookieSecure, the default: Secure, SameSite=Lax, and a name with the
+	// __Host- prefix (CookieName, "__Host-smart_session", on a manager New
+	// creates; a name of your own gets the prefix added), which browsers
+	// accept only from a secure origin, with Path "/" and no Domain. It
+	// suits an app opened in its own window or tab, over https.
+	CookieSecure CookieMode = iota
+	// CookieEmbeddedInEHR, for an app that the EHR shows in an iframe on
+	// its own site: SameSite=None, so the browser sends the cookie on
+	// requests from inside the EHR's page; Secure, which SameSite=None
+	// requires; Partitioned (CHIPS), so browsers that block third-party
+	// cookies still keep it, apart for each EHR site that embeds the app;
+	// and the __Host- prefix. The app must be served over https.
+	CookieEmbeddedInEHR
+	// CookieInsecureHTTP, for development on http://localhost or 127.0.0.1
+	// only: SameSite=Lax without Secure, so browsers send the cookie over
+	// plain http, and without the __Host- prefix, which browsers refuse
+	// without Secure (a manager New creates names the cookie
+	// InsecureCookieName, "smart_session"; CookieName is renamed so on a
+	// manager you pass). Without Secure, anyone on the network path can
+	// read the cookie and take over the session.
+	CookieInsecureHTTP
+)
+
+// String returns the mode's name.
+func (m CookieMode) String() string {
+	switch m {
+	case CookieSecure:
+		return "CookieSecure"
+	case CookieEmbeddedInEHR:
+		return "CookieEmbeddedInEHR"
+	case CookieInsecureHTTP:
+		return "CookieInsecureHTTP"
+	}
+	return "CookieMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// EmbeddedInEHR sets the session cookie up for an app that the EHR shows in
-// an iframe on its own site: SameSite=None, so the browser sends the cookie
-// on requests from inside the EHR's page; Secure, which SameSite=None
-// requires; and Partitioned (CHIPS), so browsers that block third-party
-// cookies still keep it, apart for each EHR site that embeds the app. The
-// app must then be served over https. Like the default mode, it names the
-// cookie with the __Host- prefix. The default is off: SameSite=Lax, which
-// works for launches in a new window or tab.
-//
-// New applies it to the session manager it is given as well as to one it
-// creates: it sets Cookie.SameSite, Cookie.Secure, Cookie.Partitioned and
-// Cookie.HttpOnly, and adds the __Host- prefix to Cookie.Name.
-func EmbeddedInEHR() Option {
-	return optionFunc(func(o *options) { o.embedded = true })
+// WithCookies sets the cookie mode. The default is CookieSecure.
+func WithCookies(m CookieMode) Option {
+	return optionFunc(func(o *options) { o.cookies = m })
 }
