@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 )
 
 // Error answers a failed request: it logs err, with its cause (at level
@@ -55,23 +56,39 @@ func logError(log *slog.Logger, r *http.Request, err error) {
 		slog.String("error", err.Error()))
 }
 
-// statusOf is the HTTP status for err: its Code's, or 500 for an error
-// with no Code.
+// statusOf is the HTTP status for err: its Code's; for a FHIR server's
+// error answer (a *fhir.Error without a *core.Error in it), 404 for 404
+// and 410, 403 for 403, 502 for the rest; 500 for any other error.
 func statusOf(err error) int {
-	var e *core.Error
-	if errors.As(err, &e) {
-		return e.Code.HTTPStatus()
-	}
-	return http.StatusInternalServerError
+	status, _, _ := classify(err)
+	return status
 }
 
-// codeOf is the code shown for err: its Code, or "server_error".
+// codeOf is the code shown for err: its Code, a FHIR code, or
+// "server_error".
 func codeOf(err error) string {
-	var e *core.Error
-	if errors.As(err, &e) {
-		return string(e.Code)
+	_, code, _ := classify(err)
+	return code
+}
+
+// classify returns the status, the code and the description shown for err.
+// A description never carries the EHR's words or an id.
+func classify(err error) (status int, code, desc string) {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return ce.Code.HTTPStatus(), string(ce.Code), ce.Description
 	}
-	return "server_error"
+	var fe *fhir.Error
+	if errors.As(err, &fe) {
+		switch fe.StatusCode {
+		case http.StatusNotFound, http.StatusGone:
+			return http.StatusNotFound, "resource_not_found", "the FHIR server has no such resource"
+		case http.StatusForbidden:
+			return http.StatusForbidden, "fhir_forbidden", "the FHIR server refused access to the resource"
+		}
+		return http.StatusBadGateway, string(core.CodeFHIRRequestFailed), "the FHIR request failed"
+	}
+	return http.StatusInternalServerError, "server_error", ""
 }
 
 // RenderError is the default [ErrorRenderer]. It answers with the status of
@@ -87,13 +104,9 @@ func codeOf(err error) string {
 // again when that is the way out. Only the code and the error's Description
 // are shown, never its cause. The response is not cached.
 func RenderError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
-	p := errorPage{Code: codeOf(err), Title: errorTitle(status)}
-	var e *core.Error
-	if errors.As(err, &e) {
-		p.Description = e.Description
-		p.Relaunch = status == http.StatusUnauthorized || e.Code == core.CodeInvalidState
-	}
+	status, code, desc := classify(err)
+	p := errorPage{Code: code, Title: errorTitle(status), Description: desc,
+		Relaunch: status == http.StatusUnauthorized || code == string(core.CodeInvalidState)}
 	if p.Description == "" {
 		p.Description = p.Title + "."
 	}

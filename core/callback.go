@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+
+	"github.com/fhirware/smart/core/fhir"
 )
 
 // CallbackRequest is the EHR's answer to the authorize request, as the
@@ -117,8 +119,8 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 		if err != nil {
 			return nil, err
 		}
-		lc.Subject, lc.AuthIssuer, lc.FHIRUser = claims.Subject, claims.Issuer, claims.FHIRUser
-		if ref, ok := ParseReference(is.URL, claims.FHIRUser); ok {
+		lc.Subject, lc.AuthIssuer = claims.Subject, claims.Issuer
+		if ref, ok := fhir.ParseReference(is.URL, claims.FHIRUser); ok {
 			lc.User = ref
 		}
 	}

@@ -272,10 +272,6 @@ type Issuer struct {
 	// is a public client (no authentication).
 	Auth ClientAuth
 
-	// Audience overrides the aud parameter sent to the authorize endpoint.
-	// The default is the FHIR base URL, as SMART requires.
-	Audience string
-
 	// Header holds extra headers sent on every request to this issuer's
 	// discovery, token and FHIR endpoints, for vendor quirks. It is not
 	// allowed on Config.DefaultIssuer: headers often carry credentials.

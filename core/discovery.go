@@ -19,11 +19,11 @@ type Discovery struct {
 	// Issuer is the authorization server's issuer identifier: the iss of
 	// its id_tokens. It is empty when the configuration came from the
 	// CapabilityStatement, which does not carry one.
-	Issuer                string   `json:"issuer"`
-	JWKSURI               string   `json:"jwks_uri"`
-	AuthorizationEndpoint string   `json:"authorization_endpoint"`
-	TokenEndpoint         string   `json:"token_endpoint"`
-	RevocationEndpoint    string   `json:"revocation_endpoint"`
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
 	// Capabilities are the SMART capabilities, such as "launch-ehr" and
 	// "context-ehr-patient".
 	Capabilities         []string `json:"capabilities"`

@@ -47,14 +47,10 @@ const (
 	// the launch is ended (401). A token endpoint that cannot be reached
 	// during a refresh gives CodeTokenExchangeFailed and the launch stays.
 	CodeRefreshFailed Code = "refresh_failed"
-	// CodeFHIRRequestFailed: a FHIR request failed or the server answered
-	// with an error status (502).
+	// CodeFHIRRequestFailed: a launch's FHIR request could not be sent:
+	// its connection failed, or its address was refused (502). A FHIR
+	// server's error answer is a *fhir.Error, with its status.
 	CodeFHIRRequestFailed Code = "fhir_request_failed"
-	// CodeResourceNotFound: the FHIR server answered 404 or 410 (404).
-	CodeResourceNotFound Code = "resource_not_found"
-	// CodeFHIRForbidden: the FHIR server answered 403, such as for a
-	// resource outside the granted scopes (403).
-	CodeFHIRForbidden Code = "fhir_forbidden"
 	// CodeStorageUnavailable: the Storage failed; nothing was changed that
 	// the error does not say (503).
 	CodeStorageUnavailable Code = "storage_unavailable"
@@ -74,10 +70,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusBadRequest
 	case CodeNoLaunch, CodeLaunchExpired, CodeRefreshFailed:
 		return http.StatusUnauthorized
-	case CodeUnknownIssuer, CodeAuthorizationDenied, CodeFHIRForbidden:
+	case CodeUnknownIssuer, CodeAuthorizationDenied:
 		return http.StatusForbidden
-	case CodeResourceNotFound:
-		return http.StatusNotFound
 	case CodeDiscoveryFailed, CodeTokenExchangeFailed, CodeInvalidIDToken, CodeFHIRRequestFailed:
 		return http.StatusBadGateway
 	case CodeStorageUnavailable:
@@ -103,14 +97,10 @@ type Error struct {
 	// id): that text, control characters stripped, is in Err, for logs.
 	// It may be empty.
 	Description string
-	// Status is the HTTP status of the upstream response that caused the
-	// error (token endpoint, FHIR server), or 0.
-	Status int
-	// Outcome is the FHIR OperationOutcome the server returned with an
-	// error status, or nil.
-	Outcome *OperationOutcome
 	// Err is the underlying cause, or nil.
 	Err error
+
+	status int // the token endpoint's HTTP status, for the refresh's decision
 }
 
 // Error returns "smart: op: code: description: cause".
@@ -142,7 +132,6 @@ func (e *Error) Is(target error) bool {
 	c, ok := target.(Code)
 	return ok && c == e.Code
 }
-
 
 func newError(op string, code Code, desc string, cause error) *Error {
 	return &Error{Op: op, Code: code, Description: desc, Err: cause}

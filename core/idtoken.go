@@ -21,11 +21,11 @@ type verifier struct {
 	clientID string
 }
 
-// MaxIDTokenLifetime bounds an id_token's lifetime: exp - iat, or exp - now
+// maxIDTokenLifetime bounds an id_token's lifetime: exp - iat, or exp - now
 // when the token has no iat, may not exceed it (24 hours). An id_token
 // proves a login that just happened; one valid for years is a forgery or a
 // misconfigured server, and would be replayable for as long.
-const MaxIDTokenLifetime = 24 * time.Hour
+const maxIDTokenLifetime = 24 * time.Hour
 
 // The signing algorithms accepted on id_tokens. "none" and the HMAC
 // algorithms are never accepted.
@@ -107,7 +107,7 @@ type idClaims struct {
 // issuer, audience, expiry and, when nonce is not empty, nonce; then, as
 // OpenID Connect Core section 3.1.3.7 asks, azp: it must be present when
 // aud names several audiences, and name this client when present; and
-// that the token's lifetime is at most MaxIDTokenLifetime.
+// that the token's lifetime is at most maxIDTokenLifetime.
 func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, raw, nonce string) (*idClaims, error) {
 	fail := func(desc string, err error) error { return newError(op, CodeInvalidIDToken, desc, err) }
 	if as.verifier == nil {
@@ -138,8 +138,8 @@ func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, r
 	if tok.IssuedAt.IsZero() {
 		lifetime, from = tok.Expiry.Sub(e.cfg.Now()), "now"
 	}
-	if lifetime > MaxIDTokenLifetime {
-		return nil, fail(fmt.Sprintf("the id_token is valid for more than %s from %s", MaxIDTokenLifetime, from), nil)
+	if lifetime > maxIDTokenLifetime {
+		return nil, fail(fmt.Sprintf("the id_token is valid for more than %s from %s", maxIDTokenLifetime, from), nil)
 	}
 	if c.IssuedAt != 0 {
 		if iat := time.Unix(c.IssuedAt, 0); iat.After(e.cfg.Now().Add(e.cfg.Leeway)) {

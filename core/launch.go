@@ -49,10 +49,7 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 		return "", err
 	}
 	scope := e.requestedScope(is, launch != "")
-	aud := is.Audience
-	if aud == "" {
-		aud = is.URL
-	}
+	aud := is.URL // SMART: the FHIR base the token is for
 	oc := oauth2.Config{
 		ClientID:    is.ClientID,
 		Endpoint:    oauth2.Endpoint{AuthURL: as.disc.AuthorizationEndpoint},

@@ -2,9 +2,10 @@ package core
 
 import (
 	"encoding/json"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fhirware/smart/core/fhir"
 )
 
 // LaunchContext is everything the EHR said about a launch: the SMART context
@@ -18,11 +19,10 @@ type LaunchContext struct {
 	Patient string `json:"patient,omitempty"`
 	// Encounter is the id of the encounter in context, or "".
 	Encounter string `json:"encounter,omitempty"`
-	// FHIRUser is the user as the id_token's fhirUser claim gave it
-	// (absolute or relative), or "".
-	FHIRUser string `json:"fhirUser,omitempty"`
-	// User is FHIRUser normalised to a type, id and reference.
-	User Reference `json:"user,omitzero"`
+	// User is the user of the id_token's fhirUser claim, such as
+	// {Type: "Practitioner", ID: "123"}, with its absolute URL when it is
+	// on another server than the launch's; zero when there is none.
+	User fhir.Reference `json:"user,omitzero"`
 	// Subject is the id_token's sub, and AuthIssuer its iss.
 	Subject    string `json:"sub,omitempty"`
 	AuthIssuer string `json:"authIss,omitempty"`
@@ -55,110 +55,6 @@ func (lc *LaunchContext) HasScope(s string) bool {
 		}
 	}
 	return false
-}
-
-// Reference is a FHIR reference split into its parts.
-type Reference struct {
-	// Type is the resource type, such as "Practitioner".
-	Type string `json:"type,omitempty"`
-	// ID is the resource id.
-	ID string `json:"id,omitempty"`
-	// Reference is "Type/ID" when the resource lives on the launch's FHIR
-	// server, otherwise the absolute URL as given.
-	Reference string `json:"ref,omitempty"`
-}
-
-// IsZero reports whether the reference is empty.
-func (r Reference) IsZero() bool { return r.Reference == "" }
-
-// ParseReference normalises a FHIR reference, relative ("Practitioner/123")
-// or absolute ("https://ehr.example/fhir/Practitioner/123"), against the
-// FHIR base URL. An absolute reference under base becomes relative; one on
-// another server keeps its URL. A "_history/n" suffix is dropped. It returns
-// false for anything that is not a reference to a resource, and for any
-// reference with a "." or ".." path segment (percent-encoded or not).
-func ParseReference(base, ref string) (Reference, bool) {
-	if ref == "" {
-		return Reference{}, false
-	}
-	abs := strings.Contains(ref, "://")
-	path := ref
-	if abs {
-		u, err := url.Parse(ref)
-		if err != nil || u.Host == "" {
-			return Reference{}, false
-		}
-		u.RawQuery, u.Fragment = "", ""
-		full := u.String()
-		if b := strings.TrimRight(base, "/") + "/"; base != "" && strings.HasPrefix(full, b) {
-			path, abs = strings.TrimPrefix(full, b), false
-		} else {
-			path = strings.TrimLeft(u.Path, "/")
-		}
-		if hasDotSegment(u.Path) { // decoded: %2e%2e is a dot segment too
-			return Reference{}, false
-		}
-	}
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if hasDotSegment(path) {
-		return Reference{}, false
-	}
-	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
-		parts = parts[:n-2]
-	}
-	if len(parts) < 2 {
-		return Reference{}, false
-	}
-	typ, id := parts[len(parts)-2], parts[len(parts)-1]
-	if !validType(typ) || !validID(id) || (!abs && len(parts) != 2) {
-		return Reference{}, false
-	}
-	r := Reference{Type: typ, ID: id, Reference: typ + "/" + id}
-	if abs {
-		r.Reference = strings.TrimSuffix(ref, "/")
-	}
-	return r, true
-}
-
-// hasDotSegment reports whether a URL path has a "." or ".." segment, with
-// "/" or a backslash (which some servers take for "/") as separators.
-// Such a path names another resource than it seems to once a server or
-// proxy resolves it, so no URL the engine builds or follows may have one.
-func hasDotSegment(path string) bool {
-	for seg := range strings.FieldsFuncSeq(path, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if seg == "." || seg == ".." {
-			return true
-		}
-	}
-	return false
-}
-
-// validType reports whether s looks like a FHIR resource type name.
-func validType(s string) bool {
-	if s == "" || s[0] < 'A' || s[0] > 'Z' {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validID reports whether s is a FHIR id: [A-Za-z0-9\-\.]{1,64}, and not
-// "." or "..", which FHIR's pattern allows but which are dot segments in a
-// URL path: "Patient/.." would name the FHIR base, not a patient.
-func validID(s string) bool {
-	if s == "" || len(s) > 64 || s == "." || s == ".." {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // knownTokenFields are the token response fields LaunchContext names or that

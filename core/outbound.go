@@ -319,7 +319,7 @@ func (t *cappedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if resp.ContentLength > t.limit {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s %s: %w (%d > %d bytes)", req.Method, redactedURL(req.URL), errResponseTooLarge, resp.ContentLength, t.limit)
+		return nil, fmt.Errorf("%s %s: %w (%d > %d bytes)", req.Method, req.URL.Host, errResponseTooLarge, resp.ContentLength, t.limit)
 	}
 	resp.Body = &cappedBody{rc: resp.Body, left: t.limit}
 	return resp, nil

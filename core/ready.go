@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/fhirware/smart/core/fhir"
 )
 
 func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error) {
@@ -56,9 +58,10 @@ func (s *session) readyClient(op, handle string, rec launchRecord) (*ReadyClient
 	return &ReadyClient{session: s, handle: handle, issuer: is, base: base, rec: rec}, nil
 }
 
-// ReadyClient is one launch, ready to use: its launch context, and (see
-// fhir.go) FHIR access with the launch's token, refreshed when needed. It is
-// made per request by [Engine.Ready] (or [Engine.Callback]) and safe for concurrent use.
+// ReadyClient is one launch, ready to use: its launch context, and FHIR
+// access with the launch's token, refreshed when needed ([ReadyClient.FHIR]).
+// It is made per request by [Engine.Ready] (or [Engine.Callback]) and is
+// safe for concurrent use.
 type ReadyClient struct {
 	session *session
 	handle  string
@@ -67,10 +70,14 @@ type ReadyClient struct {
 
 	mu  sync.Mutex // guards rec, which a refresh replaces
 	rec launchRecord
+
+	fhirOnce   sync.Once
+	fhirClient *fhir.Client
 }
 
 // Handle returns the launch handle. Carry it in the app's URLs (as
-// adapters.HandleParam) or requests (as adapters.HandleHeader) to stay on this launch.
+// adapters.HandleParam) or requests (as adapters.HandleHeader) to stay on
+// this launch.
 func (rc *ReadyClient) Handle() string { return rc.handle }
 
 // Context returns the launch context. It makes no network call. The
@@ -84,72 +91,49 @@ func (rc *ReadyClient) Context() LaunchContext {
 	return lc
 }
 
-// Issuer returns the FHIR base URL of the launch.
-func (rc *ReadyClient) Issuer() string { return rc.issuer.URL }
-
-// Patient is the patient in context; its zero value when there is none.
-func (rc *ReadyClient) Patient() ContextRef {
+// Patient is the patient in context, such as {Type: "Patient", ID:
+// "123"}: read it with rc.FHIR().Read(ctx, rc.Patient().String(), &p). It
+// is the zero Reference when there is none.
+func (rc *ReadyClient) Patient() fhir.Reference {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.ref("Patient", rc.rec.Context.Patient)
+	return contextRef("Patient", rc.rec.Context.Patient)
 }
 
-// Encounter is the encounter in context; its zero value when there is none.
-func (rc *ReadyClient) Encounter() ContextRef {
+// Encounter is the encounter in context; the zero Reference when there is
+// none.
+func (rc *ReadyClient) Encounter() fhir.Reference {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.ref("Encounter", rc.rec.Context.Encounter)
+	return contextRef("Encounter", rc.rec.Context.Encounter)
 }
 
 // User is the logged-in user (the id_token's fhirUser): a Practitioner,
-// Patient, RelatedPerson or Person; its zero value when there is none. A
-// fhirUser on another server than the launch's keeps its absolute URL, and
-// Read fetches it without the token, over https from a public address
-// only (see [ReadyClient.Do] for the rule and its switches).
-func (rc *ReadyClient) User() ContextRef {
+// Patient, RelatedPerson or Person; the zero Reference when there is none.
+// A fhirUser on another server than the launch's keeps its absolute URL
+// (Reference.URL): the FHIR client does not Read it, but its Do (or
+// HTTPClient) fetches it without the token, over https from a public
+// address only (see [ReadyClient.FHIR] for the rule and its switches).
+func (rc *ReadyClient) User() fhir.Reference {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return ContextRef{rc: rc, ref: rc.rec.Context.User}
+	return rc.rec.Context.User
 }
 
-// ref builds a ContextRef; the caller holds rc.mu. An id that is not a
-// FHIR id (such as "..", in a record stored before the callback refused
-// it) gives the zero ContextRef: no URL is built from it.
-func (rc *ReadyClient) ref(typ, id string) ContextRef {
+// contextRef is the Reference of a context id. An id that is not a FHIR id
+// (such as "..", in a record stored before the callback refused it) gives
+// the zero Reference: no URL is built from it.
+func contextRef(typ, id string) fhir.Reference {
 	if !validID(id) {
-		return ContextRef{rc: rc}
+		return fhir.Reference{}
 	}
-	return ContextRef{rc: rc, ref: Reference{Type: typ, ID: id, Reference: typ + "/" + id}}
+	return fhir.Reference{Type: typ, ID: id}
 }
 
-// ContextRef is a resource of the launch context: the patient, encounter or
-// user. Its accessors cost no network call; Read fetches the resource.
-type ContextRef struct {
-	rc  *ReadyClient
-	ref Reference
-}
-
-// ID returns the resource id, or "".
-func (r ContextRef) ID() string { return r.ref.ID }
-
-// Type returns the resource type, or "".
-func (r ContextRef) Type() string { return r.ref.Type }
-
-// Reference returns "Type/id" (or an absolute URL for a resource on another
-// server), or "".
-func (r ContextRef) Reference() string { return r.ref.Reference }
-
-// IsZero reports whether the launch has no such resource in context.
-func (r ContextRef) IsZero() bool { return r.ref.IsZero() }
-
-// Read fetches the resource from the FHIR server and decodes its JSON into
-// v. It fails with CodeResourceNotFound when the launch has no such
-// resource in context.
-func (r ContextRef) Read(ctx context.Context, v any) error {
-	if r.IsZero() {
-		return newError("fhir", CodeResourceNotFound, "the launch has no such resource in context", nil)
-	}
-	return r.rc.Read(ctx, r.ref.Reference, v)
+// validID reports whether s is a FHIR id that can stand in a URL path.
+func validID(s string) bool {
+	r, ok := fhir.ParseReference("", "Patient/"+s)
+	return ok && r.ID == s
 }
 
 func (rc *ReadyClient) needsRefresh() bool {

@@ -146,7 +146,7 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		if !errors.As(err, &fe) {
 			return refreshResult{}, err
 		}
-		if fe.Status >= 400 && fe.Status < 500 {
+		if fe.status >= 400 && fe.status < 500 {
 			// The grant is gone: end the launch rather than retry forever.
 			s.endLaunch(base, handle, refused)
 			return refreshResult{}, err

@@ -93,7 +93,7 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 		if json.Unmarshal(body, &oe) == nil {
 			re.ErrorCode, re.ErrorDescription, re.ErrorURI = oe.Error, printable(oe.ErrorDescription), oe.ErrorURI
 		}
-		err := &Error{Op: op, Code: code, Status: resp.StatusCode, Err: &tokenEndpointError{re}}
+		err := &Error{Op: op, Code: code, status: resp.StatusCode, Err: &tokenEndpointError{re}}
 		err.Description = fmt.Sprintf("the token endpoint answered %d", resp.StatusCode)
 		if oauthErrorCodes[re.ErrorCode] {
 			err.Description += " " + re.ErrorCode
@@ -113,17 +113,17 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 	return &tr, nil
 }
 
-// MaxAccessTokenLifetime bounds the lifetime an access token is taken to
+// maxAccessTokenLifetime bounds the lifetime an access token is taken to
 // have: an expires_in above it counts as this much (30 days). An EHR's
 // absurd lifetime (10000000000 seconds overflows a time.Duration) must not
 // turn into an expiry in the past, which would refresh on every request.
 // A token the EHR revokes sooner is still refreshed on its 401.
-const MaxAccessTokenLifetime = 30 * 24 * time.Hour
+const maxAccessTokenLifetime = 30 * 24 * time.Hour
 
 // expiry is when the access token expires: from expires_in, so opaque
 // tokens work. Zero when the server gave no lifetime, or one that is not a
 // positive number. Fractions of a second are dropped; any lifetime above
-// MaxAccessTokenLifetime, however large, is MaxAccessTokenLifetime.
+// maxAccessTokenLifetime, however large, is maxAccessTokenLifetime.
 func (tr *tokenResponse) expiry(now time.Time) time.Time {
 	if tr.ExpiresIn == "" {
 		return time.Time{}
@@ -132,8 +132,8 @@ func (tr *tokenResponse) expiry(now time.Time) time.Time {
 	if (err != nil && !errors.Is(err, strconv.ErrRange)) || math.IsNaN(secs) || secs < 1 {
 		return time.Time{} // malformed, zero or negative; ±Inf comes with ErrRange
 	}
-	d := MaxAccessTokenLifetime
-	if secs < MaxAccessTokenLifetime.Seconds() {
+	d := maxAccessTokenLifetime
+	if secs < maxAccessTokenLifetime.Seconds() {
 		d = time.Duration(secs) * time.Second
 	}
 	return now.Add(d)

@@ -1,0 +1,156 @@
+package core_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/smarttest"
+)
+
+// discoverCase is one EHR whose configuration Discover must read.
+type discoverCase struct {
+	name string
+	opts smarttest.Options
+	// fromMetadata: the configuration comes from the CapabilityStatement,
+	// which names no issuer, key set or capabilities.
+	fromMetadata bool
+}
+
+func (tc discoverCase) run(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, tc.opts, smarttest.Client{}, core.Config{}, core.Issuer{})
+	d, err := h.eng.Discover(ctx, h.ehr.FHIRBaseURL())
+	if err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	// Relative endpoints (RelativeEndpoints) come back absolute.
+	if d.AuthorizationEndpoint != h.ehr.AuthorizeURL() || d.TokenEndpoint != h.ehr.TokenURL() {
+		t.Errorf("endpoints %q and %q, want %q and %q", d.AuthorizationEndpoint, d.TokenEndpoint, h.ehr.AuthorizeURL(), h.ehr.TokenURL())
+	}
+	if d.RevocationEndpoint != "" {
+		t.Errorf("RevocationEndpoint %q; smarttest declares none", d.RevocationEndpoint)
+	}
+	if tc.fromMetadata {
+		if d.Issuer != "" || d.JWKSURI != "" || len(d.Capabilities) != 0 || d.IssParameterSupported {
+			t.Errorf("from the CapabilityStatement: %+v, want only the endpoints", d)
+		}
+		if h.ehr.Count(smarttest.EndpointMetadata) != 1 {
+			t.Errorf("the CapabilityStatement was fetched %d times, want once", h.ehr.Count(smarttest.EndpointMetadata))
+		}
+		return
+	}
+	if d.Issuer != h.ehr.AuthIssuer() || d.JWKSURI != h.ehr.JWKSURL() {
+		t.Errorf("issuer %q and jwks_uri %q, want %q and %q", d.Issuer, d.JWKSURI, h.ehr.AuthIssuer(), h.ehr.JWKSURL())
+	}
+	for _, c := range []string{"launch-ehr", "launch-standalone", "context-ehr-patient", "sso-openid-connect"} {
+		if !slices.Contains(d.Capabilities, c) {
+			t.Errorf("capabilities %q lack %s", d.Capabilities, c)
+		}
+	}
+	if !slices.Equal(d.CodeChallengeMethods, []string{"S256"}) {
+		t.Errorf("code_challenge_methods_supported %q", d.CodeChallengeMethods)
+	}
+	if d.IssParameterSupported != tc.opts.AuthorizationResponseIss {
+		t.Errorf("IssParameterSupported %t, want %t", d.IssParameterSupported, tc.opts.AuthorizationResponseIss)
+	}
+}
+
+func TestDiscover(t *testing.T) {
+	for _, tc := range []discoverCase{
+		{name: "smart-configuration"},
+		{name: "smart-configuration with RFC 9207 iss", opts: smarttest.Options{AuthorizationResponseIss: true}},
+		{name: "relative endpoints resolved", opts: smarttest.Options{RelativeEndpoints: true}},
+		{name: "CapabilityStatement", opts: smarttest.Options{NoSmartConfiguration: true}, fromMetadata: true},
+		{name: "CapabilityStatement with relative endpoints", opts: smarttest.Options{NoSmartConfiguration: true, RelativeEndpoints: true}, fromMetadata: true},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// Discover answers from the engine's cache, which launches share, and
+// hands out a copy: what the caller changes in it changes nothing the
+// engine uses.
+func TestDiscoverIsCachedAndACopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	d, err := h.eng.Discover(ctx, h.ehr.FHIRBaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *d
+	want.Capabilities = slices.Clone(d.Capabilities)
+	want.CodeChallengeMethods = slices.Clone(d.CodeChallengeMethods)
+	d.AuthorizationEndpoint, d.TokenEndpoint, d.Issuer = "https://evil.test/authorize", "https://evil.test/token", "https://evil.test"
+	d.Capabilities[0], d.CodeChallengeMethods[0] = "changed", "plain"
+
+	again, err := h.eng.Discover(ctx, h.ehr.FHIRBaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.AuthorizationEndpoint != want.AuthorizationEndpoint || again.TokenEndpoint != want.TokenEndpoint || again.Issuer != want.Issuer ||
+		!slices.Equal(again.Capabilities, want.Capabilities) || !slices.Equal(again.CodeChallengeMethods, want.CodeChallengeMethods) {
+		t.Fatalf("after the caller changed its copy, Discover gives %+v, want %+v", again, want)
+	}
+	// A launch uses the same cache, unchanged.
+	rc := h.complete("b", &pat1)
+	if rc.Patient().ID() != "pat-1" {
+		t.Fatalf("patient %q", rc.Patient().ID())
+	}
+	if n := h.ehr.Count(smarttest.EndpointDiscovery); n != 1 {
+		t.Errorf("two Discovers and a launch fetched the configuration %d times, want once", n)
+	}
+}
+
+// An issuer the engine refuses is refused before any request: none of
+// these reaches the EHR, though each names it.
+func TestDiscoverRefusesBeforeAnyRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	base := h.ehr.FHIRBaseURL()
+	anyIssuer, err := core.New(core.Config{ClientID: "app", CallbackURL: "http://app.test/cb", AllowAnyIssuer: true,
+		AllowInsecureHTTP: true, AllowPrivateNetworks: true, Issuers: []core.Issuer{{URL: base}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsOnly, err := core.New(core.Config{ClientID: "app", CallbackURL: "https://app.test/cb", AllowAnyIssuer: true, AllowPrivateNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		eng  *core.Engine
+		iss  string
+		code core.Code
+	}{
+		{"not configured", h.eng, h.ehr.URL() + "/other/fhir", core.CodeUnknownIssuer},
+		{"on a configured issuer's origin", anyIssuer, h.ehr.URL() + "/other/fhir", core.CodeUnknownIssuer},
+		{"http without AllowInsecureHTTP", httpsOnly, base, core.CodeUnknownIssuer},
+		{"with a query", h.eng, base + "?x=1", core.CodeInvalidRequest},
+		{"with a fragment", h.eng, base + "#x", core.CodeInvalidRequest},
+		{"relative", h.eng, "/fhir", core.CodeInvalidRequest},
+		{"empty", h.eng, "", core.CodeInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := tc.eng.Discover(ctx, tc.iss)
+			wantCode(t, err, tc.code)
+			if d != nil {
+				t.Errorf("a refused issuer gave %+v", d)
+			}
+		})
+	}
+	if n := h.ehr.Count(smarttest.EndpointDiscovery) + h.ehr.Count(smarttest.EndpointMetadata); n != 0 {
+		t.Fatalf("refused issuers made %d requests to the EHR", n)
+	}
+	// The count is live: the configured issuer is asked.
+	if _, err := h.eng.Discover(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.ehr.Count(smarttest.EndpointDiscovery); n != 1 {
+		t.Fatalf("the configured issuer was asked %d times, want once", n)
+	}
+}
