@@ -105,7 +105,7 @@ func classify(err error) (status int, code, desc string) {
 // are shown, never its cause. The response is not cached.
 func RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, desc := classify(err)
-	p := errorPage{Code: code, Title: errorTitle(status), Description: desc,
+	p := errorPage{Code: code, Title: errorTitle(status), Description: sentence(desc),
 		Relaunch: status == http.StatusUnauthorized || code == string(core.CodeInvalidState)}
 	if p.Description == "" {
 		p.Description = p.Title + "."
@@ -127,6 +127,19 @@ func RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(status)
 	errorTemplate.Execute(w, p)
+}
+
+// sentence starts desc with a capital letter and ends it with a full stop,
+// for the page; error descriptions are written to follow "smart: op: ".
+func sentence(desc string) string {
+	if desc == "" {
+		return ""
+	}
+	desc = strings.ToUpper(desc[:1]) + desc[1:]
+	if !strings.HasSuffix(desc, ".") {
+		desc += "."
+	}
+	return desc
 }
 
 type errorPage struct {

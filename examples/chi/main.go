@@ -33,9 +33,10 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		app.JSON(w, chiware.ReadyClient(r).Context()) // no FHIR call
 	})
 	s.Get("/api/patient", func(w http.ResponseWriter, r *http.Request) {
+		rc := chiware.ReadyClient(r)
 		var patient json.RawMessage
-		if err := chiware.ReadyClient(r).Patient().Read(r.Context(), &patient); err != nil {
-			s.Adapter().Error(w, r, err)
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &patient); err != nil {
+			chiware.Error(w, r, err)
 			return
 		}
 		app.JSON(w, patient)

@@ -39,10 +39,10 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		return c.JSON(http.StatusOK, echoware.ReadyClient(c).Context()) // no FHIR call
 	})
 	s.GET("/api/patient", func(c echo.Context) error {
+		rc := echoware.ReadyClient(c)
 		var patient json.RawMessage
-		if err := echoware.ReadyClient(c).Patient().Read(c.Request().Context(), &patient); err != nil {
-			s.Adapter().Error(c.Response(), c.Request(), err)
-			return nil
+		if err := rc.FHIR().Read(c.Request().Context(), rc.Patient().String(), &patient); err != nil {
+			return echoware.Error(c, err)
 		}
 		return c.JSON(http.StatusOK, patient)
 	})

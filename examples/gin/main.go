@@ -41,9 +41,10 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		c.JSON(http.StatusOK, ginware.ReadyClient(c).Context()) // no FHIR call
 	})
 	s.GET("/api/patient", func(c *gin.Context) {
+		rc := ginware.ReadyClient(c)
 		var patient json.RawMessage
-		if err := ginware.ReadyClient(c).Patient().Read(c.Request.Context(), &patient); err != nil {
-			s.Adapter().Error(c.Writer, c.Request, err)
+		if err := rc.FHIR().Read(c.Request.Context(), rc.Patient().String(), &patient); err != nil {
+			ginware.Error(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, patient)

@@ -64,7 +64,7 @@ func (a *App) Page(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient,
 	h.Set("Referrer-Policy", "no-referrer")
 	err = pageTemplate.Execute(w, map[string]any{
 		"Router":     a.router,
-		"Issuer":     rc.Issuer(),
+		"Issuer":     rc.Context().Issuer,
 		"Name":       displayName(c.Patient.Name),
 		"Identifier": id,
 		"Chart":      c,
@@ -90,11 +90,10 @@ func (a *App) JSON(w http.ResponseWriter, v any) {
 	}
 }
 
-// Fail logs err and answers with the adapters' error page, or JSON when
-// the request asks for it, with the status of err's code.
+// Fail answers with the adapters' error page, or JSON when the request
+// asks for it, with the status of err's code; the cause goes to the log.
 func (a *App) Fail(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Warn("example: request failed", "path", r.URL.Path, "code", core.ErrorCode(err), "error", err)
-	adapters.RenderError(w, r, err)
+	adapters.Error(w, r, err)
 }
 
 // Healthz answers 200 "ok". It touches no session and no EHR.

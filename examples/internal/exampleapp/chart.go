@@ -1,7 +1,6 @@
 package exampleapp
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/url"
@@ -11,11 +10,12 @@ import (
 	"sync"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 )
 
 // The parts of the FHIR R4 resources the page shows. The library has no
 // FHIR model: an app decodes into its own types, or uses a FHIR library
-// with rc.HTTPClient().
+// with rc.FHIR().HTTPClient().
 
 type humanName struct {
 	Use    string   `json:"use"`
@@ -109,38 +109,37 @@ const recentObservations = 10
 // fails the page.
 func loadChart(ctx context.Context, rc *core.ReadyClient) (*chart, error) {
 	c := &chart{}
+	fc := rc.FHIR()
 	var patientErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { patientErr = rc.Patient().Read(ctx, &c.Patient) })
+	wg.Go(func() { patientErr = fc.Read(ctx, rc.Patient().String(), &c.Patient) })
 	if u := rc.User(); !u.IsZero() {
-		wg.Go(func() { c.UserErr = message(u.Read(ctx, &c.User)) })
+		wg.Go(func() { c.UserErr = message(fc.Read(ctx, u.String(), &c.User)) })
 	}
 	if e := rc.Encounter(); !e.IsZero() {
 		wg.Go(func() {
 			var enc encounter
-			if c.EncErr = message(e.Read(ctx, &enc)); c.EncErr == "" {
+			if c.EncErr = message(fc.Read(ctx, e.String(), &enc)); c.EncErr == "" {
 				c.Encounter = &enc
 			}
 		})
 	}
-	patientID := rc.Patient().ID()
+	patientID := rc.Patient().ID
 	wg.Go(func() {
-		q := url.Values{"patient": {patientID}, "_sort": {"-date"}, "_count": {"50"}}
-		for o, err := range core.Search[observation](ctx, rc, "Observation", q, core.MaxPages(2)) {
+		// The newest first, as the server sorts them: the first page holds
+		// them all.
+		q := url.Values{"patient": {patientID}, "_sort": {"-date"}, "_count": {strconv.Itoa(recentObservations)}}
+		for o, err := range fhir.Search[observation](ctx, fc, "Observation", q, fhir.Limit(recentObservations)) {
 			if err != nil {
 				c.ObsErr = message(err)
 				break
 			}
 			c.Obs = append(c.Obs, o)
 		}
-		slices.SortStableFunc(c.Obs, func(a, b observation) int {
-			return cmp.Compare(b.EffectiveDateTime, a.EffectiveDateTime)
-		})
-		c.Obs = c.Obs[:min(len(c.Obs), recentObservations)]
 	})
 	wg.Go(func() {
 		q := url.Values{"patient": {patientID}, "_count": {"50"}}
-		for cond, err := range core.Search[condition](ctx, rc, "Condition", q, core.MaxPages(1)) {
+		for cond, err := range fhir.Search[condition](ctx, fc, "Condition", q, fhir.MaxPages(1)) {
 			if err != nil {
 				c.CondErr = message(err)
 				break
@@ -155,8 +154,8 @@ func loadChart(ctx context.Context, rc *core.ReadyClient) (*chart, error) {
 	return c, nil
 }
 
-// message is the sentence of err for the page: its Description, never its
-// cause.
+// message is the sentence of err for the page: its Description, or the
+// FHIR server's status, never its cause.
 func message(err error) string {
 	if err == nil {
 		return ""
@@ -165,7 +164,11 @@ func message(err error) string {
 	if errors.As(err, &e) && e.Description != "" {
 		return e.Description
 	}
-	return "the EHR answered with an error (" + string(core.ErrorCode(err)) + ")"
+	var fe *fhir.Error
+	if errors.As(err, &fe) && fe.StatusCode != 0 {
+		return "the EHR answered " + strconv.Itoa(fe.StatusCode)
+	}
+	return "the EHR could not be read"
 }
 
 // The page's formatting functions.

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+	"golang.org/x/oauth2"
+
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
@@ -91,15 +94,18 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 		return err
 	}
 
-	cfg := adapters.Config{Config: core.Config{
-		ClientID:          s.clientID,
-		Scope:             s.scope,
-		CallbackURL:       base + CallbackPath,
-		RedirectURL:       base + PagePath,
-		AllowInsecureHTTP: s.insecureHTTP,
-		Logger:            log,
-		StoreKeys:         s.storeKeys,
-	}}
+	cfg := adapters.Config{
+		Config: core.Config{
+			ClientID:          s.clientID,
+			Scope:             s.scope,
+			CallbackURL:       base + CallbackPath,
+			AllowInsecureHTTP: s.insecureHTTP,
+			Logger:            log,
+			StoreKeys:         s.storeKeys,
+		},
+		RedirectURL: base + PagePath,
+		LogoutURL:   base + PagePath,
+	}
 	var sandbox *smarttest.Server
 	if s.sandbox() {
 		sandbox = startSandbox(&cfg, base, auth)
@@ -113,13 +119,14 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 		}
 	}
 	if strings.HasPrefix(base, "http://") && cfg.AllowInsecureHTTP {
-		cfg.Cookies = adapters.CookieInsecureHTTP
+		cfg.Cookies = sessions.CookieInsecureHTTP
 	}
 	if store.store != nil {
 		// The one-line swap: the browser sessions and the SMART records
 		// move to the store.
-		sm := sessions.New(nil, sessions.WithLogger(log)).SessionManager()
+		sm := scs.New()
 		sm.Store = store.store
+		sm.ErrorFunc = sessions.StoreErrorFunc(log)
 		cfg.SessionManager = sm
 		// And the lock on the same server, so that instances behind a
 		// load balancer refresh a launch once and keep every tab's launch.
@@ -140,7 +147,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 
 	log.Info("listening", "router", router, "app", base+PagePath, "launch_url", base+LaunchPath,
 		"redirect_uri", base+CallbackPath, "issuers", issuerList(cfg.Issuers), "store", storeName(s.store),
-		"locker", store.lockerName(), "client_auth", string(auth.Method))
+		"locker", store.lockerName(), "client_auth", authMethod(auth))
 	if sandbox != nil {
 		fmt.Fprintf(stdout, "\nOpen %s/ and click \"Launch app\" next to a patient.\n\n", sandbox.URL())
 	} else {
@@ -176,17 +183,31 @@ func startSandbox(cfg *adapters.Config, base string, auth core.ClientAuth) *smar
 	}
 	client := smarttest.Client{
 		ID:           cfg.ClientID,
-		Auth:         smarttest.AuthMethod(auth.Method),
-		Secret:       auth.Secret,
+		Auth:         smarttest.AuthMethod(authMethod(auth)),
+		Secret:       string(auth.Secret),
 		RedirectURIs: []string{cfg.CallbackURL},
 	}
 	if auth.Signer != nil {
 		client.PublicKey = auth.Signer.Public()
 	}
 	sandbox.RegisterClient(client)
-	cfg.Issuers = []core.Issuer{{URL: sandbox.FHIRBaseURL(), Name: "sandbox", Auth: auth}}
+	cfg.Issuers = []core.Issuer{{URL: sandbox.FHIRBaseURL(), Auth: auth}}
 	cfg.AllowInsecureHTTP = true
 	return sandbox
+}
+
+// authMethod names the token endpoint authentication of auth, as OAuth
+// does.
+func authMethod(auth core.ClientAuth) string {
+	switch {
+	case auth.Signer != nil:
+		return "private_key_jwt"
+	case auth.Secret != "" && auth.AuthStyle == oauth2.AuthStyleInParams:
+		return "client_secret_post"
+	case auth.Secret != "":
+		return "client_secret_basic"
+	}
+	return "none"
 }
 
 func issuerList(issuers []core.Issuer) string {

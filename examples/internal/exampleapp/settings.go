@@ -27,10 +27,9 @@ type settings struct {
 	clientSecret string
 	privateKey   string
 	kid          string
-	alg          string
 	scope        string
 	store        string
-	storeKeys    []core.StoreKey // Config.StoreKeys, decoded from -store-key
+	storeKeys    []core.Secret // Config.StoreKeys, from -store-key
 	insecureHTTP bool
 }
 
@@ -68,8 +67,7 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 	str(&s.clientSecret, "client-secret", "", "client `secret` for client_secret_basic; prefer the environment variable, which ps does not show")
 	str(&s.privateKey, "private-key", "", "PEM `file` of the private key for private_key_jwt (PKCS#8, PKCS#1 or SEC 1)")
 	str(&s.kid, "kid", "", "`kid` of the private key in the app's published JWKS")
-	str(&s.alg, "alg", "", "`algorithm` of private_key_jwt: RS384 or ES384 (default: from the key type)")
-	str(&s.scope, "scope", core.DefaultScope, "the `scope` requested at launch")
+	str(&s.scope, "scope", "", "the `scope` requested at launch (default: the library's, launch openid fhirUser patient/*.read offline_access)")
 	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…; the last two also lock, for several instances")
 	var storeKey string
 	str(&storeKey, "store-key", "", "base64 of 32 random `bytes` (openssl rand -base64 32) that seal the SMART records in the store with AES-256-GCM; "+
@@ -94,20 +92,20 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 	if s.clientSecret != "" && s.privateKey != "" {
 		return nil, errors.New("-client-secret and -private-key exclude each other: choose client_secret_basic or private_key_jwt")
 	}
-	if s.privateKey == "" && (s.kid != "" || s.alg != "") {
-		return nil, errors.New("-kid and -alg need -private-key")
+	if s.privateKey == "" && s.kid != "" {
+		return nil, errors.New("-kid needs -private-key")
 	}
 	return s, nil
 }
 
-// parseStoreKeys decodes -store-key: base64 keys (standard or URL
-// alphabet, padded or not), comma-separated, each core.StoreKeySize bytes.
-// Its errors never show a key.
-func parseStoreKeys(v string) ([]core.StoreKey, error) {
+// parseStoreKeys reads -store-key: base64 keys (standard or URL alphabet,
+// padded or not), comma-separated, each of 32 bytes, as the standard base64
+// that Config.StoreKeys takes. Its errors never show a key.
+func parseStoreKeys(v string) ([]core.Secret, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
-	var keys []core.StoreKey
+	var keys []core.Secret
 	for i, f := range strings.Split(v, ",") {
 		f = strings.TrimSpace(f)
 		var key []byte
@@ -120,10 +118,10 @@ func parseStoreKeys(v string) ([]core.StoreKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-store-key: key %d is not base64; make one with: openssl rand -base64 32", i+1)
 		}
-		if len(key) != core.StoreKeySize {
-			return nil, fmt.Errorf("-store-key: key %d is %d bytes; each must be %d random bytes in base64 (openssl rand -base64 32)", i+1, len(key), core.StoreKeySize)
+		if len(key) != 32 {
+			return nil, fmt.Errorf("-store-key: key %d is %d bytes; each must be 32 random bytes in base64 (openssl rand -base64 32)", i+1, len(key))
 		}
-		keys = append(keys, key)
+		keys = append(keys, core.Secret(base64.StdEncoding.EncodeToString(key)))
 	}
 	return keys, nil
 }
@@ -175,11 +173,11 @@ func (s *settings) clientAuth() (core.ClientAuth, error) {
 		if err != nil {
 			return core.ClientAuth{}, err
 		}
-		return core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: signer, KeyID: s.kid, Algorithm: s.alg}, nil
+		return core.ClientAuth{Signer: signer, KeyID: s.kid}, nil
 	case s.clientSecret != "":
-		return core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: s.clientSecret}, nil
+		return core.ClientAuth{Secret: core.Secret(s.clientSecret)}, nil
 	}
-	return core.ClientAuth{Method: core.AuthPublic}, nil
+	return core.ClientAuth{}, nil
 }
 
 // readPrivateKey reads an RSA or ECDSA private key from a PEM file.
