@@ -144,8 +144,7 @@ func transportError(req *http.Request, resource string, err error) *Error {
 // segment that is not FHIR's own word (a resource type first or third, an
 // operation, _history, _search, which is how [base]/Type/id/_history/vid,
 // [base]/Type/$op and [base]/Patient/id/Type read), percent-decoded and as
-// sent, and every query value, whole and split at characters an id cannot
-// have.
+// sent, and every query value (see queryWords).
 func requestWords(basePath string, u *url.URL) []string {
 	var words []string
 	path := u.EscapedPath()
@@ -165,13 +164,14 @@ func requestWords(basePath string, u *url.URL) []string {
 }
 
 // queryWords lists the values of a query (search parameters, an
-// If-None-Exist condition) for redact: each whole, and split at
-// characters an id cannot have, less the resource types.
+// If-None-Exist condition) for redact: each whole, decoded and
+// percent-encoded, and split at characters an id cannot have, less the
+// resource types.
 func queryWords(q url.Values) []string {
 	var words []string
 	for _, values := range q {
 		for _, v := range values {
-			words = append(words, v)
+			words = append(words, v, url.QueryEscape(v), url.PathEscape(v))
 			for piece := range strings.FieldsFuncSeq(v, func(r rune) bool { return !idByte(r) && r != '.' }) {
 				if !resourceTypes[piece] {
 					words = append(words, piece)
@@ -191,10 +191,11 @@ func outcomeText(oo *OperationOutcome, words []string) string {
 	return shorten(redact(printable(shorten(oo.String(), 64<<10)), words), maxSaid)
 }
 
-// redact replaces every whole occurrence of each word in s by "…". A word
-// is whole when no letter, digit, '-' or '_' touches it on either side: so
-// "pat-1" is found in "Patient/pat-1 is not known." but not in "pat-12".
-// Longer words go first, so one that holds another goes whole.
+// redact replaces each word in s by "…": wherever it is for a word of
+// four bytes or more, and where it stands whole for a shorter one, when no
+// letter, digit, '-' or '_' touches it on either side (so "1" is found in
+// "Patient/1 is not known." but not in "version 12"). Longer words go
+// first, so one that holds another goes whole.
 func redact(s string, words []string) string {
 	words = slices.Clone(words)
 	slices.SortFunc(words, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
@@ -204,7 +205,7 @@ func redact(s string, words []string) string {
 		}
 		var b strings.Builder
 		for i := 0; i < len(s); {
-			if strings.HasPrefix(s[i:], w) && (i == 0 || !idByte(rune(s[i-1]))) && (i+len(w) == len(s) || !idByte(rune(s[i+len(w)]))) {
+			if strings.HasPrefix(s[i:], w) && (len(w) >= 4 || ((i == 0 || !idByte(rune(s[i-1]))) && (i+len(w) == len(s) || !idByte(rune(s[i+len(w)]))))) {
 				b.WriteString("…")
 				i += len(w)
 				continue
@@ -223,12 +224,12 @@ func idByte(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
-// printable drops control characters, so a server's text cannot forge log
-// lines.
+// printable turns control characters into spaces, so that a server's text
+// cannot forge log lines, nor join words that redact must find whole.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return -1
+			return ' '
 		}
 		return r
 	}, s)
