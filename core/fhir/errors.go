@@ -45,7 +45,7 @@ var (
 // resource type only: never an id, a query (either may identify a
 // patient) or a header. The server's OperationOutcome is in it with the
 // request's ids and query values replaced by "…" (servers often echo
-// them), control characters stripped and shortened.
+// them), control characters turned into spaces, and shortened.
 type Error struct {
 	// Method is the request's HTTP method, such as "GET"; "" when the
 	// failure came before any request (a bad base URL).
@@ -61,7 +61,8 @@ type Error struct {
 	// such as malformed JSON.
 	StatusCode int
 	// Outcome is the OperationOutcome the server sent with an error
-	// status, as sent, or nil.
+	// status, or nil. It is as sent: unlike the message, it may hold the
+	// request's ids, and whatever else the server wrote.
 	Outcome *OperationOutcome
 	// Err is the cause: a network error (as the HTTP client returned it,
 	// without the *url.Error around it, whose message holds the URL), a
@@ -69,7 +70,8 @@ type Error struct {
 	Err error
 
 	// said is Outcome's text for Error: printable, shortened, and with the
-	// request's ids and query values taken out (see redact).
+	// request's ids and query values taken out (see redact). An Error made
+	// elsewhere has none; Error then shows Outcome printable and short.
 	said string
 }
 
