@@ -277,7 +277,7 @@ func (c *Client) resourceOf(u *url.URL) string {
 // refType is the Error.Resource of a reference that failed before any
 // request: its type, when it starts with an R4 resource type.
 func (c *Client) refType(ref string) string {
-	if r, ok := ParseReference(c.baseURL, ref); ok && r.URL == "" {
+	if r, ok := ParseReference(c.baseURL, ref); ok {
 		return knownType(r.Type)
 	}
 	first, _, _ := strings.Cut(ref, "/")

@@ -45,7 +45,7 @@ var (
 // resource type only: never an id, a query (either may identify a
 // patient) or a header. The server's OperationOutcome is in it with the
 // request's ids and query values replaced by "…" (servers often echo
-// them), control characters stripped and shortened.
+// them), control characters turned into spaces, and shortened.
 type Error struct {
 	// Method is the request's HTTP method, such as "GET"; "" when the
 	// failure came before any request (a bad base URL).
@@ -61,7 +61,8 @@ type Error struct {
 	// such as malformed JSON.
 	StatusCode int
 	// Outcome is the OperationOutcome the server sent with an error
-	// status, as sent, or nil.
+	// status, or nil. It is as sent: unlike the message, it may hold the
+	// request's ids, and whatever else the server wrote.
 	Outcome *OperationOutcome
 	// Err is the cause: a network error (as the HTTP client returned it,
 	// without the *url.Error around it, whose message holds the URL), a
@@ -69,7 +70,8 @@ type Error struct {
 	Err error
 
 	// said is Outcome's text for Error: printable, shortened, and with the
-	// request's ids and query values taken out (see redact).
+	// request's ids and query values taken out (see redact). An Error made
+	// elsewhere has none; Error then shows Outcome printable and short.
 	said string
 }
 
@@ -144,8 +146,7 @@ func transportError(req *http.Request, resource string, err error) *Error {
 // segment that is not FHIR's own word (a resource type first or third, an
 // operation, _history, _search, which is how [base]/Type/id/_history/vid,
 // [base]/Type/$op and [base]/Patient/id/Type read), percent-decoded and as
-// sent, and every query value, whole and split at characters an id cannot
-// have.
+// sent, and every query value (see queryWords).
 func requestWords(basePath string, u *url.URL) []string {
 	var words []string
 	path := u.EscapedPath()
@@ -165,13 +166,14 @@ func requestWords(basePath string, u *url.URL) []string {
 }
 
 // queryWords lists the values of a query (search parameters, an
-// If-None-Exist condition) for redact: each whole, and split at
-// characters an id cannot have, less the resource types.
+// If-None-Exist condition) for redact: each whole, decoded and
+// percent-encoded, and split at characters an id cannot have, less the
+// resource types.
 func queryWords(q url.Values) []string {
 	var words []string
 	for _, values := range q {
 		for _, v := range values {
-			words = append(words, v)
+			words = append(words, v, url.QueryEscape(v), url.PathEscape(v))
 			for piece := range strings.FieldsFuncSeq(v, func(r rune) bool { return !idByte(r) && r != '.' }) {
 				if !resourceTypes[piece] {
 					words = append(words, piece)
@@ -191,10 +193,11 @@ func outcomeText(oo *OperationOutcome, words []string) string {
 	return shorten(redact(printable(shorten(oo.String(), 64<<10)), words), maxSaid)
 }
 
-// redact replaces every whole occurrence of each word in s by "…". A word
-// is whole when no letter, digit, '-' or '_' touches it on either side: so
-// "pat-1" is found in "Patient/pat-1 is not known." but not in "pat-12".
-// Longer words go first, so one that holds another goes whole.
+// redact replaces each word in s by "…": wherever it is for a word of
+// four bytes or more, and where it stands whole for a shorter one, when no
+// letter, digit, '-' or '_' touches it on either side (so "1" is found in
+// "Patient/1 is not known." but not in "version 12"). Longer words go
+// first, so one that holds another goes whole.
 func redact(s string, words []string) string {
 	words = slices.Clone(words)
 	slices.SortFunc(words, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
@@ -204,7 +207,7 @@ func redact(s string, words []string) string {
 		}
 		var b strings.Builder
 		for i := 0; i < len(s); {
-			if strings.HasPrefix(s[i:], w) && (i == 0 || !idByte(rune(s[i-1]))) && (i+len(w) == len(s) || !idByte(rune(s[i+len(w)]))) {
+			if strings.HasPrefix(s[i:], w) && (len(w) >= 4 || ((i == 0 || !idByte(rune(s[i-1]))) && (i+len(w) == len(s) || !idByte(rune(s[i+len(w)]))))) {
 				b.WriteString("…")
 				i += len(w)
 				continue
@@ -223,12 +226,12 @@ func idByte(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
-// printable drops control characters, so a server's text cannot forge log
-// lines.
+// printable turns control characters into spaces, so that a server's text
+// cannot forge log lines, nor join words that redact must find whole.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return -1
+			return ' '
 		}
 		return r
 	}, s)

@@ -12,9 +12,9 @@ type Reference struct {
 	// ID is the resource id.
 	ID string `json:"id,omitempty"`
 	// URL is the absolute URL of a resource on another server than the
-	// FHIR base the reference was parsed against, as given; "" for a
-	// resource on that server. A [Client] for the base does not fetch it
-	// (see [Client.Read]).
+	// FHIR base the reference was parsed against, as given (less a
+	// trailing "/"); "" for a resource on that server. A [Client] for the
+	// base does not fetch it (see [Client.Read]).
 	URL string `json:"url,omitempty"`
 }
 

@@ -1,0 +1,71 @@
+package fhir_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/fhirware/smart/core/fhir"
+)
+
+func TestParseReference(t *testing.T) {
+	t.Parallel()
+	const base = "https://ehr.test/fhir"
+	for _, tc := range []struct {
+		in     string
+		want   fhir.Reference
+		ok     bool
+		String string
+	}{
+		{"Practitioner/123", fhir.Reference{Type: "Practitioner", ID: "123"}, true, "Practitioner/123"},
+		{"https://ehr.test/fhir/Practitioner/abc.1", fhir.Reference{Type: "Practitioner", ID: "abc.1"}, true, "Practitioner/abc.1"},
+		{"https://ehr.test/fhir/Patient/p1/_history/3", fhir.Reference{Type: "Patient", ID: "p1"}, true, "Patient/p1"},
+		{"https://other.test/r4/Person/9", fhir.Reference{Type: "Person", ID: "9", URL: "https://other.test/r4/Person/9"}, true, "https://other.test/r4/Person/9"},
+		{"https://other.test/r4/Person/9/", fhir.Reference{Type: "Person", ID: "9", URL: "https://other.test/r4/Person/9"}, true, "https://other.test/r4/Person/9"},
+		{"https://ehr.test/fhir2/Person/9", fhir.Reference{Type: "Person", ID: "9", URL: "https://ehr.test/fhir2/Person/9"}, true, "https://ehr.test/fhir2/Person/9"},
+		{"Practitioner/123/_history/2", fhir.Reference{Type: "Practitioner", ID: "123"}, true, "Practitioner/123"},
+		{"", fhir.Reference{}, false, ""},
+		{"Practitioner", fhir.Reference{}, false, ""},
+		{"practitioner/123", fhir.Reference{}, false, ""},
+		{"Practitioner/a b", fhir.Reference{}, false, ""},
+		{"Practitioner/" + strings.Repeat("x", 65), fhir.Reference{}, false, ""},
+		{"a/Practitioner/1", fhir.Reference{}, false, ""},
+		{"https:///Patient/1", fhir.Reference{}, false, ""},
+		{"Patient/../../x", fhir.Reference{}, false, ""},
+		{"Patient/..", fhir.Reference{}, false, ""},
+		{"https://other.test/r4/Person/%2e%2e/Person/9", fhir.Reference{}, false, ""},
+	} {
+		got, ok := fhir.ParseReference(base, tc.in)
+		if ok != tc.ok || got != tc.want || got.String() != tc.String || got.IsZero() == ok {
+			t.Errorf("ParseReference(%q) = %+v (%q), %v; want %+v (%q), %v", tc.in, got, got.String(), ok, tc.want, tc.String, tc.ok)
+		}
+	}
+	// Without a base every absolute reference is on another server.
+	if r, ok := fhir.ParseReference("", "https://ehr.test/fhir/Patient/1"); !ok || r.URL != "https://ehr.test/fhir/Patient/1" {
+		t.Errorf("ParseReference without a base = %+v, %v", r, ok)
+	}
+}
+
+func TestReferenceJSON(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		r    fhir.Reference
+		json string
+	}{
+		{fhir.Reference{Type: "Practitioner", ID: "1"}, `{"type":"Practitioner","id":"1"}`},
+		{fhir.Reference{Type: "Person", ID: "9", URL: "https://other.test/Person/9"}, `{"type":"Person","id":"9","url":"https://other.test/Person/9"}`},
+		{fhir.Reference{}, `{}`},
+	} {
+		b, err := json.Marshal(tc.r)
+		if err != nil || string(b) != tc.json {
+			t.Errorf("Marshal(%+v) = %s, %v; want %s", tc.r, b, err, tc.json)
+		}
+		var back fhir.Reference
+		if err := json.Unmarshal(b, &back); err != nil || back != tc.r {
+			t.Errorf("Unmarshal(%s) = %+v, %v", b, back, err)
+		}
+	}
+	if (fhir.Reference{}).String() != "" || !(fhir.Reference{}).IsZero() || (fhir.Reference{Type: "Patient"}).IsZero() {
+		t.Error("the zero Reference")
+	}
+}
