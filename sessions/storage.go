@@ -3,7 +3,6 @@ package sessions
 import (
 	"bytes"
 	"context"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -42,24 +41,17 @@ const MinTTL = time.Second
 // [core.CodeStorageUnavailable], Op "storage" and the store's error as the
 // cause; a missing or expired record gives [core.ErrNotFound].
 //
-// A Storage is not a [core.Taker]: an scs.Store has no get-and-delete, and
-// a Storage made with NewStorageFromManager follows the manager's store, so
-// it cannot promise a Take that is atomic across processes. The engine then
-// takes a pending launch with a Get and a Delete under its lock of the
-// process, which is atomic for memstore (it lives in that process) and for
-// any store only one app instance uses. Instances that share a store join a
-// Locker with [Storage.WithLocker]: a [LockingStorage] is a core.Taker, atomic
-// across processes (see the package documentation for the whole rule).
+// A Storage is not a [core.Taker]: an scs.Store has no get-and-delete. The
+// engine takes a pending launch with a Get and a Delete under its lock of
+// the process, which is atomic for memstore (it lives in that process) and
+// for any store only one app instance uses, and under core.Config.Locker
+// across instances (see the package documentation).
 //
 // A Storage is safe for concurrent use when its store is. Make one with
 // [NewStorage] or [NewStorageFromManager].
 type Storage struct {
 	store  func() scs.Store
 	prefix string
-	// mu makes a memstore's Find and Delete one step in
-	// [LockingStorage.Take]; copies made by WithPrefix and WithLocker share
-	// it.
-	mu *sync.Mutex
 	// timeout bounds each operation (WithTimeout); 0 is no bound.
 	timeout time.Duration
 }
@@ -70,7 +62,7 @@ func NewStorage(store scs.Store) *Storage {
 	if store == nil {
 		panic("sessions: NewStorage: nil store")
 	}
-	return &Storage{store: func() scs.Store { return store }, prefix: DefaultKeyPrefix, mu: new(sync.Mutex)}
+	return &Storage{store: func() scs.Store { return store }, prefix: DefaultKeyPrefix}
 }
 
 // NewStorageFromManager returns a Storage that keeps its records in
@@ -89,7 +81,7 @@ func NewStorageFromManager(sm *scs.SessionManager) *Storage {
 	if sm == nil {
 		panic("sessions: NewStorageFromManager: nil session manager")
 	}
-	return &Storage{store: func() scs.Store { return sm.Store }, prefix: DefaultKeyPrefix, mu: new(sync.Mutex)}
+	return &Storage{store: func() scs.Store { return sm.Store }, prefix: DefaultKeyPrefix}
 }
 
 // WithPrefix returns a copy of s that puts prefix, instead of s's prefix, in
@@ -108,8 +100,8 @@ func (s *Storage) Prefix() string { return s.prefix }
 // InProcess reports whether s's store, as it is at the call, is scs's
 // memstore: records that live in this process only, so that the engine's
 // lock of the process makes every operation on them atomic and no shared
-// lock is needed. For any other store, app instances that share it need a
-// Locker (see [Storage.WithLocker]).
+// lock is needed. For any other store, app instances that share it need
+// core.Config.Locker.
 func (s *Storage) InProcess() bool {
 	_, ok := s.store().(*memstore.MemStore)
 	return ok
