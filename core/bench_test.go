@@ -63,7 +63,7 @@ func BenchmarkReady(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rc, err := h.eng.Ready(context.Background(), "b", res.Handle())
-		if err != nil || rc.Patient().ID() != "pat-1" {
+		if err != nil || rc.Patient().ID != "pat-1" {
 			b.Fatal(err)
 		}
 	}

@@ -141,10 +141,10 @@ func TestErrorCodes(t *testing.T) {
 	}
 	for code, status := range map[core.Code]int{
 		core.CodeInvalidRequest: 400, core.CodeInvalidState: 400,
-		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403, core.CodeFHIRForbidden: 403,
+		core.CodeUnknownIssuer: 403, core.CodeAuthorizationDenied: 403,
 		core.CodeNoLaunch: 401, core.CodeLaunchExpired: 401, core.CodeRefreshFailed: 401,
 		core.CodeDiscoveryFailed: 502, core.CodeTokenExchangeFailed: 502, core.CodeInvalidIDToken: 502,
-		core.CodeFHIRRequestFailed: 502, core.CodeResourceNotFound: 404, core.CodeStorageUnavailable: 503,
+		core.CodeFHIRRequestFailed: 502, core.CodeStorageUnavailable: 503,
 		core.CodeInvalidConfig: 500, core.Code("no_such_code"): 500,
 	} {
 		if got := code.HTTPStatus(); got != status {

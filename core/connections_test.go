@@ -44,7 +44,7 @@ func TestSequentialLaunchesReuseConnections(t *testing.T) {
 	for i := range launchesForConnections {
 		rc := h.launchInProcess(ctx, "sess")
 		var p struct{ ID string }
-		if err := rc.Patient().Read(ctx, &p); err != nil || p.ID == "" {
+		if err := readPatient(ctx, rc, &p); err != nil || p.ID == "" {
 			t.Fatalf("launch %d: Patient read: %v (id %q)", i, err, p.ID)
 		}
 	}
@@ -74,7 +74,7 @@ func TestParallelReadsOfPagesReuseConnections(t *testing.T) {
 		for range pageReads {
 			wg.Go(func() {
 				var p struct{ ID string }
-				errs <- rc.Patient().Read(ctx, &p)
+				errs <- readPatient(ctx, rc, &p)
 			})
 		}
 		wg.Wait()

@@ -97,8 +97,8 @@ func TestDiscoverIsCachedAndACopy(t *testing.T) {
 	}
 	// A launch uses the same cache, unchanged.
 	rc := h.complete("b", &pat1)
-	if rc.Patient().ID() != "pat-1" {
-		t.Fatalf("patient %q", rc.Patient().ID())
+	if rc.Patient().ID != "pat-1" {
+		t.Fatalf("patient %q", rc.Patient().ID)
 	}
 	if n := h.ehr.Count(smarttest.EndpointDiscovery); n != 1 {
 		t.Errorf("two Discovers and a launch fetched the configuration %d times, want once", n)

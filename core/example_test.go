@@ -66,9 +66,9 @@ func Example() {
 		ID     string `json:"id"`
 		Gender string `json:"gender"`
 	}
-	if err := rc.Patient().Read(ctx, &patient); err != nil {
+	if err := rc.FHIR().Read(ctx, rc.Patient().String(), &patient); err != nil {
 		panic(err)
 	}
-	fmt.Println(rc.Patient().Reference(), rc.User().Reference(), patient.ID)
+	fmt.Println(rc.Patient(), rc.User(), patient.ID)
 	// Output: Patient/pat-1 Practitioner/prac-1 pat-1
 }

@@ -10,9 +10,9 @@ import (
 
 // The two benchmarks make the same read of the same in-process FHIR server
 // (smarttest on httptest, over loopback HTTP) and decode it into the same
-// struct: once through the ReadyClient (fresh token, origin check, header
-// copy, size cap), once with a plain http.Client and a fixed bearer header.
-// Their difference is what the ReadyClient costs. The names are key=value
+// struct: once through the ReadyClient's FHIR client (fresh token, origin
+// check, header copy, size cap), once with a plain http.Client and a fixed
+// bearer header. Their difference is what the ReadyClient costs. The names are key=value
 // pairs so that benchstat puts them side by side: benchstat -col /client.
 func BenchmarkFHIRRead(b *testing.B) {
 	b.Run("client=plain", benchPlainClientRead)
@@ -26,7 +26,7 @@ func benchReadyClientRead(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var p fhirPatient
-		if err := rc.Read(ctx, "Patient/pat-1", &p); err != nil || p.ID != "pat-1" {
+		if err := rc.FHIR().Read(ctx, "Patient/pat-1", &p); err != nil || p.ID != "pat-1" {
 			b.Fatalf("Read = %+v, %v", p, err)
 		}
 	}
@@ -36,7 +36,7 @@ func benchPlainClientRead(b *testing.B) {
 	env := launchForFHIR(b, fhirSetup{quiet: true})
 	ctx := context.Background()
 	var p fhirPatient
-	if err := env.rc.Read(ctx, "Patient/pat-1", &p); err != nil {
+	if err := env.rc.FHIR().Read(ctx, "Patient/pat-1", &p); err != nil {
 		b.Fatal(err)
 	}
 	tokens := env.ehr.FHIRTokens()

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,14 +11,16 @@ import (
 	"testing"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
 // A URL outside the launch's FHIR origin (an absolute fhirUser from the
-// id_token, a reference the app reads from a request) is fetched without
-// the token, over https only unless AllowInsecureHTTP, and through the
-// address guard unless AllowPrivateNetworks: in allowlist mode too, where
-// the FHIR server itself may be on a private network.
+// id_token, a URL the app fetches with the launch's FHIR client's Do or
+// HTTPClient) is fetched without the token, over https only unless
+// AllowInsecureHTTP, and through the address guard unless
+// AllowPrivateNetworks: in allowlist mode too, where the FHIR server itself
+// may be on a private network.
 
 // launchOverTLS launches the app from a fake EHR served over https, in
 // allowlist mode without AllowInsecureHTTP, and returns its ReadyClient.
@@ -84,20 +87,33 @@ func newTLSHeaderRecorder(t *testing.T) *headerRecorder {
 	return r
 }
 
-// wantNotFetched checks that reading the launch's user failed with code
+// getUser fetches the launch's user, on another server than the launch's,
+// through the launch's FHIR client's Do (its Read refuses another origin).
+func getUser(rc *core.ReadyClient) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, rc.User().String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rc.FHIR().Do(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// wantNotFetched checks that fetching the launch's user failed with code
 // and that the other server saw no request.
 func wantNotFetched(t *testing.T, rc *core.ReadyClient, other *headerRecorder, code core.Code, msg string) {
 	t.Helper()
-	var v map[string]any
-	err := rc.User().Read(context.Background(), &v)
+	err := getUser(rc)
 	if codeOf(err) != code {
-		t.Errorf("User().Read: %v, want %s", err, code)
+		t.Errorf("fetching the user: %v, want %s", err, code)
 	}
 	if err != nil && !strings.Contains(err.Error(), msg) {
-		t.Errorf("User().Read: %q does not say %q", err, msg)
+		t.Errorf("fetching the user: %q does not say %q", err, msg)
 	}
-	if err != nil && strings.Contains(description(t, err), "remote-1") {
-		t.Errorf("User().Read: the Description %q names the user's id", description(t, err))
+	if err != nil && (strings.Contains(description(t, err), "remote-1") || strings.Contains(err.Error(), "remote-1")) {
+		t.Errorf("fetching the user: the error %q names the user's id", err)
 	}
 	if n := len(other.requests()); n != 0 {
 		t.Errorf("the other server saw %d requests, want none", n)
@@ -114,15 +130,10 @@ func TestElsewhereOverHTTPIsNotFetched(t *testing.T) {
 
 	wantNotFetched(t, rc, other, core.CodeInvalidRequest, "https")
 	var v map[string]any
-	if err := rc.Read(ctx, other.URL+"/fhir/Practitioner/remote-1", &v); codeOf(err) != core.CodeInvalidRequest {
-		t.Errorf("Read of an http URL elsewhere: %v, want invalid_request", err)
+	if err := rc.FHIR().Read(ctx, other.URL+"/fhir/Practitioner/remote-1", &v); !errors.Is(err, fhir.ErrForeignReference) {
+		t.Errorf("Read of an http URL elsewhere: %v, want fhir.ErrForeignReference", err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, other.URL+"/fhir/Practitioner/remote-1", nil)
-	if resp, err := rc.Do(ctx, req); err == nil {
-		resp.Body.Close()
-		t.Errorf("Do of an http URL elsewhere: %d, want an error", resp.StatusCode)
-	}
-	if resp, err := rc.HTTPClient().Get(other.URL + "/fhir/Practitioner/remote-1"); err == nil {
+	if resp, err := rc.FHIR().HTTPClient().Get(other.URL + "/fhir/Practitioner/remote-1"); err == nil {
 		resp.Body.Close()
 		t.Errorf("HTTPClient().Get of an http URL elsewhere: %d, want an error", resp.StatusCode)
 	}
@@ -130,8 +141,8 @@ func TestElsewhereOverHTTPIsNotFetched(t *testing.T) {
 		t.Errorf("the http server saw %d requests, want none", n)
 	}
 	// The FHIR server itself still answers.
-	if err := rc.Patient().Read(ctx, &v); err != nil {
-		t.Errorf("Patient().Read on the FHIR origin: %v", err)
+	if err := readPatient(ctx, rc, &v); err != nil {
+		t.Errorf("reading the patient on the FHIR origin: %v", err)
 	}
 }
 
@@ -140,9 +151,8 @@ func TestElsewhereOverHTTPSIsReadWithoutToken(t *testing.T) {
 	other := newTLSHeaderRecorder(t)
 	rc := launchOverTLS(t, smarttest.LaunchContext{Patient: "pat-1", FHIRUser: other.URL + "/fhir/Practitioner/remote-1"},
 		func(c *core.Config) { c.AllowPrivateNetworks = true })
-	var v map[string]any
-	if err := rc.User().Read(context.Background(), &v); err != nil {
-		t.Fatalf("User().Read: %v", err)
+	if err := getUser(rc); err != nil {
+		t.Fatalf("fetching the user: %v", err)
 	}
 	seen := other.requests()
 	if len(seen) != 1 || seen[0].Header.Get("Authorization") != "" {
@@ -160,13 +170,12 @@ func TestElsewhereOnAPrivateAddressIsNotFetched(t *testing.T) {
 
 	wantNotFetched(t, rc, other, core.CodeFHIRRequestFailed, "refused to dial")
 	var v map[string]any
-	if err := rc.Patient().Read(ctx, &v); err != nil {
-		t.Errorf("Patient().Read on the FHIR origin: %v", err)
+	if err := readPatient(ctx, rc, &v); err != nil {
+		t.Errorf("reading the patient on the FHIR origin: %v", err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, other.URL+"/fhir/Practitioner/remote-1", nil)
-	if resp, err := rc.Do(ctx, req); err == nil {
+	if resp, err := rc.FHIR().HTTPClient().Get(other.URL + "/fhir/Practitioner/remote-1"); err == nil {
 		resp.Body.Close()
-		t.Errorf("Do of a private address elsewhere: %d, want an error", resp.StatusCode)
+		t.Errorf("HTTPClient().Get of a private address elsewhere: %d, want an error", resp.StatusCode)
 	}
 	if n := len(other.requests()); n != 0 {
 		t.Errorf("the private address saw %d requests, want none", n)
@@ -185,8 +194,8 @@ func TestElsewhereThroughAnUnguardableTransportIsNotFetched(t *testing.T) {
 		})
 	wantNotFetched(t, rc, other, core.CodeFHIRRequestFailed, "AllowPrivateNetworks")
 	var v map[string]any
-	if err := rc.Patient().Read(context.Background(), &v); err != nil {
-		t.Errorf("Patient().Read on the FHIR origin: %v", err)
+	if err := readPatient(context.Background(), rc, &v); err != nil {
+		t.Errorf("reading the patient on the FHIR origin: %v", err)
 	}
 }
 

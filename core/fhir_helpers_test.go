@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
@@ -184,42 +185,36 @@ func (r *headerRecorder) requests() []seenRequest {
 	return append([]seenRequest(nil), r.seen...)
 }
 
-// Resource shapes the tests decode into: the app's own, not a FHIR model.
-type (
-	fhirPatient struct {
-		ResourceType string `json:"resourceType"`
-		ID           string `json:"id"`
-		Gender       string `json:"gender"`
-		BirthDate    string `json:"birthDate"`
-		Meta         struct {
-			VersionID string `json:"versionId"`
-		} `json:"meta"`
-	}
-	fhirObservation struct {
-		ResourceType string `json:"resourceType"`
-		ID           string `json:"id"`
-		Status       string `json:"status"`
-		Subject      struct {
-			Reference string `json:"reference"`
-		} `json:"subject"`
-		Meta struct {
-			VersionID string `json:"versionId,omitempty"`
-		} `json:"meta,omitzero"`
-	}
-)
+// fhirPatient is a shape the tests decode into: the app's own, not a FHIR
+// model.
+type fhirPatient struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Gender       string `json:"gender"`
+	BirthDate    string `json:"birthDate"`
+	Meta         struct {
+		VersionID string `json:"versionId"`
+	} `json:"meta"`
+}
 
-// wantFHIRError checks that err is an *Error with code and status.
-func wantFHIRError(t testing.TB, err error, code core.Code, status int) *core.Error {
+// readPatient reads the launch's patient through its FHIR client.
+func readPatient(ctx context.Context, rc *core.ReadyClient, v any) error {
+	return rc.FHIR().Read(ctx, rc.Patient().String(), v)
+}
+
+// wantFHIRStatus checks that err is a *fhir.Error with the FHIR server's
+// status (0: no answer, such as a request refused before it was sent).
+func wantFHIRStatus(t testing.TB, err error, status int) *fhir.Error {
 	t.Helper()
 	if err == nil {
-		t.Fatalf("got no error, want %s (%d)", code, status)
+		t.Fatalf("got no error, want a *fhir.Error with status %d", status)
 	}
-	var e *core.Error
+	var e *fhir.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not a *core.Error", err, err)
+		t.Fatalf("error %v (%T) is not a *fhir.Error", err, err)
 	}
-	if e.Code != code || e.Status != status {
-		t.Fatalf("got code %q status %d (%v), want %s %d", e.Code, e.Status, err, code, status)
+	if e.StatusCode != status {
+		t.Fatalf("got status %d (%v), want %d", e.StatusCode, err, status)
 	}
 	return e
 }

@@ -9,52 +9,55 @@ import (
 	"time"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
+// The launch's FHIR client reads the launch context's resources with the
+// launch's token, on the launch's FHIR server.
 func TestReadyClientReadsLaunchContext(t *testing.T) {
 	t.Parallel()
 	env := launchForFHIR(t, fhirSetup{})
 	ctx := context.Background()
 	rc := env.rc
+	c := rc.FHIR()
+	if c.BaseURL() != env.base {
+		t.Errorf("the FHIR client's base is %q, want the launch's issuer %q", c.BaseURL(), env.base)
+	}
+	if rc.FHIR() != c {
+		t.Error("FHIR() made a second client for one ReadyClient")
+	}
 
 	var p fhirPatient
-	if err := rc.Patient().Read(ctx, &p); err != nil {
-		t.Fatalf("Patient().Read: %v", err)
+	if err := readPatient(ctx, rc, &p); err != nil {
+		t.Fatalf("reading the patient: %v", err)
 	}
 	if p.ResourceType != "Patient" || p.ID != "pat-1" || p.Gender != "female" {
-		t.Errorf("Patient().Read = %+v, want pat-1", p)
+		t.Errorf("the patient = %+v, want pat-1", p)
 	}
 	var enc struct{ ResourceType, ID string }
-	if err := rc.Encounter().Read(ctx, &enc); err != nil || enc.ID != "enc-1" || enc.ResourceType != "Encounter" {
-		t.Errorf("Encounter().Read = %+v, %v; want enc-1", enc, err)
+	if err := c.Read(ctx, rc.Encounter().String(), &enc); err != nil || enc.ID != "enc-1" || enc.ResourceType != "Encounter" {
+		t.Errorf("the encounter = %+v, %v; want enc-1", enc, err)
+	}
+	if got := rc.User(); got != (fhir.Reference{Type: "Practitioner", ID: "prac-1"}) {
+		t.Errorf("User() = %+v", got)
 	}
 	var user struct{ ResourceType, ID string }
-	if err := rc.User().Read(ctx, &user); err != nil || user.ID != "prac-1" || user.ResourceType != "Practitioner" {
-		t.Errorf("User().Read = %+v, %v; want prac-1", user, err)
-	}
-	if got := rc.User().Reference(); got != "Practitioner/prac-1" {
-		t.Errorf("User().Reference() = %q", got)
+	if err := c.Read(ctx, rc.User().String(), &user); err != nil || user.ID != "prac-1" || user.ResourceType != "Practitioner" {
+		t.Errorf("the user = %+v, %v; want prac-1", user, err)
 	}
 
-	p2, err := core.Read[fhirPatient](ctx, rc, "Patient/pat-2")
+	p2, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-2")
 	if err != nil || p2.ID != "pat-2" || p2.Gender != "male" {
-		t.Errorf("Read[fhirPatient](Patient/pat-2) = %+v, %v", p2, err)
+		t.Errorf("fhir.Read[fhirPatient](Patient/pat-2) = %+v, %v", p2, err)
 	}
-	abs, err := core.Read[fhirPatient](ctx, rc, env.base+"/Patient/pat-3")
+	abs, err := fhir.Read[fhirPatient](ctx, c, env.base+"/Patient/pat-3")
 	if err != nil || abs.ID != "pat-3" {
-		t.Errorf("Read by absolute URL = %+v, %v", abs, err)
+		t.Errorf("a read by absolute URL = %+v, %v", abs, err)
 	}
-	// A query whose value is a URL is still relative to the base.
-	var b struct {
-		ResourceType string
-		Total        int
-	}
-	if err := rc.Read(ctx, "Observation?subject="+env.base+"/Patient/pat-2", &b); err != nil || b.ResourceType != "Bundle" || b.Total != 5 {
-		t.Errorf("Read of a search with a URL in its query = %+v, %v; want a Bundle of 5", b, err)
-	}
-	if _, err := core.Read[fhirPatient](ctx, rc, "Patient/nobody"); !errors.Is(err, core.CodeResourceNotFound) {
-		t.Errorf("Read[T] of a missing patient: %v, want resource_not_found", err)
+	// The server's error answers come through as they are.
+	if _, err := fhir.Read[fhirPatient](ctx, c, "Patient/nobody"); !errors.Is(err, fhir.ErrNotFound) {
+		t.Errorf("reading a missing patient: %v, want fhir.ErrNotFound", err)
 	}
 
 	reads := env.requests("/fhir/Patient/pat-1")
@@ -70,101 +73,24 @@ func TestReadyClientReadsLaunchContext(t *testing.T) {
 	}
 }
 
-func TestContextRefWithoutResource(t *testing.T) {
+// A launch without an encounter has the zero Reference, and reading it
+// sends nothing.
+func TestContextWithoutEncounter(t *testing.T) {
 	t.Parallel()
 	env := launchForFHIR(t, fhirSetup{launch: smarttest.LaunchContext{Patient: "pat-2"}})
 	enc := env.rc.Encounter()
-	if !enc.IsZero() || enc.ID() != "" || enc.Reference() != "" {
-		t.Errorf("Encounter() = %q, want none", enc.Reference())
+	if !enc.IsZero() || enc.ID != "" || enc.String() != "" {
+		t.Errorf("Encounter() = %+v, want none", enc)
 	}
 	var v map[string]any
-	err := enc.Read(context.Background(), &v)
-	if !errors.Is(err, core.CodeResourceNotFound) {
-		t.Errorf("Encounter().Read without an encounter: %v, want resource_not_found", err)
-	}
+	wantFHIRStatus(t, env.rc.FHIR().Read(context.Background(), enc.String(), &v), 0)
 	if n := env.ehr.Count(smarttest.EndpointFHIR); n != 0 {
 		t.Errorf("FHIR requests = %d, want 0", n)
 	}
 }
 
-func TestReadErrors(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-
-	t.Run("404", func(t *testing.T) {
-		t.Parallel()
-		env := launchForFHIR(t, fhirSetup{})
-		var v map[string]any
-		err := env.rc.Read(ctx, "Patient/nobody", &v)
-		e := wantFHIRError(t, err, core.CodeResourceNotFound, http.StatusNotFound)
-		if !errors.Is(err, core.CodeResourceNotFound) || codeOf(err).HTTPStatus() != http.StatusNotFound {
-			t.Errorf("errors.Is(err, CodeResourceNotFound) fails or HTTPStatus %d", codeOf(err).HTTPStatus())
-		}
-		if e.Outcome == nil || len(e.Outcome.Issue) != 1 || e.Outcome.Issue[0].Code != "not-found" {
-			t.Errorf("Outcome = %+v, want the server's not-found issue", e.Outcome)
-		}
-		if v != nil {
-			t.Errorf("v was filled from an error answer: %v", v)
-		}
-	})
-
-	t.Run("410 after delete", func(t *testing.T) {
-		t.Parallel()
-		env := launchForFHIR(t, fhirSetup{})
-		if err := env.rc.Delete(ctx, "Condition/cond-1"); err != nil {
-			t.Fatalf("Delete: %v", err)
-		}
-		var v map[string]any
-		wantFHIRError(t, env.rc.Read(ctx, "Condition/cond-1", &v), core.CodeResourceNotFound, http.StatusGone)
-	})
-
-	t.Run("OperationOutcome", func(t *testing.T) {
-		t.Parallel()
-		env := launchForFHIR(t, fhirSetup{})
-		env.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: http.StatusUnprocessableEntity}})
-		var p fhirPatient
-		err := env.rc.Patient().Read(ctx, &p)
-		e := wantFHIRError(t, err, core.CodeFHIRRequestFailed, http.StatusUnprocessableEntity)
-		if e.Outcome == nil || len(e.Outcome.Issue) != 1 {
-			t.Fatalf("Outcome = %+v, want one issue", e.Outcome)
-		}
-		is := e.Outcome.Issue[0]
-		if is.Severity != "error" || is.Code != "exception" || !strings.Contains(is.Diagnostics, "fault injected") {
-			t.Errorf("issue = %+v", is)
-		}
-		if !strings.Contains(err.Error(), "fault injected") || !strings.Contains(err.Error(), "422") {
-			t.Errorf("message %q lacks the status or the diagnostics", err)
-		}
-		if codeOf(err).HTTPStatus() != http.StatusBadGateway {
-			t.Errorf("HTTPStatus = %d, want 502", codeOf(err).HTTPStatus())
-		}
-	})
-
-	t.Run("malformed JSON", func(t *testing.T) {
-		t.Parallel()
-		env := launchForFHIR(t, fhirSetup{})
-		env.ehr.SetFaults(smarttest.Faults{MalformedJSON: map[smarttest.Endpoint]bool{smarttest.EndpointFHIR: true}})
-		var p fhirPatient
-		wantFHIRError(t, env.rc.Patient().Read(ctx, &p), core.CodeFHIRRequestFailed, 0)
-	})
-
-	t.Run("malformed references", func(t *testing.T) {
-		t.Parallel()
-		env := launchForFHIR(t, fhirSetup{})
-		env.ehr.ResetCounts()
-		for _, ref := range []string{"../auth/jwks", "Patient/../../auth/jwks", "//evil.example/fhir/Patient/1", "Patient/%zz"} {
-			var v map[string]any
-			err := env.rc.Read(ctx, ref, &v)
-			if codeOf(err) != core.CodeInvalidRequest {
-				t.Errorf("Read(%q) = %v, want invalid_request", ref, err)
-			}
-		}
-		if n := env.ehr.Count(smarttest.EndpointFHIR) + env.ehr.Count(smarttest.EndpointJWKS); n != 0 {
-			t.Errorf("malformed references made %d requests", n)
-		}
-	})
-}
-
+// Config.MaxFHIRResponseBytes caps every answer of the launch's FHIR
+// server.
 func TestReadResponseCap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -173,36 +99,39 @@ func TestReadResponseCap(t *testing.T) {
 		cap     int64 // Config.MaxFHIRResponseBytes; 0 for the default (8 MiB)
 		size    int   // the answer's size
 		wantErr bool
-		wantMsg string
 	}{
 		// Small answers go with a Content-Length, refused before reading;
 		// large ones are chunked, cut off while reading.
-		{"content-length over the cap", 1000, 1500, true, "> 1000 bytes)"},
-		{"content-length under the cap", 2000, 1500, false, ""},
-		{"chunked over the cap", 64 << 10, 100 << 10, true, "reading the response"},
-		{"default cap: 9 MiB", 0, 9 << 20, true, "exceeds the size limit"},
-		{"default cap: 7 MiB", 0, 7 << 20, false, ""},
+		{"content-length over the cap", 1000, 1500, true},
+		{"content-length under the cap", 2000, 1500, false},
+		{"chunked over the cap", 64 << 10, 100 << 10, true},
+		{"default cap: 9 MiB", 0, 9 << 20, true},
+		{"default cap: 7 MiB", 0, 7 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			env := launchForFHIR(t, fhirSetup{config: func(c *core.Config) { c.MaxFHIRResponseBytes = tc.cap }})
 			env.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: tc.size}})
 			var p fhirPatient
-			err := env.rc.Patient().Read(ctx, &p)
+			err := readPatient(ctx, env.rc, &p)
 			if !tc.wantErr {
 				if err != nil || p.ID != "pat-1" {
-					t.Fatalf("Read = %+v, %v; want pat-1", p, err)
+					t.Fatalf("read = %+v, %v; want pat-1", p, err)
 				}
 				return
 			}
-			wantFHIRError(t, err, core.CodeFHIRRequestFailed, 0)
-			if msg := err.Error(); !strings.Contains(msg, "exceeds the size limit") || !strings.Contains(msg, tc.wantMsg) {
-				t.Errorf("error %q does not say the answer is too large (%s)", msg, tc.wantMsg)
+			var fe *fhir.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v (%T) is not a *fhir.Error", err, err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "exceeds the size limit") {
+				t.Errorf("error %q does not say the answer is too large", msg)
 			}
 		})
 	}
 }
 
+// A read through the launch's client is bounded by its context.
 func TestReadHonoursContext(t *testing.T) {
 	t.Parallel()
 	env := launchForFHIR(t, fhirSetup{})
@@ -210,24 +139,24 @@ func TestReadHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var p fhirPatient
-	err := env.rc.Patient().Read(ctx, &p)
-	if !errors.Is(err, context.Canceled) || codeOf(err) != core.CodeFHIRRequestFailed {
-		t.Errorf("Read with a cancelled context: %v, want fhir_request_failed wrapping context.Canceled", err)
+	err := readPatient(ctx, env.rc, &p)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a read with a cancelled context: %v, want context.Canceled", err)
 	}
+	wantFHIRStatus(t, err, 0)
 
 	env.ehr.SetFaults(smarttest.Faults{Latency: 10 * time.Second})
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	err = env.rc.Patient().Read(ctx, &p)
+	err = readPatient(ctx, env.rc, &p)
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Read past the deadline: %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Read took %v after its deadline of 100ms", d)
+		t.Errorf("a read past the deadline: %v, want context.DeadlineExceeded", err)
 	}
 }
 
+// The launch's token, and the issuer's headers, go to the launch's FHIR
+// origin only: not with a request to another origin through the client's
+// Do or HTTPClient, where a caller's own Authorization is dropped too.
 func TestTokenStaysOnTheFHIROrigin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -239,9 +168,9 @@ func TestTokenStaysOnTheFHIROrigin(t *testing.T) {
 
 	// Do: the caller's own Authorization is dropped off-origin, and its
 	// request is left as it was.
-	req, _ := http.NewRequest(http.MethodGet, other.URL+"/Patient/pat-1", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, other.URL+"/Patient/pat-1", nil)
 	req.Header.Set("Authorization", "Bearer callers-own")
-	resp, err := env.rc.Do(ctx, req)
+	resp, err := env.rc.FHIR().Do(req)
 	if err != nil {
 		t.Fatalf("Do to another origin: %v", err)
 	}
@@ -251,7 +180,7 @@ func TestTokenStaysOnTheFHIROrigin(t *testing.T) {
 	}
 
 	// HTTPClient: the same rules, for other libraries.
-	hc := env.rc.HTTPClient()
+	hc := env.rc.FHIR().HTTPClient()
 	resp, err = hc.Get(other.URL + "/Observation?patient=pat-1")
 	if err != nil {
 		t.Fatalf("HTTPClient().Get to another origin: %v", err)
@@ -275,31 +204,45 @@ func TestTokenStaysOnTheFHIROrigin(t *testing.T) {
 			t.Errorf("%s %s carried the issuer's header", r.Method, r.URL)
 		}
 	}
-	fhir := env.requests("/fhir/Patient/pat-1")
-	if len(fhir) != 1 || !strings.HasPrefix(fhir[0].Header.Get("Authorization"), "Bearer ") {
-		t.Fatalf("the FHIR server saw %d reads, want 1 with the token", len(fhir))
+	fhirReads := env.requests("/fhir/Patient/pat-1")
+	if len(fhirReads) != 1 || !strings.HasPrefix(fhirReads[0].Header.Get("Authorization"), "Bearer ") {
+		t.Fatalf("the FHIR server saw %d reads, want 1 with the token", len(fhirReads))
 	}
-	if got := fhir[0].Header.Get("X-Vendor-Quirk"); got != "on" {
+	if got := fhirReads[0].Header.Get("X-Vendor-Quirk"); got != "on" {
 		t.Errorf("Issuer.Header not sent to the FHIR server: X-Vendor-Quirk = %q", got)
 	}
 }
 
+// A fhirUser on another server keeps its URL. The launch's client does not
+// Read it (the reference leads to another origin); its Do fetches it,
+// without the token.
 func TestUserOnAnotherServerIsReadWithoutToken(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	other := newHeaderRecorder(t)
+	userURL := other.URL + "/fhir/Practitioner/remote-1"
 	env := launchForFHIR(t, fhirSetup{launch: smarttest.LaunchContext{
-		Patient: "pat-1", FHIRUser: other.URL + "/fhir/Practitioner/remote-1",
+		Patient: "pat-1", FHIRUser: userURL,
 	}, config: func(c *core.Config) {
 		c.AllowPrivateNetworks = true // the user's server is on 127.0.0.1
 	}})
 	user := env.rc.User()
-	if user.ID() != "remote-1" || user.Reference() != other.URL+"/fhir/Practitioner/remote-1" {
-		t.Fatalf("User() = %q %q", user.ID(), user.Reference())
+	if user != (fhir.Reference{Type: "Practitioner", ID: "remote-1", URL: userURL}) || user.String() != userURL {
+		t.Fatalf("User() = %+v", user)
 	}
 	var v map[string]any
-	if err := user.Read(context.Background(), &v); err != nil {
-		t.Fatalf("User().Read: %v", err)
+	if err := env.rc.FHIR().Read(ctx, user.String(), &v); !errors.Is(err, fhir.ErrForeignReference) {
+		t.Errorf("Read of the user on another server: %v, want fhir.ErrForeignReference", err)
 	}
+	if n := len(other.requests()); n != 0 {
+		t.Fatalf("the refused Read reached the user's server (%d requests)", n)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, user.String(), nil)
+	resp, err := env.rc.FHIR().Do(req)
+	if err != nil {
+		t.Fatalf("Do of the user's URL: %v", err)
+	}
+	resp.Body.Close()
 	seen := other.requests()
 	if len(seen) != 1 || seen[0].Header.Get("Authorization") != "" {
 		t.Fatalf("the user's server saw %d requests (%v), want 1 without a token", len(seen), seen)

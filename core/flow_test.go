@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
@@ -82,9 +83,9 @@ func (tc flowCase) run(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	if rc.Handle() != res.Handle() || rc.Patient().Reference() != res.Patient().Reference() {
+	if rc.Handle() != res.Handle() || rc.Patient() != res.Patient() {
 		t.Fatalf("Ready gave launch %q of %q, want the callback's %q of %q",
-			rc.Handle(), rc.Patient().Reference(), res.Handle(), res.Patient().Reference())
+			rc.Handle(), rc.Patient().String(), res.Handle(), res.Patient().String())
 	}
 	tc.check(t, h, authURL, rc)
 	// The callback's token was fresh: no request of the run refreshed it.
@@ -95,13 +96,13 @@ func (tc flowCase) run(t *testing.T) {
 
 func wantPatient(id string) func(*testing.T, *harness, *url.URL, *core.ReadyClient) {
 	return func(t *testing.T, _ *harness, _ *url.URL, rc *core.ReadyClient) {
-		if got := rc.Patient().ID(); got != id {
+		if got := rc.Patient().ID; got != id {
 			t.Fatalf("patient %q, want %q", got, id)
 		}
 		var p struct {
 			ResourceType, ID string
 		}
-		if err := rc.Patient().Read(context.Background(), &p); err != nil {
+		if err := readPatient(context.Background(), rc, &p); err != nil {
 			t.Fatalf("reading the patient: %v", err)
 		}
 		if p.ResourceType != "Patient" || p.ID != id {
@@ -135,10 +136,10 @@ func TestFlow(t *testing.T) {
 					t.Error("launch parameter missing")
 				}
 				lc := rc.Context()
-				if rc.Patient().ID() != "pat-1" || rc.Encounter().ID() != "enc-1" || !lc.NeedPatientBanner {
+				if rc.Patient().ID != "pat-1" || rc.Encounter().ID != "enc-1" || !lc.NeedPatientBanner {
 					t.Errorf("context %+v", lc)
 				}
-				if rc.User().Reference() != "Practitioner/prac-1" || rc.User().Type() != "Practitioner" {
+				if rc.User().String() != "Practitioner/prac-1" || rc.User().Type != "Practitioner" {
 					t.Errorf("user %+v", rc.User())
 				}
 				if lc.Subject == "" || lc.AuthIssuer != h.ehr.AuthIssuer() {
@@ -211,11 +212,11 @@ func TestFlow(t *testing.T) {
 			name: "fhirUser relative",
 			lc:   &smarttest.LaunchContext{Patient: "pat-2", FHIRUser: "Practitioner/prac-1"},
 			check: func(t *testing.T, h *harness, u *url.URL, rc *core.ReadyClient) {
-				if u := rc.User(); u.Reference() != "Practitioner/prac-1" || u.ID() != "prac-1" {
-					t.Errorf("user %q", u.Reference())
+				if u := rc.User(); u != (fhir.Reference{Type: "Practitioner", ID: "prac-1"}) || u.String() != "Practitioner/prac-1" {
+					t.Errorf("user %+v", u)
 				}
 				var p struct{ ResourceType, ID string }
-				if err := rc.User().Read(context.Background(), &p); err != nil || p.ID != "prac-1" {
+				if err := rc.FHIR().Read(context.Background(), rc.User().String(), &p); err != nil || p.ID != "prac-1" {
 					t.Errorf("reading the user: %+v %v", p, err)
 				}
 			},
@@ -230,11 +231,11 @@ func TestFlow(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := rc2.User(); got.Reference() != "Practitioner/prac-1" || got.Type() != "Practitioner" {
-					t.Errorf("user %+v", got)
+				if got := rc2.User(); got != (fhir.Reference{Type: "Practitioner", ID: "prac-1"}) || got.String() != "Practitioner/prac-1" {
+					t.Errorf("user %+v, want Practitioner/prac-1 without a URL", got)
 				}
-				if got := rc2.Context().FHIRUser; got != lc.FHIRUser {
-					t.Errorf("FHIRUser %q, want the claim as sent", got)
+				if got := rc2.Context().User; got != rc2.User() {
+					t.Errorf("the launch context's user %+v, want %+v", got, rc2.User())
 				}
 			},
 		},

@@ -42,15 +42,15 @@ func TestIDTokenAzpAndLifetime(t *testing.T) {
 		{"several audiences without azp", func(c map[string]any) { c["aud"] = []string{"app", "other"} }, false},
 		{"several audiences, azp another", func(c map[string]any) { c["aud"], c["azp"] = []string{"app", "other"}, "other" }, false},
 		{"24 hours from iat", func(c map[string]any) {
-			c["exp"] = now.Add(MaxIDTokenLifetime - time.Hour).Unix()
+			c["exp"] = now.Add(maxIDTokenLifetime - time.Hour).Unix()
 			c["iat"] = now.Add(-time.Hour).Unix()
 		}, true},
 		{"25 hours from iat", func(c map[string]any) {
-			c["exp"] = now.Add(MaxIDTokenLifetime).Unix()
+			c["exp"] = now.Add(maxIDTokenLifetime).Unix()
 			c["iat"] = now.Add(-time.Hour).Unix()
 		}, false},
 		{"no iat, an hour", func(c map[string]any) { delete(c, "iat") }, true},
-		{"no iat, 25 hours", func(c map[string]any) { delete(c, "iat"); c["exp"] = now.Add(MaxIDTokenLifetime + time.Hour).Unix() }, false},
+		{"no iat, 25 hours", func(c map[string]any) { delete(c, "iat"); c["exp"] = now.Add(maxIDTokenLifetime + time.Hour).Unix() }, false},
 		{"no iat, years", func(c map[string]any) { delete(c, "iat"); c["exp"] = now.AddDate(10, 0, 0).Unix() }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

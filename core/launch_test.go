@@ -113,13 +113,13 @@ func TestOverlappingLaunchesKeepTheirOwnPatients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := rc.Patient().ID(); got != c.patient {
+		if got := rc.Patient().ID; got != c.patient {
 			t.Errorf("handle for %s sees %s", c.patient, got)
 		}
 	}
 	// Without a handle: the most recent launch (A finished last).
 	rc, err := h.eng.Ready(context.Background(), browser, "")
-	if err != nil || rc.Patient().ID() != "pat-1" {
+	if err != nil || rc.Patient().ID != "pat-1" {
 		t.Fatalf("most recent launch: %v %v", rc, err)
 	}
 	// Another browser can use neither handle.

@@ -22,7 +22,7 @@ func TestShortLivedTokensAreUsed(t *testing.T) {
 			t.Fatal(err)
 		}
 		var p struct{ ID string }
-		if err := rc.Patient().Read(context.Background(), &p); err != nil {
+		if err := readPatient(context.Background(), rc, &p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func TestShortLivedTokensAreUsed(t *testing.T) {
 	}
 	// The new token is fresh: a read uses it as it is.
 	var p struct{ ID string }
-	if err := rc.Patient().Read(context.Background(), &p); err != nil {
+	if err := readPatient(context.Background(), rc, &p); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {

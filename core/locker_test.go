@@ -155,7 +155,7 @@ func TestLockerRefreshesOnceAcrossInstances(t *testing.T) {
 				return
 			}
 			var p struct{ ID string }
-			if err := rc.Patient().Read(ctx, &p); err != nil {
+			if err := readPatient(ctx, rc, &p); err != nil {
 				errs <- fmt.Errorf("request %d: %w", i, err)
 			}
 		})

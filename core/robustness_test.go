@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestRevokedLaunchLeavesTheList(t *testing.T) {
 	// Had the ended launch stayed on the list, as the most recent, a
 	// request without a handle would find it and fail.
 	rc, err := h.eng.Ready(context.Background(), "b", "")
-	if err != nil || rc.Handle() != older.Handle() || rc.Patient().ID() != "pat-2" {
+	if err != nil || rc.Handle() != older.Handle() || rc.Patient().ID != "pat-2" {
 		t.Fatalf("without a handle: %v, %v; want the older launch", rc, err)
 	}
 }
@@ -94,7 +95,9 @@ func TestMalformedContextIDsAreLeftOut(t *testing.T) {
 	}
 }
 
-// A FHIR server that forbids a read answers fhir_forbidden (403).
+// A FHIR server that forbids a read (a resource outside the granted
+// scopes) gives its own answer, a *fhir.Error with status 403; the launch
+// is not ended for it.
 func TestFHIRForbidden(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
@@ -105,9 +108,13 @@ func TestFHIRForbidden(t *testing.T) {
 	}
 	h.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointFHIR: 403}})
 	var p struct{ ID string }
-	err = rc.Patient().Read(context.Background(), &p)
-	wantCode(t, err, core.CodeFHIRForbidden)
-	if status := codeOf(err).HTTPStatus(); status != 403 {
-		t.Fatalf("status %d", status)
+	err = readPatient(context.Background(), rc, &p)
+	wantFHIRStatus(t, err, http.StatusForbidden)
+	if code := codeOf(err); code != "" {
+		t.Errorf("the FHIR server's 403 gave the launch error %s", code)
+	}
+	h.ehr.SetFaults(smarttest.Faults{})
+	if _, err := h.eng.Ready(context.Background(), "b", res.Handle()); err != nil {
+		t.Fatalf("the launch after a 403: %v", err)
 	}
 }

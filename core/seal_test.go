@@ -185,8 +185,8 @@ func TestSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Patient().ID() != "pat-1" {
-		t.Fatalf("patient %q", rc.Patient().ID())
+	if rc.Patient().ID != "pat-1" {
+		t.Fatalf("patient %q", rc.Patient().ID)
 	}
 	tokens := rec.seen()
 	if len(tokens) < 3 {
@@ -219,7 +219,7 @@ func TestSealBoundToKey(t *testing.T) {
 	h.store.put("launch:"+b.Handle(), stored["launch:"+a.Handle()])
 	_, err := h.eng.Ready(context.Background(), "sid-1", b.Handle())
 	wantUnsealable(t, err, core.CodeNoLaunch)
-	if rc, err := h.eng.Ready(context.Background(), "sid-1", a.Handle()); err != nil || rc.Patient().ID() != "pat-1" {
+	if rc, err := h.eng.Ready(context.Background(), "sid-1", a.Handle()); err != nil || rc.Patient().ID != "pat-1" {
 		t.Fatalf("the original record: %v", err)
 	}
 }
@@ -266,7 +266,7 @@ func TestSealRotation(t *testing.T) {
 
 	rotated := h.withKeys(t, newKey, oldKey)
 	rc, err := rotated.Ready(context.Background(), "sid-1", old.Handle())
-	if err != nil || rc.Patient().ID() != "pat-1" {
+	if err != nil || rc.Patient().ID != "pat-1" {
 		t.Fatalf("after rotation, the old launch: %v", err)
 	}
 	authURL, err := rotated.Launch(context.Background(), "sid-1", h.ehr.FHIRBaseURL(), h.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-2"}))
