@@ -35,16 +35,27 @@ type memoryRecord struct {
 const sweepEvery = 1024
 
 func (m *memoryStorage) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := m.find(ctx, key, false)
+	return slices.Clone(v), err
+}
+
+// find returns the live value under key, deleting the entry when take is
+// set (or when it has expired).
+func (m *memoryStorage) find(ctx context.Context, key string, take bool) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.data[key]
-	if !ok || !m.now().Before(r.expires) {
+	live := ok && m.now().Before(r.expires)
+	if take || (ok && !live) {
+		delete(m.data, key)
+	}
+	if !live {
 		return nil, ErrNotFound
 	}
-	return slices.Clone(r.value), nil
+	return r.value, nil
 }
 
 func (m *memoryStorage) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
@@ -78,15 +89,5 @@ func (m *memoryStorage) Delete(ctx context.Context, key string) error {
 
 // Take returns the value under key and deletes it, in one step.
 func (m *memoryStorage) Take(ctx context.Context, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.data[key]
-	delete(m.data, key)
-	if !ok || !m.now().Before(r.expires) {
-		return nil, ErrNotFound
-	}
-	return r.value, nil
+	return m.find(ctx, key, true)
 }

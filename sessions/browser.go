@@ -308,20 +308,6 @@ func (b *Browser) Renew(ctx context.Context) error {
 	return nil
 }
 
-// Destroy ends the browser's session: its data, and so its SMART session id,
-// is deleted from the store and the cookie is cleared with the response.
-// The SMART records of the session are not deleted; they are unreachable
-// and run out with their time-to-live. A failing store gives a
-// storage_unavailable *core.Error.
-func (b *Browser) Destroy(ctx context.Context) error {
-	bctx, cancel := b.bound(ctx)
-	defer cancel()
-	if err := b.sm.Destroy(bctx); err != nil {
-		return storageError("destroy the session", err)
-	}
-	return nil
-}
-
 // Storage returns the Storage for the engine: SMART records in the
 // manager's current store, under the Browser's key prefix.
 func (b *Browser) Storage() *Storage { return b.storage }
