@@ -27,7 +27,7 @@ func TestSettingsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.addr != "127.0.0.1:8080" || s.scope != core.DefaultScope || s.store != "memory" || !s.sandbox() || s.insecureHTTP {
+	if s.addr != "127.0.0.1:8080" || s.scope != "" || s.store != "memory" || !s.sandbox() || s.insecureHTTP {
 		t.Errorf("defaults = %+v", s)
 	}
 }
@@ -123,20 +123,23 @@ func TestClientAuth(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		s    settings
-		want core.AuthMethod
+		want string
 	}{
-		{settings{}, core.AuthPublic},
-		{settings{clientSecret: "s"}, core.AuthClientSecretBasic},
-		{settings{privateKey: write("rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))}, core.AuthPrivateKeyJWT},
-		{settings{privateKey: write("ec.pem", "EC PRIVATE KEY", ecDER), alg: "ES384", kid: "k"}, core.AuthPrivateKeyJWT},
-		{settings{privateKey: write("p8.pem", "PRIVATE KEY", pkcs8)}, core.AuthPrivateKeyJWT},
+		{settings{}, "none"},
+		{settings{clientSecret: "s"}, "client_secret_basic"},
+		{settings{privateKey: write("rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))}, "private_key_jwt"},
+		{settings{privateKey: write("ec.pem", "EC PRIVATE KEY", ecDER), kid: "k"}, "private_key_jwt"},
+		{settings{privateKey: write("p8.pem", "PRIVATE KEY", pkcs8)}, "private_key_jwt"},
 	} {
 		a, err := tc.s.clientAuth()
-		if err != nil || a.Method != tc.want {
-			t.Errorf("%+v: %v, %v; want %s", tc.s, a.Method, err, tc.want)
+		if got := authMethod(a); err != nil || got != tc.want {
+			t.Errorf("%+v: %v, %v; want %s", tc.s, got, err, tc.want)
 		}
-		if a.Method == core.AuthPrivateKeyJWT && (a.Signer == nil || a.KeyID != tc.s.kid || a.Algorithm != tc.s.alg) {
+		if tc.want == "private_key_jwt" && (a.Signer == nil || a.KeyID != tc.s.kid) {
 			t.Errorf("%+v: %+v", tc.s, a)
+		}
+		if tc.want == "client_secret_basic" && a.Secret != core.Secret(tc.s.clientSecret) {
+			t.Errorf("%+v: the secret is not the flag's", tc.s)
 		}
 	}
 	if _, err := (&settings{privateKey: write("junk.pem", "JUNK", []byte("x"))}).clientAuth(); err == nil {

@@ -1,12 +1,13 @@
 package exampleapp
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/fhirware/smart/core"
 )
 
 // -store-key and SMART_STORE_KEY give Config.StoreKeys: base64 keys,
@@ -22,14 +23,15 @@ func TestSettingsStoreKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.storeKeys) != 2 || !bytes.Equal(s.storeKeys[0], k1) || !bytes.Equal(s.storeKeys[1], k2) {
+	std := func(k []byte) core.Secret { return core.Secret(base64.StdEncoding.EncodeToString(k)) }
+	if len(s.storeKeys) != 2 || s.storeKeys[0] != std(k1) || s.storeKeys[1] != std(k2) {
 		t.Errorf("from the environment: %d keys, or not in order", len(s.storeKeys))
 	}
 	s, err = parseSettings("test", []string{"-store-key", b2}, env(map[string]string{"SMART_STORE_KEY": b1}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.storeKeys) != 1 || !bytes.Equal(s.storeKeys[0], k2) {
+	if len(s.storeKeys) != 1 || s.storeKeys[0] != std(k2) {
 		t.Error("the flag does not win over the environment")
 	}
 	if s, _ := parseSettings("test", nil, env(nil), io.Discard); s.storeKeys != nil {
