@@ -56,7 +56,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.Ser
 func (r *Router) RequireReady(next http.Handler) http.Handler { return r.smart.RequireReady(next) }
 
 // LoadReady is the ready middleware that lets requests without a launch
-// through, with no ReadyClient; see [adapters.Smart.LoadReady].
+// through, with no ReadyClient; see [adapters.App.LoadReady].
 func (r *Router) LoadReady(next http.Handler) http.Handler { return r.smart.LoadReady(next) }
 
 // Engine returns the engine behind the Router's handlers, for the

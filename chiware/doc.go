@@ -1,16 +1,20 @@
-// Package chiware mounts SMART App Launch in a chi router.
+// Package chiware mounts SMART App Launch in a chi router: the launch,
+// callback and logout routes, and app routes behind the ready middleware.
 //
-//	s := chiware.Smart(cfg)          // GET /launch, GET /callback, POST /logout
-//	s.Get("/", page)                 // app routes run behind the ready middleware
+//	s := chiware.Smart(cfg) // GET /launch, GET /callback, POST /logout
+//	s.Get("/", page)        // app routes run behind the ready middleware
 //	r.Mount("/fhir", s)
 //
-// A handler gets the launch's client with [ReadyClient] (or
-// core.FromContext(r.Context())) and reads FHIR with it:
+// A handler gets the launch's client with [ReadyClient] and reads FHIR with
+// it; [Error] answers a failure as the SMART routes do:
 //
 //	func page(w http.ResponseWriter, r *http.Request) {
 //		rc := chiware.ReadyClient(r)
 //		var p Patient
-//		err := rc.Patient().Read(r.Context(), &p)
+//		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
+//			chiware.Error(w, r, err)
+//			return
+//		}
 //		…
 //	}
 //

@@ -55,7 +55,7 @@ func (g *Group) RequireReady(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // LoadReady is the ready middleware that lets requests without a launch
-// through, with no ReadyClient; see [adapters.Smart.LoadReady].
+// through, with no ReadyClient; see [adapters.App.LoadReady].
 func (g *Group) LoadReady(next echo.HandlerFunc) echo.HandlerFunc {
 	return g.session(g.ready(next, false))
 }

@@ -1,26 +1,23 @@
-// Package ginware mounts SMART App Launch in a gin engine.
+// Package ginware mounts SMART App Launch in a gin engine: the launch,
+// callback and logout routes, and app routes behind the ready middleware.
 //
-//	s := ginware.Smart(r.Group("/fhir"), cfg)  // GET /launch, GET /callback, POST /logout
-//	s.GET("/", page)                           // app routes run behind the ready middleware
+//	s := ginware.Smart(r.Group("/fhir"), cfg) // GET /launch, GET /callback, POST /logout
+//	s.GET("/", page)                          // app routes run behind the ready middleware
 //
-// A handler gets the launch's client with [ReadyClient] (or
-// core.FromContext(c.Request.Context())) and reads FHIR with it:
+// A handler gets the launch's client with [ReadyClient] and reads FHIR with
+// it; [Error] answers a failure as the SMART routes do:
 //
 //	func page(c *gin.Context) {
 //		rc := ginware.ReadyClient(c)
 //		var p Patient
-//		if err := rc.Patient().Read(c.Request.Context(), &p); err != nil {
-//			c.AbortWithStatus(http.StatusBadGateway)
+//		if err := rc.FHIR().Read(c.Request.Context(), rc.Patient().String(), &p); err != nil {
+//			ginware.Error(c, err)
 //			return
 //		}
 //		c.JSON(http.StatusOK, p)
 //	}
 //
-// Routes outside the group use [Group.RequireReady] or [Group.LoadReady] as
-// route middleware; they share the group's engine and caches. The
-// middleware wraps c.Writer so that the browser session is saved, and its
-// cookie set, before the headers go out: gin.WrapH over the session
-// manager's LoadAndSave alone would let gin send them first. Everything
-// else, from the session cookie to the error page, is the adapters
-// package's.
+// Routes outside the group use [Group.RequireReady] or [Group.LoadReady],
+// sharing the group's engine and caches. The middleware wraps c.Writer so
+// that the session is saved, and its cookie set, before the headers go out.
 package ginware

@@ -54,7 +54,7 @@ func Smart(g *gin.RouterGroup, cfg adapters.Config) *Group {
 func (g *Group) RequireReady(c *gin.Context) { g.session(c, true) }
 
 // LoadReady is the ready middleware that lets requests without a launch
-// through, with no ReadyClient; see [adapters.Smart.LoadReady].
+// through, with no ReadyClient; see [adapters.App.LoadReady].
 func (g *Group) LoadReady(c *gin.Context) { g.session(c, false) }
 
 // Engine returns the engine behind the Group's handlers, for the
