@@ -15,59 +15,58 @@ import (
 //	              obs-18 … obs-20 (pat-3)
 //	Condition     cond-1, cond-2 (pat-1), cond-3 (pat-2), cond-4 (pat-3)
 
-// sampleObservation is one row of the observation table.
+// measurement is what an observation measures: its LOINC code, name and
+// unit, and whether it is a laboratory result rather than a vital sign.
+type measurement struct {
+	loinc, text string
+	unit, ucum  string
+	lab         bool
+}
+
+var (
+	heartRate   = measurement{"8867-4", "Heart rate", "beats/minute", "/min", false}
+	bodyWeight  = measurement{"29463-7", "Body weight", "kg", "kg", false}
+	bodyHeight  = measurement{"8302-2", "Body height", "cm", "cm", false}
+	systolicBP  = measurement{"8480-6", "Systolic blood pressure", "mmHg", "mm[Hg]", false}
+	temperature = measurement{"8310-5", "Body temperature", "C", "Cel", false}
+	hbA1c       = measurement{"4548-4", "Hemoglobin A1c", "%", "%", true}
+	glucose     = measurement{"2339-0", "Glucose", "mg/dL", "mg/dL", true}
+)
+
+// sampleObservation is one row of the observation table. No two share a
+// date, so a search sorted by date has one right order.
 type sampleObservation struct {
+	measurement
 	patient, encounter string
-	loinc, text        string
 	value              float64
-	unit, ucum         string
 	date               string
-	lab                bool
 }
 
 func sampleObservations() []sampleObservation {
-	hr := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8867-4", "Heart rate", v, "beats/minute", "/min", d, false}
-	}
-	wt := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "29463-7", "Body weight", v, "kg", "kg", d, false}
-	}
-	bp := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8480-6", "Systolic blood pressure", v, "mmHg", "mm[Hg]", d, false}
-	}
-	temp := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8310-5", "Body temperature", v, "C", "Cel", d, false}
-	}
-	a1c := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "4548-4", "Hemoglobin A1c", v, "%", "%", d, true}
-	}
-	glu := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "2339-0", "Glucose", v, "mg/dL", "mg/dL", d, true}
-	}
 	return []sampleObservation{
 		// pat-1: 12 observations, so _count=5 pages 5+5+2.
-		hr("pat-1", "enc-1", 72, "2024-03-01T09:30:00Z"),
-		wt("pat-1", "enc-1", 64.2, "2024-03-01T09:31:00Z"),
-		{"pat-1", "enc-1", "8302-2", "Body height", 168, "cm", "cm", "2024-03-01T09:32:00Z", false},
-		bp("pat-1", "enc-1", 128, "2024-03-01T09:33:00Z"),
-		temp("pat-1", "enc-1", 36.8, "2024-03-01T09:34:00Z"),
-		a1c("pat-1", "enc-1", 5.6, "2024-03-01T10:15:00Z"),
-		hr("pat-1", "enc-2", 75, "2024-06-12T14:00:00Z"),
-		wt("pat-1", "enc-2", 63.8, "2024-06-12T14:01:00Z"),
-		bp("pat-1", "enc-2", 132, "2024-06-12T14:02:00Z"),
-		glu("pat-1", "enc-2", 94, "2024-06-12T14:40:00Z"),
-		hr("pat-1", "enc-2", 70, "2024-06-12T16:00:00Z"),
-		hr("pat-1", "enc-2", 68, "2024-06-13T08:00:00Z"),
+		{heartRate, "pat-1", "enc-1", 72, "2024-03-01T09:30:00Z"},
+		{bodyWeight, "pat-1", "enc-1", 64.2, "2024-03-01T09:31:00Z"},
+		{bodyHeight, "pat-1", "enc-1", 168, "2024-03-01T09:32:00Z"},
+		{systolicBP, "pat-1", "enc-1", 128, "2024-03-01T09:33:00Z"},
+		{temperature, "pat-1", "enc-1", 36.8, "2024-03-01T09:34:00Z"},
+		{hbA1c, "pat-1", "enc-1", 5.6, "2024-03-01T10:15:00Z"},
+		{heartRate, "pat-1", "enc-2", 75, "2024-06-12T14:00:00Z"},
+		{bodyWeight, "pat-1", "enc-2", 63.8, "2024-06-12T14:01:00Z"},
+		{systolicBP, "pat-1", "enc-2", 132, "2024-06-12T14:02:00Z"},
+		{glucose, "pat-1", "enc-2", 94, "2024-06-12T14:40:00Z"},
+		{heartRate, "pat-1", "enc-2", 70, "2024-06-12T16:00:00Z"},
+		{heartRate, "pat-1", "enc-2", 68, "2024-06-13T08:00:00Z"},
 		// pat-2: 5 observations.
-		hr("pat-2", "enc-3", 80, "2024-04-20T11:00:00Z"),
-		wt("pat-2", "enc-3", 88.5, "2024-04-20T11:01:00Z"),
-		bp("pat-2", "enc-3", 141, "2024-04-20T11:02:00Z"),
-		a1c("pat-2", "enc-3", 7.2, "2024-04-20T11:45:00Z"),
-		glu("pat-2", "enc-3", 152, "2024-04-20T11:46:00Z"),
+		{heartRate, "pat-2", "enc-3", 80, "2024-04-20T11:00:00Z"},
+		{bodyWeight, "pat-2", "enc-3", 88.5, "2024-04-20T11:01:00Z"},
+		{systolicBP, "pat-2", "enc-3", 141, "2024-04-20T11:02:00Z"},
+		{hbA1c, "pat-2", "enc-3", 7.2, "2024-04-20T11:45:00Z"},
+		{glucose, "pat-2", "enc-3", 152, "2024-04-20T11:46:00Z"},
 		// pat-3: 3 observations.
-		hr("pat-3", "enc-4", 64, "2024-07-02T20:00:00Z"),
-		wt("pat-3", "enc-4", 58, "2024-07-02T20:01:00Z"),
-		temp("pat-3", "enc-4", 37.1, "2024-07-02T20:02:00Z"),
+		{heartRate, "pat-3", "enc-4", 64, "2024-07-02T20:00:00Z"},
+		{bodyWeight, "pat-3", "enc-4", 58, "2024-07-02T20:01:00Z"},
+		{temperature, "pat-3", "enc-4", 37.1, "2024-07-02T20:02:00Z"},
 	}
 }
 
