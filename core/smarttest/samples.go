@@ -99,13 +99,17 @@ func newSampleStore(now time.Time) *resourceStore {
 			"name":   []any{map[string]any{"family": p.family, "given": []string{p.given}, "prefix": []string{"Dr."}}},
 		})
 	}
-	type visit struct{ patient, class, status, start string }
+	type visit struct{ patient, class, status, start, end string }
 	for _, v := range []visit{
-		{"pat-1", "AMB", "finished", "2024-03-01T09:00:00Z"},
-		{"pat-1", "AMB", "finished", "2024-06-12T13:30:00Z"},
-		{"pat-2", "AMB", "finished", "2024-04-20T10:30:00Z"},
-		{"pat-3", "IMP", "in-progress", "2024-07-02T19:00:00Z"},
+		{"pat-1", "AMB", "finished", "2024-03-01T09:00:00Z", "2024-03-01T10:30:00Z"},
+		{"pat-1", "AMB", "finished", "2024-06-12T13:30:00Z", "2024-06-13T09:00:00Z"},
+		{"pat-2", "AMB", "finished", "2024-04-20T10:30:00Z", "2024-04-20T12:00:00Z"},
+		{"pat-3", "IMP", "in-progress", "2024-07-02T19:00:00Z", ""},
 	} {
+		period := map[string]any{"start": v.start}
+		if v.end != "" {
+			period["end"] = v.end
+		}
 		add("Encounter", map[string]any{
 			"status": v.status,
 			"class": map[string]any{
@@ -113,7 +117,7 @@ func newSampleStore(now time.Time) *resourceStore {
 			},
 			"subject":     map[string]any{"reference": "Patient/" + v.patient},
 			"participant": []any{map[string]any{"individual": map[string]any{"reference": "Practitioner/prac-1"}}},
-			"period":      map[string]any{"start": v.start},
+			"period":      period,
 		})
 	}
 	for _, o := range sampleObservations() {
@@ -146,6 +150,9 @@ func newSampleStore(now time.Time) *resourceStore {
 		{"pat-3", "367498001", "Seasonal allergic rhinitis", "2016-04-22"},
 	} {
 		add("Condition", map[string]any{
+			"category": []any{map[string]any{"coding": []any{map[string]any{
+				"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item",
+			}}}},
 			"clinicalStatus": map[string]any{"coding": []any{map[string]any{
 				"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active",
 			}}},
