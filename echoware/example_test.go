@@ -47,7 +47,7 @@ func Example() {
 
 	// The EHR opens /fhir/launch?iss=…&launch=…; the browser follows the
 	// redirects to the EHR's authorize endpoint, the callback and the page.
-	_, body, _ := smarttest.Browse(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"}))
+	_, body, _ := smarttest.Browse(nil, ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"}))
 	fmt.Println(body)
 	// Output: Patient: Shaw
 }

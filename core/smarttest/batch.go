@@ -43,7 +43,7 @@ func (s *Server) batch(root string, req fhirRequest) fhirResult {
 	}
 	entries := make([]any, 0, len(b.Entry))
 	for i, e := range b.Entry {
-		res := s.batchEntry(root, e)
+		res := s.batchEntry(root, e, req.strict)
 		if transaction && res.status >= 400 {
 			s.store = snapshot
 			if res.body == nil {
@@ -79,8 +79,9 @@ func (s *Server) batch(root string, req fhirRequest) fhirResult {
 	}}
 }
 
-// batchEntry performs one entry of a batch or transaction.
-func (s *Server) batchEntry(root string, e bundleEntry) fhirResult {
+// batchEntry performs one entry of a batch or transaction, with the
+// handling preference of the request that carried it.
+func (s *Server) batchEntry(root string, e bundleEntry, strict bool) fhirResult {
 	method := strings.ToUpper(e.Request.Method)
 	raw := strings.TrimPrefix(e.Request.URL, root+"/fhir")
 	u, err := url.Parse(raw)
@@ -92,6 +93,7 @@ func (s *Server) batchEntry(root string, e bundleEntry) fhirResult {
 		query:   u.Query(),
 		ifMatch: e.Request.IfMatch,
 		body:    e.Resource,
+		strict:  strict,
 	}
 	if method == http.MethodPatch {
 		// FHIR carries a JSON Patch in a batch as a Binary resource.

@@ -79,11 +79,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"code": "update"}, map[string]any{"code": "patch"},
 				map[string]any{"code": "delete"},
 			},
-			"searchParam": []any{
-				map[string]any{"name": "_id", "type": "token"},
-				map[string]any{"name": "patient", "type": "reference"},
-				map[string]any{"name": "subject", "type": "reference"},
-			},
+			"searchParam": searchParams(t),
 		})
 	}
 	cs := map[string]any{

@@ -255,10 +255,14 @@ func (s *Server) writeOutcome(w http.ResponseWriter, status int, code, diagnosti
 }
 
 func operationOutcome(code, diagnostics string) map[string]any {
-	return map[string]any{
-		"resourceType": "OperationOutcome",
-		"issue": []any{map[string]any{
-			"severity": "error", "code": code, "diagnostics": diagnostics,
-		}},
+	return outcome("error", code, diagnostics)
+}
+
+// outcome is an OperationOutcome with an issue for each diagnostics.
+func outcome(severity, code string, diagnostics ...string) map[string]any {
+	issues := make([]any, len(diagnostics))
+	for i, d := range diagnostics {
+		issues[i] = map[string]any{"severity": severity, "code": code, "diagnostics": d}
 	}
+	return map[string]any{"resourceType": "OperationOutcome", "issue": issues}
 }

@@ -21,6 +21,7 @@ type fhirRequest struct {
 	body        []byte
 	ifMatch     string
 	contentType string
+	strict      bool // Prefer: handling=strict
 }
 
 // fhirResult is the answer to one FHIR interaction.
@@ -44,6 +45,21 @@ func bearerToken(r *http.Request) string {
 	return ""
 }
 
+// strictHandling reports whether a request's Prefer header asks for
+// handling=strict: a search refuses the parameters it does not honour
+// rather than running without them. The first handling preference counts.
+func strictHandling(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, pref := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' }) {
+			name, value, _ := strings.Cut(pref, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "handling") {
+				return strings.EqualFold(strings.Trim(strings.TrimSpace(value), `"`), "strict")
+			}
+		}
+	}
+	return false
+}
+
 // serveFHIR is the FHIR server under /fhir: every request needs a valid
 // access token.
 func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +73,7 @@ func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		query:       r.URL.Query(),
 		ifMatch:     r.Header.Get("If-Match"),
 		contentType: r.Header.Get("Content-Type"),
+		strict:      strictHandling(r.Header),
 	}
 	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFHIRBody))

@@ -15,59 +15,58 @@ import (
 //	              obs-18 … obs-20 (pat-3)
 //	Condition     cond-1, cond-2 (pat-1), cond-3 (pat-2), cond-4 (pat-3)
 
-// sampleObservation is one row of the observation table.
+// measurement is what an observation measures: its LOINC code, name and
+// unit, and whether it is a laboratory result rather than a vital sign.
+type measurement struct {
+	loinc, text string
+	unit, ucum  string
+	lab         bool
+}
+
+var (
+	heartRate   = measurement{"8867-4", "Heart rate", "beats/minute", "/min", false}
+	bodyWeight  = measurement{"29463-7", "Body weight", "kg", "kg", false}
+	bodyHeight  = measurement{"8302-2", "Body height", "cm", "cm", false}
+	systolicBP  = measurement{"8480-6", "Systolic blood pressure", "mmHg", "mm[Hg]", false}
+	temperature = measurement{"8310-5", "Body temperature", "C", "Cel", false}
+	hbA1c       = measurement{"4548-4", "Hemoglobin A1c", "%", "%", true}
+	glucose     = measurement{"2339-0", "Glucose", "mg/dL", "mg/dL", true}
+)
+
+// sampleObservation is one row of the observation table. No two share a
+// date, so a search sorted by date has one right order.
 type sampleObservation struct {
+	measurement
 	patient, encounter string
-	loinc, text        string
 	value              float64
-	unit, ucum         string
 	date               string
-	lab                bool
 }
 
 func sampleObservations() []sampleObservation {
-	hr := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8867-4", "Heart rate", v, "beats/minute", "/min", d, false}
-	}
-	wt := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "29463-7", "Body weight", v, "kg", "kg", d, false}
-	}
-	bp := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8480-6", "Systolic blood pressure", v, "mmHg", "mm[Hg]", d, false}
-	}
-	temp := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "8310-5", "Body temperature", v, "C", "Cel", d, false}
-	}
-	a1c := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "4548-4", "Hemoglobin A1c", v, "%", "%", d, true}
-	}
-	glu := func(p, e string, v float64, d string) sampleObservation {
-		return sampleObservation{p, e, "2339-0", "Glucose", v, "mg/dL", "mg/dL", d, true}
-	}
 	return []sampleObservation{
 		// pat-1: 12 observations, so _count=5 pages 5+5+2.
-		hr("pat-1", "enc-1", 72, "2024-03-01T09:30:00Z"),
-		wt("pat-1", "enc-1", 64.2, "2024-03-01T09:31:00Z"),
-		{"pat-1", "enc-1", "8302-2", "Body height", 168, "cm", "cm", "2024-03-01T09:32:00Z", false},
-		bp("pat-1", "enc-1", 128, "2024-03-01T09:33:00Z"),
-		temp("pat-1", "enc-1", 36.8, "2024-03-01T09:34:00Z"),
-		a1c("pat-1", "enc-1", 5.6, "2024-03-01T10:15:00Z"),
-		hr("pat-1", "enc-2", 75, "2024-06-12T14:00:00Z"),
-		wt("pat-1", "enc-2", 63.8, "2024-06-12T14:01:00Z"),
-		bp("pat-1", "enc-2", 132, "2024-06-12T14:02:00Z"),
-		glu("pat-1", "enc-2", 94, "2024-06-12T14:40:00Z"),
-		hr("pat-1", "enc-2", 70, "2024-06-12T16:00:00Z"),
-		hr("pat-1", "enc-2", 68, "2024-06-13T08:00:00Z"),
+		{heartRate, "pat-1", "enc-1", 72, "2024-03-01T09:30:00Z"},
+		{bodyWeight, "pat-1", "enc-1", 64.2, "2024-03-01T09:31:00Z"},
+		{bodyHeight, "pat-1", "enc-1", 168, "2024-03-01T09:32:00Z"},
+		{systolicBP, "pat-1", "enc-1", 128, "2024-03-01T09:33:00Z"},
+		{temperature, "pat-1", "enc-1", 36.8, "2024-03-01T09:34:00Z"},
+		{hbA1c, "pat-1", "enc-1", 5.6, "2024-03-01T10:15:00Z"},
+		{heartRate, "pat-1", "enc-2", 75, "2024-06-12T14:00:00Z"},
+		{bodyWeight, "pat-1", "enc-2", 63.8, "2024-06-12T14:01:00Z"},
+		{systolicBP, "pat-1", "enc-2", 132, "2024-06-12T14:02:00Z"},
+		{glucose, "pat-1", "enc-2", 94, "2024-06-12T14:40:00Z"},
+		{heartRate, "pat-1", "enc-2", 70, "2024-06-12T16:00:00Z"},
+		{heartRate, "pat-1", "enc-2", 68, "2024-06-13T08:00:00Z"},
 		// pat-2: 5 observations.
-		hr("pat-2", "enc-3", 80, "2024-04-20T11:00:00Z"),
-		wt("pat-2", "enc-3", 88.5, "2024-04-20T11:01:00Z"),
-		bp("pat-2", "enc-3", 141, "2024-04-20T11:02:00Z"),
-		a1c("pat-2", "enc-3", 7.2, "2024-04-20T11:45:00Z"),
-		glu("pat-2", "enc-3", 152, "2024-04-20T11:46:00Z"),
+		{heartRate, "pat-2", "enc-3", 80, "2024-04-20T11:00:00Z"},
+		{bodyWeight, "pat-2", "enc-3", 88.5, "2024-04-20T11:01:00Z"},
+		{systolicBP, "pat-2", "enc-3", 141, "2024-04-20T11:02:00Z"},
+		{hbA1c, "pat-2", "enc-3", 7.2, "2024-04-20T11:45:00Z"},
+		{glucose, "pat-2", "enc-3", 152, "2024-04-20T11:46:00Z"},
 		// pat-3: 3 observations.
-		hr("pat-3", "enc-4", 64, "2024-07-02T20:00:00Z"),
-		wt("pat-3", "enc-4", 58, "2024-07-02T20:01:00Z"),
-		temp("pat-3", "enc-4", 37.1, "2024-07-02T20:02:00Z"),
+		{heartRate, "pat-3", "enc-4", 64, "2024-07-02T20:00:00Z"},
+		{bodyWeight, "pat-3", "enc-4", 58, "2024-07-02T20:01:00Z"},
+		{temperature, "pat-3", "enc-4", 37.1, "2024-07-02T20:02:00Z"},
 	}
 }
 
@@ -100,13 +99,17 @@ func newSampleStore(now time.Time) *resourceStore {
 			"name":   []any{map[string]any{"family": p.family, "given": []string{p.given}, "prefix": []string{"Dr."}}},
 		})
 	}
-	type visit struct{ patient, class, status, start string }
+	type visit struct{ patient, class, status, start, end string }
 	for _, v := range []visit{
-		{"pat-1", "AMB", "finished", "2024-03-01T09:00:00Z"},
-		{"pat-1", "AMB", "finished", "2024-06-12T13:30:00Z"},
-		{"pat-2", "AMB", "finished", "2024-04-20T10:30:00Z"},
-		{"pat-3", "IMP", "in-progress", "2024-07-02T19:00:00Z"},
+		{"pat-1", "AMB", "finished", "2024-03-01T09:00:00Z", "2024-03-01T10:30:00Z"},
+		{"pat-1", "AMB", "finished", "2024-06-12T13:30:00Z", "2024-06-13T09:00:00Z"},
+		{"pat-2", "AMB", "finished", "2024-04-20T10:30:00Z", "2024-04-20T12:00:00Z"},
+		{"pat-3", "IMP", "in-progress", "2024-07-02T19:00:00Z", ""},
 	} {
+		period := map[string]any{"start": v.start}
+		if v.end != "" {
+			period["end"] = v.end
+		}
 		add("Encounter", map[string]any{
 			"status": v.status,
 			"class": map[string]any{
@@ -114,7 +117,7 @@ func newSampleStore(now time.Time) *resourceStore {
 			},
 			"subject":     map[string]any{"reference": "Patient/" + v.patient},
 			"participant": []any{map[string]any{"individual": map[string]any{"reference": "Practitioner/prac-1"}}},
-			"period":      map[string]any{"start": v.start},
+			"period":      period,
 		})
 	}
 	for _, o := range sampleObservations() {
@@ -147,6 +150,9 @@ func newSampleStore(now time.Time) *resourceStore {
 		{"pat-3", "367498001", "Seasonal allergic rhinitis", "2016-04-22"},
 	} {
 		add("Condition", map[string]any{
+			"category": []any{map[string]any{"coding": []any{map[string]any{
+				"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item",
+			}}}},
 			"clinicalStatus": map[string]any{"coding": []any{map[string]any{
 				"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active",
 			}}},
