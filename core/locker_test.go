@@ -2,7 +2,6 @@ package core_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -80,49 +79,7 @@ func twoInstances(t *testing.T, opts smarttest.Options, cfg core.Config) (*harne
 func TestLockerTakesThePendingLaunchOnceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	h, other, l := twoInstances(t, smarttest.Options{}, core.Config{})
-	cb := h.launch("b", &smarttest.LaunchContext{Patient: "pat-1"})
-	h.store.mu.Lock()
-	h.store.afterRead = func(key string) {
-		if strings.HasPrefix(key, "pending:") {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	h.store.mu.Unlock()
-	const n = 6
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		won  int
-		errs []error
-	)
-	for i := range n {
-		eng := h.eng
-		if i%2 == 1 {
-			eng = other
-		}
-		wg.Go(func() {
-			_, err := eng.Callback(context.Background(), "b", cb)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			} else {
-				errs = append(errs, err)
-			}
-		})
-	}
-	wg.Wait()
-	if won != 1 {
-		t.Errorf("%d of %d callbacks with one state on two instances finished the launch, want 1", won, n)
-	}
-	for _, err := range errs {
-		if !errors.Is(err, core.CodeInvalidState) {
-			t.Errorf("a replayed callback failed with %v, want invalid_state", err)
-		}
-	}
-	if got := h.ehr.Count(smarttest.EndpointTokenCode); got != 1 {
-		t.Errorf("%d code exchanges, want 1", got)
-	}
+	replayInFlight(t, h, h.eng, other)
 	if !l.used("pending") || !l.used("launches") {
 		t.Error("the engine did not take the Locker's lock on the pending launch and on the browser's launches")
 	}

@@ -22,6 +22,16 @@ import (
 func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	replayInFlight(t, h, h.eng)
+}
+
+// replayInFlight launches in browser "b" and runs six callbacks of it at
+// once, spread over engines (app instances sharing h's store), with the
+// store slowed down after each read of a pending launch. Exactly one
+// callback must finish the launch, with one code exchange; the others
+// fail with invalid_state.
+func replayInFlight(t *testing.T, h *harness, engines ...*core.Engine) {
+	t.Helper()
 	cb := h.launch("b", &smarttest.LaunchContext{Patient: "pat-1"})
 	h.store.mu.Lock()
 	h.store.afterRead = func(key string) {
@@ -37,9 +47,10 @@ func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 		won  int
 		errs []error
 	)
-	for range n {
+	for i := range n {
+		eng := engines[i%len(engines)]
 		wg.Go(func() {
-			_, err := h.eng.Callback(context.Background(), "b", cb)
+			_, err := eng.Callback(context.Background(), "b", cb)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -51,7 +62,7 @@ func TestCallbackReplayedInFlightExchangesOnce(t *testing.T) {
 	}
 	wg.Wait()
 	if won != 1 {
-		t.Errorf("%d of %d concurrent callbacks with one state finished the launch, want 1", won, n)
+		t.Errorf("%d of %d concurrent callbacks with one state on %d instances finished the launch, want 1", won, n, len(engines))
 	}
 	for _, err := range errs {
 		if !errors.Is(err, core.CodeInvalidState) {
