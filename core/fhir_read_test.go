@@ -99,14 +99,18 @@ func TestReadResponseCap(t *testing.T) {
 		cap     int64 // Config.MaxFHIRResponseBytes; 0 for the default (8 MiB)
 		size    int   // the answer's size
 		wantErr bool
+		// status is the *fhir.Error's: 0 when the answer was refused
+		// before its body was read, 200 when it was cut off while reading.
+		status  int
+		wantMsg string
 	}{
 		// Small answers go with a Content-Length, refused before reading;
 		// large ones are chunked, cut off while reading.
-		{"content-length over the cap", 1000, 1500, true},
-		{"content-length under the cap", 2000, 1500, false},
-		{"chunked over the cap", 64 << 10, 100 << 10, true},
-		{"default cap: 9 MiB", 0, 9 << 20, true},
-		{"default cap: 7 MiB", 0, 7 << 20, false},
+		{"content-length over the cap", 1000, 1500, true, 0, "> 1000 bytes)"},
+		{"content-length under the cap", 2000, 1500, false, 0, ""},
+		{"chunked over the cap", 64 << 10, 100 << 10, true, http.StatusOK, "reading the answer"},
+		{"default cap: 9 MiB", 0, 9 << 20, true, http.StatusOK, "reading the answer"},
+		{"default cap: 7 MiB", 0, 7 << 20, false, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -120,12 +124,12 @@ func TestReadResponseCap(t *testing.T) {
 				}
 				return
 			}
-			var fe *fhir.Error
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %v (%T) is not a *fhir.Error", err, err)
+			wantFHIRStatus(t, err, tc.status)
+			if tc.status == 0 && !errors.Is(err, core.CodeFHIRRequestFailed) {
+				t.Errorf("error %v: want the launch's fhir_request_failed inside", err)
 			}
-			if msg := err.Error(); !strings.Contains(msg, "exceeds the size limit") {
-				t.Errorf("error %q does not say the answer is too large", msg)
+			if msg := err.Error(); !strings.Contains(msg, "exceeds the size limit") || !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("error %q does not say the answer is too large (%s)", msg, tc.wantMsg)
 			}
 		})
 	}
@@ -140,8 +144,8 @@ func TestReadHonoursContext(t *testing.T) {
 	cancel()
 	var p fhirPatient
 	err := readPatient(ctx, env.rc, &p)
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("a read with a cancelled context: %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, core.CodeFHIRRequestFailed) {
+		t.Errorf("a read with a cancelled context: %v, want fhir_request_failed wrapping context.Canceled", err)
 	}
 	wantFHIRStatus(t, err, 0)
 
