@@ -14,8 +14,8 @@ import (
 
 // Engine is the long-lived, concurrency-safe SMART client of an app. Build
 // one with [New] when the app starts and share it: it holds the HTTP client,
-// the per-issuer discovery cache and the id_token key sets. Bind it to one
-// browser session per request with [Engine.Session].
+// the per-issuer discovery cache and the id_token key sets. Call its
+// Launch, Callback, Ready and Logout with the browser's id.
 type Engine struct {
 	cfg     Config
 	client  *http.Client // discovery, JWKS, token

@@ -36,8 +36,8 @@ const (
 	CodeTokenExchangeFailed Code = "token_exchange_failed"
 	// CodeInvalidIDToken: the id_token failed verification (502).
 	CodeInvalidIDToken Code = "invalid_id_token"
-	// CodeNoLaunch: this browser has no launch, or the launch handle
-	// names none of its launches (401).
+	// CodeNoLaunch: this browser has no launch (or the request names no
+	// browser), or the launch handle names none of its launches (401).
 	CodeNoLaunch Code = "no_launch"
 	// CodeLaunchExpired: the launch's tokens ran out and cannot be
 	// refreshed; the user must launch again (401).
@@ -89,7 +89,7 @@ type Error struct {
 	// Code is the stable code.
 	Code Code
 	// Op is the operation that failed: "launch", "callback", "ready",
-	// "refresh", "fhir", "config".
+	// "refresh", "fhir", "discover", "logout", "config".
 	Op string
 	// Description is a sentence for people, such as which check failed.
 	// Pages show it, so it never carries text from the request or from an

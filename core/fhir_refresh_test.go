@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -104,12 +105,15 @@ func TestRetryAfter401CarriesTheNewToken(t *testing.T) {
 		t.Errorf("the retried create did not carry a new token")
 	}
 
-	// A second 401 in a row is the answer, the server's: one refresh per
-	// request, no loop.
+	// A second 401 in a row, to a token just refreshed, ends the request
+	// with launch_expired, so the app offers to launch again: one refresh
+	// per request, no loop.
 	env.ehr.ResetCounts()
 	env.ehr.SetFaults(smarttest.Faults{Unauthorized: 2})
 	err = readPatient(ctx, env.rc, &p)
-	wantFHIRStatus(t, err, http.StatusUnauthorized)
+	if !errors.Is(err, core.CodeLaunchExpired) {
+		t.Errorf("two 401s in a row: %v, want launch_expired", err)
+	}
 	if n := env.ehr.Count(smarttest.EndpointTokenRefresh); n != 1 {
 		t.Errorf("refreshes after two 401s = %d, want 1", n)
 	}

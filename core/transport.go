@@ -44,8 +44,9 @@ const fhirJSON = "application/fhir+json"
 // Concurrent requests of one launch share one refresh, and a request that
 // finds the launch refreshed meanwhile (by another request or app
 // instance) uses that token instead of refreshing again. A launch whose
-// tokens ran out fails its requests with an error for which
-// errors.Is(err, CodeLaunchExpired) holds, through the fhir.Error.
+// tokens ran out, or whose refreshed token the server still refuses with
+// 401, fails its requests with an error for which errors.Is(err,
+// CodeLaunchExpired) holds, through the fhir.Error.
 //
 // Response bodies are capped at Config.MaxFHIRResponseBytes. Every request
 // is bounded by its context and by the engine's HTTP client timeout (15
@@ -116,6 +117,13 @@ func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Respons
 		if refreshed {
 			break
 		}
+	}
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// Refused with a token just refreshed: the launch is over for this
+		// server, and the user must launch again.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return nil, newError("fhir", CodeLaunchExpired, "the FHIR server refuses the launch's token, even refreshed", nil)
 	}
 	return resp, err
 }
