@@ -1,6 +1,7 @@
-// Package readme holds, in its tests, every Go snippet of the repository's
-// README.md, in code that compiles: Example functions and one test that
-// runs. TestSnippetsAreCompiled fails when a snippet of the README is found
-// neither here nor, verbatim, in an example's main.go, so the README can't
-// drift from the code.
+// Package readme checks, in its test, that every Go snippet of the
+// repository's README.md is part of an Example function of the package it
+// documents (chiware/example_readme_test.go and its siblings), so that the
+// snippets compile, the runnable ones run with their output checked, and
+// pkg.go.dev shows them beside the API: the README can't drift from the
+// code.
 package readme
