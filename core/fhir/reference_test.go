@@ -2,6 +2,7 @@ package fhir_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -68,4 +69,64 @@ func TestReferenceJSON(t *testing.T) {
 	if (fhir.Reference{}).String() != "" || !(fhir.Reference{}).IsZero() || (fhir.Reference{Type: "Patient"}).IsZero() {
 		t.Error("the zero Reference")
 	}
+}
+
+// No reference with a "." or ".." path segment is accepted, in any form a
+// server or proxy would resolve: it would name another resource, or climb
+// out of the FHIR base on its origin. An id with dots in it is an id.
+func TestParseReferenceRefusesDotSegments(t *testing.T) {
+	t.Parallel()
+	const base = "https://ehr.test/fhir"
+	for _, ref := range []string{
+		"Patient/..", "Patient/.", "Patient/../_history/1", "https://ehr.test/fhir/Patient/..",
+		"https://ehr.test/fhir/x/../Patient/1", "https://EHR.test/fhir/../admin/Patient/1",
+		"https://other.test/r4/../Person/9", "https://other.test/r4/%2e%2e/Person/9",
+		"https://other.test/r4\\..\\Person/9", "https://other.test/Person/..",
+	} {
+		if r, ok := fhir.ParseReference(base, ref); ok {
+			t.Errorf("ParseReference(%q) = %+v, want refused", ref, r)
+		}
+	}
+	if r, ok := fhir.ParseReference(base, "Patient/a..b"); !ok || r.ID != "a..b" {
+		t.Errorf("ParseReference(Patient/a..b) = %+v, %v; an id with dots is an id", r, ok)
+	}
+}
+
+// Whatever ParseReference accepts is a resource type and a FHIR id, and,
+// when absolute, a URL without a dot segment; what it refuses is the zero
+// Reference.
+func FuzzParseReference(f *testing.F) {
+	f.Add("https://ehr.test/fhir", "Practitioner/123")
+	f.Add("https://ehr.test/fhir", "https://ehr.test/fhir/Patient/p-1/_history/2")
+	f.Add("https://ehr.test/fhir/", "https://other.test/Person/9?x=1#y")
+	f.Add("", "Patient/../../etc")
+	f.Add("https://ehr.test/fhir", "https://other.test/r4/%2e%2e/Person/9")
+	f.Add("https://ehr.test/fhir", "Patient/..")
+	f.Fuzz(func(t *testing.T, base, ref string) {
+		r, ok := fhir.ParseReference(base, ref)
+		if !ok {
+			if !r.IsZero() || r != (fhir.Reference{}) {
+				t.Fatalf("refused reference returned %+v", r)
+			}
+			return
+		}
+		if again, ok := fhir.ParseReference("", r.Type+"/"+r.ID); !ok || again.Type != r.Type || again.ID != r.ID {
+			t.Fatalf("accepted %q as %+v, whose Type/ID does not parse", ref, r)
+		}
+		if r.URL == "" {
+			if r.String() != r.Type+"/"+r.ID {
+				t.Fatalf("relative reference %q is not Type/ID", r.String())
+			}
+			return
+		}
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			t.Fatalf("accepted %q with a URL that does not parse: %v", ref, err)
+		}
+		for _, seg := range strings.FieldsFunc(u.Path, func(c rune) bool { return c == '/' || c == '\\' }) {
+			if seg == "." || seg == ".." {
+				t.Fatalf("accepted %q, whose path has a dot segment", ref)
+			}
+		}
+	})
 }
