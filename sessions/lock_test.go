@@ -12,15 +12,13 @@ import (
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
-	"github.com/fhirware/smart/sessions/lockertest"
 	"github.com/fhirware/smart/sessions/pgxlock"
 	"github.com/fhirware/smart/sessions/redislock"
 	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 // A LockingStorage keeps the Locker contract with each locker, and the
-// Storage contract, Take included, with its store: natively when the
-// locker reaches the store, under the lock otherwise.
+// Storage contract, Take included, with its store.
 
 func TestLockingStorageGoredis(t *testing.T) {
 	t.Parallel()
@@ -71,8 +69,7 @@ func TestLockingStorageMemstore(t *testing.T) {
 	})
 }
 
-// A store the locker does not reach (here a goredisstore over another
-// client) takes under the lock.
+// A store the locker does not share a client with takes under the lock.
 func TestLockingStorageUnderLock(t *testing.T) {
 	t.Parallel()
 	addr := redisAddr(t)
@@ -80,9 +77,6 @@ func TestLockingStorageUnderLock(t *testing.T) {
 	other := testservers.GoredisClient(t, addr)
 	url := postgresURL(t)
 	pool := pgPool(t, url)
-	if _, _, err := goredislock.New(other).TakeFrom(t.Context(), store, "k", "lock:k"); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("TakeFrom a store over another client = %v; want errors.ErrUnsupported", err)
-	}
 	t.Run("Redis", func(t *testing.T) {
 		storagetest.Run(t, func(t *testing.T) core.Storage {
 			prefix := uniquePrefix(t)
@@ -104,15 +98,15 @@ func TestLockingStorageUnderLock(t *testing.T) {
 // runLockingStorage runs the lockertest and storagetest suites.
 func runLockingStorage(t *testing.T, newStorage func(t *testing.T) *sessions.LockingStorage) {
 	t.Run("Locker", func(t *testing.T) {
-		lockertest.Run(t, func(t *testing.T) core.Locker { return newStorage(t) })
+		storagetest.RunLocker(t, func(t *testing.T) core.Locker { return newStorage(t) })
 	})
 	t.Run("Storage", func(t *testing.T) {
 		storagetest.Run(t, func(t *testing.T) core.Storage { return newStorage(t) })
 	})
 }
 
-// With the server away, Take fails with storage_unavailable too, natively
-// and under the lock, and works again once the server is back.
+// With the server away, Take fails with storage_unavailable too, and works
+// again once the server is back.
 func TestLockingStorageOutageTake(t *testing.T) {
 	t.Parallel()
 	addr := redisAddr(t)
@@ -165,11 +159,11 @@ func TestLockingStoragePrefix(t *testing.T) {
 	if st.Prefix() != prefix || st.Storage().Prefix() != prefix {
 		t.Fatalf("Prefix() = %q, Storage().Prefix() = %q; want %q", st.Prefix(), st.Storage().Prefix(), prefix)
 	}
-	unlock := lockertest.MustLock(t, st, "lock:refresh:s:h", time.Minute)
+	unlock := storagetest.MustLock(t, st, "lock:refresh:s:h", time.Minute)
 	if n, err := client.Exists(t.Context(), prefix+"lock:refresh:s:h").Result(); err != nil || n != 1 {
 		t.Fatalf("no key %q in Redis: %d, %v", prefix+"lock:refresh:s:h", n, err)
 	}
-	lockertest.MustUnlock(t, unlock)
+	storagetest.MustUnlock(t, unlock)
 }
 
 // A failing lock server gives storage_unavailable, from TryLock and from
@@ -184,7 +178,7 @@ func TestLockingStorageOutage(t *testing.T) {
 	redisKeys(t, addr, prefix)
 	st := sessions.NewStorage(memstore.NewWithCleanupInterval(0)).WithPrefix(prefix).WithLocker(goredislock.New(client))
 
-	unlock := lockertest.MustLock(t, st, "lock:a", time.Minute)
+	unlock := storagetest.MustLock(t, st, "lock:a", time.Minute)
 	proxy.Cut()
 	_, ok, err := st.TryLock(t.Context(), "lock:b", time.Minute)
 	var e *core.Error

@@ -42,11 +42,6 @@ type backend struct {
 	// scs store and a locker that keep every key and lock under prefix,
 	// the test's own part of the server.
 	connect func(t *testing.T, prefix string) (scs.Store, core.Locker)
-	// connectNative, when the backend has it, is connect without the
-	// test's wrappers: the scs store and the locker themselves, so that
-	// the locker takes pending launches natively (sessions.StoreTaker).
-	// The store still keeps its keys under prefix.
-	connectNative func(t *testing.T, prefix string) (scs.Store, core.Locker)
 	// cleanup removes, when the test ends, what is kept under prefix.
 	cleanup func(t *testing.T, prefix string)
 	// recordBytes returns the sizes of the SMART records stored under
@@ -62,10 +57,6 @@ func backends() []backend {
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
 				return underPrefix(goredisstore.New(client), prefix), lockerUnderPrefix(goredislock.New(client), prefix)
-			},
-			connectNative: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
-				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
-				return goredisstore.NewWithPrefix(client, "scs:session:"+prefix), goredislock.New(client)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				addr := testservers.RedisAddr(t)
@@ -180,9 +171,6 @@ type clusterOptions struct {
 	faults         smarttest.Faults
 	refreshLockTTL time.Duration
 	maxLaunches    int // core.Config.MaxLaunches
-	// native gives the instances the backend's connectNative: no
-	// counting, and locks outside the test's prefix.
-	native bool
 }
 
 func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
@@ -251,11 +239,7 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
 	}
-	var sharedLock core.Locker = inst.locks
-	if o.native {
-		sm.Store, sharedLock = c.be.connectNative(t, c.prefix)
-	}
-	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: sharedLock, Cookies: adapters.CookieInsecureHTTP})
+	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: inst.locks, Cookies: adapters.CookieInsecureHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
