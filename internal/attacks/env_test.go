@@ -24,6 +24,7 @@ import (
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/leakcheck"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 // env is one app (chi, mounted at /fhir) and one fake EHR.
@@ -32,7 +33,7 @@ type env struct {
 	ehr   *smarttest.Server
 	app   *httptest.Server
 	store *memstore.MemStore
-	clock *clock
+	clock *testclock.Clock
 	logs  *leakcheck.Buffer
 	tok   *leakcheck.TokenRecorder
 	iss   string // the issuer the EHR launches the app with
@@ -57,7 +58,7 @@ type setup struct {
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Now()}, logs: &leakcheck.Buffer{}, store: memstore.NewWithCleanupInterval(0)}
+	e := &env{t: t, clock: testclock.New(), logs: &leakcheck.Buffer{}, store: memstore.NewWithCleanupInterval(0)}
 	if s.ehr.Now == nil {
 		s.ehr.Now = e.clock.Now
 	}
@@ -284,21 +285,4 @@ func (e *env) checkNoLeaks() {
 			}
 		}
 	}
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
@@ -127,20 +128,13 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	}
 }
 
-// clock is the time of the EHR and of every instance: real time plus an
-// offset the test moves forward, to make tokens expire.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // cluster is one fake EHR and several app instances behind a round-robin
 // proxy, with one browser.
 type cluster struct {
 	t      *testing.T
 	be     backend
 	prefix string
-	clock  *clock
+	clock  *testclock.Clock // the EHR's and every instance's
 	ehr    *smarttest.Server
 	proxy  *httptest.Server
 	insts  []*instance
@@ -175,7 +169,7 @@ type clusterOptions struct {
 
 func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{t: t, be: be, prefix: testservers.UniquePrefix(t), clock: &clock{}}
+	c := &cluster{t: t, be: be, prefix: testservers.UniquePrefix(t), clock: testclock.New()}
 	be.cleanup(t, c.prefix)
 
 	c.ehr = smarttest.NewServer(smarttest.Options{Now: c.clock.Now, AccessTokenLifetime: 10 * time.Minute})
