@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/testclock"
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
@@ -141,8 +141,7 @@ type cluster struct {
 
 	next atomic.Uint64 // the proxy's round-robin counter
 
-	browser *http.Client
-	jar     http.CookieJar
+	browser *http.Client // from browsertest.New
 }
 
 // instance is one app instance: a chiware router with its own engine (and
@@ -195,16 +194,14 @@ func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
 		c.insts = append(c.insts, inst)
 	}
 
-	c.jar, _ = cookiejar.New(nil)
-	c.browser = &http.Client{
-		Jar:           c.jar,
-		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 200},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.browser = browsertest.New()
 	t.Cleanup(c.browser.CloseIdleConnections)
 	return c
 }
+
+// newBrowser gives the cluster a browser without cookies, over the same
+// connections.
+func (c *cluster) newBrowser() { c.browser = browsertest.Fresh(c.browser) }
 
 func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	t := c.t
@@ -341,11 +338,16 @@ func (c *cluster) mustGet(u string, want int, header ...string) response {
 	return res
 }
 
+// launchURL is the app's launch URL as the EHR opens it for patient.
+func (c *cluster) launchURL(patient string) string {
+	return c.ehr.EHRLaunchURL(c.proxy.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient, FHIRUser: "Practitioner/prac-1"})
+}
+
 // launchStart opens the app's launch URL from the EHR for patient and
 // returns the EHR's authorize URL the app redirected to.
 func (c *cluster) launchStart(patient string, header ...string) (authorize string, served string) {
 	c.t.Helper()
-	res := c.mustGet(c.ehr.EHRLaunchURL(c.proxy.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient, FHIRUser: "Practitioner/prac-1"}), http.StatusFound, header...)
+	res := c.mustGet(c.launchURL(patient), http.StatusFound, header...)
 	if !strings.HasPrefix(res.location, c.ehr.AuthorizeURL()) {
 		c.t.Fatalf("launch redirected to %q", res.location)
 	}
@@ -373,9 +375,11 @@ func (c *cluster) callback(callback string, header ...string) (handle string, se
 // launch runs a whole launch for patient and returns its handle.
 func (c *cluster) launch(patient string) string {
 	c.t.Helper()
-	a, _ := c.launchStart(patient)
-	h, _ := c.callback(c.authorize(a))
-	return h
+	page, err := browsertest.Launch(c.t.Context(), c.browser, c.launchURL(patient))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return page.Query().Get(core.HandleParam)
 }
 
 // pageURL is the app page for the launch handle ("" for none).
