@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/redisstore"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/sessions"
 )
 
@@ -95,16 +94,11 @@ func testFlow(t *testing.T, newStore func(t *testing.T) (scs.Store, string)) {
 	}
 	app = newApp(b, eng)
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{
-		Jar:           jar,
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	browser := browsertest.New()
 	t.Cleanup(browser.CloseIdleConnections)
 	appURL, _ := url.Parse(srv.URL)
 	token := func() string {
-		for _, c := range jar.Cookies(appURL) {
+		for _, c := range browser.Jar.Cookies(appURL) {
 			if c.Name == sm.Cookie.Name {
 				return c.Value
 			}

@@ -10,21 +10,20 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 )
 
 // An example pointed at an EHR of the test's own by flags: -issuer,
 // -client-id, -scope and -insecure-http, with each client authentication.
-// The flow runs by HTTP: the EHR's launch URL, then redirects with a cookie
-// jar, to the app page of the launched patient. No sandbox runs.
+// The flow runs by HTTP: the EHR's launch URL, then redirects in a browser
+// with a cookie jar, to the app page of the launched patient. No sandbox runs.
 func TestRealEHR(t *testing.T) {
 	const scope = "launch openid fhirUser patient/*.read"
 	auths := []struct {
@@ -77,7 +76,11 @@ func TestRealEHR(t *testing.T) {
 				launch := ehr.EHRLaunchURL(ex.LaunchURL, smarttest.LaunchContext{
 					Patient: "pat-3", Encounter: "enc-4", FHIRUser: "Practitioner/prac-2",
 				})
-				page, final := b.get(t, launch, http.StatusOK)
+				final, err := browsertest.Launch(t.Context(), b.client, launch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page, _ := b.get(t, final.String(), http.StatusOK)
 				if final.Path != "/fhir/" || final.Query().Get("launch_handle") == "" {
 					t.Errorf("landed on %s; want /fhir/ with a launch_handle", final)
 				}
@@ -121,7 +124,7 @@ func TestRoutes(t *testing.T) {
 			if body != "ok\n" {
 				t.Errorf("/healthz = %q", body)
 			}
-			if b.jar.Cookies(mustURL(t, ex.BaseURL)) != nil {
+			if b.client.Jar.Cookies(mustURL(t, ex.BaseURL)) != nil {
 				t.Errorf("/healthz set a cookie")
 			}
 			for _, path := range []string{"/fhir/", "/fhir/api/context", "/fhir/api/patient"} {
@@ -153,20 +156,16 @@ func writeKey(t *testing.T, key any) string {
 	return p
 }
 
-// httpBrowser is an HTTP client with a cookie jar that follows redirects.
+// httpBrowser is a browser (browsertest's, which follows no redirect) that
+// checks the status of each answer.
 type httpBrowser struct {
 	client *http.Client
-	jar    http.CookieJar
 }
 
 func newHTTPBrowser(t *testing.T) *httpBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &httpBrowser{client: &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}, jar: jar}
+	c := browsertest.New()
+	t.Cleanup(c.CloseIdleConnections)
+	return &httpBrowser{client: c}
 }
 
 func (b *httpBrowser) get(t *testing.T, u string, status int) (string, *url.URL) {

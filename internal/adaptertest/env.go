@@ -3,26 +3,21 @@ package adaptertest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/leakcheck"
 )
 
@@ -128,18 +123,9 @@ type browser struct {
 }
 
 func (e *env) browser() *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	e.t.Cleanup(tr.CloseIdleConnections)
-	return &browser{e: e, client: &http.Client{
-		Jar:           jar,
-		Transport:     tr,
-		Timeout:       20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	c := browsertest.New()
+	e.t.Cleanup(c.CloseIdleConnections)
+	return &browser{e: e, client: c}
 }
 
 // response is a recorded response.
@@ -215,34 +201,35 @@ func expect(t *testing.T, r *response, status int) {
 	}
 }
 
+// redirect gets rawURL, which must answer with a redirect, and returns
+// where it points.
+func (b *browser) redirect(rawURL string) *url.URL {
+	t := b.e.t
+	t.Helper()
+	r := b.get(rawURL)
+	expect(t, r, http.StatusFound)
+	return r.location(t, rawURL)
+}
+
 // startLaunch opens the app's launch URL and returns the authorize URL it
 // redirects to.
 func (b *browser) startLaunch(launchURL string) *url.URL {
-	t := b.e.t
-	t.Helper()
-	r := b.get(launchURL)
-	expect(t, r, http.StatusFound)
-	return r.location(t, launchURL)
+	b.e.t.Helper()
+	return b.redirect(launchURL)
 }
 
 // authorize follows the authorize redirect at the EHR and returns the
 // callback URL the EHR redirects back to.
 func (b *browser) authorize(u *url.URL) *url.URL {
-	t := b.e.t
-	t.Helper()
-	r := b.get(u.String())
-	expect(t, r, http.StatusFound)
-	return r.location(t, u.String())
+	b.e.t.Helper()
+	return b.redirect(u.String())
 }
 
 // callback follows the redirect to the app's callback and returns the app
 // URL it redirects to.
 func (b *browser) callback(u *url.URL) *url.URL {
-	t := b.e.t
-	t.Helper()
-	r := b.get(u.String())
-	expect(t, r, http.StatusFound)
-	return r.location(t, u.String())
+	b.e.t.Helper()
+	return b.redirect(u.String())
 }
 
 // launch makes a whole EHR launch with lc and returns the app URL the
@@ -263,36 +250,4 @@ func (b *browser) patient(rawURL string, header ...string) PatientAnswer {
 		t.Fatalf("%s: %v; body: %.300s", rawURL, err, r.body)
 	}
 	return a
-}
-
-// flakyStore is an scs.Store that fails while down is set: the session
-// store going away.
-type flakyStore struct {
-	scs.Store
-	down atomic.Bool
-}
-
-var errStoreDown = errors.New("adaptertest: the store is down")
-
-func newFlakyStore() *flakyStore { return &flakyStore{Store: memstore.NewWithCleanupInterval(0)} }
-
-func (s *flakyStore) Find(token string) ([]byte, bool, error) {
-	if s.down.Load() {
-		return nil, false, errStoreDown
-	}
-	return s.Store.Find(token)
-}
-
-func (s *flakyStore) Commit(token string, b []byte, expiry time.Time) error {
-	if s.down.Load() {
-		return errStoreDown
-	}
-	return s.Store.Commit(token, b, expiry)
-}
-
-func (s *flakyStore) Delete(token string) error {
-	if s.down.Load() {
-		return errStoreDown
-	}
-	return s.Store.Delete(token)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -23,7 +22,9 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/leakcheck"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 // env is one app (chi, mounted at /fhir) and one fake EHR.
@@ -32,7 +33,7 @@ type env struct {
 	ehr   *smarttest.Server
 	app   *httptest.Server
 	store *memstore.MemStore
-	clock *clock
+	clock *testclock.Clock
 	logs  *leakcheck.Buffer
 	tok   *leakcheck.TokenRecorder
 	iss   string // the issuer the EHR launches the app with
@@ -57,7 +58,7 @@ type setup struct {
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Now()}, logs: &leakcheck.Buffer{}, store: memstore.NewWithCleanupInterval(0)}
+	e := &env{t: t, clock: testclock.New(), logs: &leakcheck.Buffer{}, store: memstore.NewWithCleanupInterval(0)}
 	if s.ehr.Now == nil {
 		s.ehr.Now = e.clock.Now
 	}
@@ -164,9 +165,9 @@ type browser struct {
 }
 
 func (e *env) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, client: &http.Client{Jar: jar, Timeout: 15 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := browsertest.New()
+	e.t.Cleanup(c.CloseIdleConnections)
+	return &browser{e: e, client: c}
 }
 
 type response struct {
@@ -284,21 +285,4 @@ func (e *env) checkNoLeaks() {
 			}
 		}
 	}
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }

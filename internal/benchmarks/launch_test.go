@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 )
 
 // BenchmarkLaunchFlow is one launch as the load program's -launches runs
@@ -52,27 +51,16 @@ func BenchmarkLaunchFlow(b *testing.B) {
 	app.Start()
 	b.Cleanup(app.Close)
 
+	browser := browsertest.New()
+	b.Cleanup(browser.CloseIdleConnections)
 	b.ReportAllocs()
 	for b.Loop() {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if req.URL.Path == "/fhir/" {
-					return http.ErrUseLastResponse
-				}
-				return nil
-			}}
-		resp, err := c.Get(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"}))
+		c := browsertest.Fresh(browser) // a new user, over the same connections
+		page, err := browsertest.Launch(b.Context(), c, ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"}))
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			b.Fatalf("callback: %d, no redirect", resp.StatusCode)
-		}
-		resp, err = c.Get(base + "/fhir/api/patient?" + core.HandleParam + "=" + loc.Query().Get(core.HandleParam))
+		resp, err := c.Get(base + "/fhir/api/patient?" + core.HandleParam + "=" + page.Query().Get(core.HandleParam))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/sessions"
 )
 
@@ -99,23 +98,17 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 	b.Cleanup(app.Close)
 
 	// One real launch through HTTP, to get the cookie and the handle.
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := browsertest.New()
+	b.Cleanup(client.CloseIdleConnections)
 	launch := ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{Patient: "pat-1", FHIRUser: "Practitioner/prac-1"})
-	resp, err := client.Get(launch)
+	pageURL, err := browsertest.Launch(b.Context(), client, launch)
 	if err != nil {
 		b.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(page) != "pat-1" {
-		b.Fatalf("launch ended on %q (%d), want the app page", page, resp.StatusCode)
-	}
-	handle := resp.Request.URL.Query().Get(core.HandleParam)
-	u, _ := url.Parse(base)
-	cookies := jar.Cookies(u)
-	if handle == "" || len(cookies) == 0 {
-		b.Fatalf("no handle %q or cookie %v", handle, cookies)
+	handle := pageURL.Query().Get(core.HandleParam)
+	cookies := client.Jar.Cookies(pageURL)
+	if len(cookies) == 0 {
+		b.Fatal("no session cookie after the launch")
 	}
 
 	req := httptest.NewRequest(http.MethodGet, "/fhir/?"+core.HandleParam+"="+handle, nil)

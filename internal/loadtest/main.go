@@ -28,7 +28,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +41,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 )
 
 func main() {
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		o.example, app.cmd.Process.Pid, app.base, o.store, ehr.URL())
 	fmt.Fprintf(out, "machine: %d CPUs; the app, this load generator and the sandbox EHR share them\n\n", numCPU())
 
+	browser := browsertest.New() // each flow a session of its own, over these connections
+	defer browser.CloseIdleConnections()
 	patients := ehr.Patients()
 	if o.launches > 0 {
 		tok0 := ehr.Count(smarttest.EndpointToken)
@@ -97,7 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		lat, err := parallel(o.launches, 1, func(i int) error {
-			return launchOnly(app.base, ehr, patients[i%len(patients)].ID)
+			return launchOnly(ctx, browser, app.base, ehr, patients[i%len(patients)].ID)
 		})
 		if err != nil {
 			return err
@@ -119,7 +122,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	lat, err := parallel(o.flows, o.concurrency, func(i int) error {
 		p := patients[i%len(patients)]
-		s, err := flow(app.base, ehr, p.ID)
+		s, err := flow(ctx, browser, app.base, ehr, p.ID)
 		sessions[i] = s
 		return err
 	})
@@ -172,62 +175,49 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// launchOnly runs one EHR launch to the callback's redirect, without the
-// app page, and one API call that reads the patient from the EHR.
-func launchOnly(base string, ehr *smarttest.Server, patient string) error {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Path == "/fhir/" {
-				return http.ErrUseLastResponse // the app page: not fetched
-			}
-			return nil
-		}}
-	resp, err := c.Get(ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{
-		Patient: patient, FHIRUser: "Practitioner/prac-1"}))
+// launchOnly runs one EHR launch in a fresh session of browser, to the
+// callback's redirect, without the app page, and one API call that reads
+// the patient from the EHR.
+func launchOnly(ctx context.Context, browser *http.Client, base string, ehr *smarttest.Server, patient string) error {
+	s, err := launch(ctx, browser, base, ehr, patient)
 	if err != nil {
 		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if resp.StatusCode/100 != 3 || err != nil {
-		return fmt.Errorf("callback: %d, want a redirect to the app page", resp.StatusCode)
-	}
-	s := session{client: c, base: base, handle: loc.Query().Get(core.HandleParam)}
-	if s.handle == "" {
-		return errors.New("the callback's redirect carries no launch handle")
 	}
 	return s.get("/fhir/api/patient", `"`+patient+`"`)
 }
 
-// session is one finished flow: its browser and launch handle.
+// flow runs one EHR launch in a fresh session of browser, to the app page,
+// and one API call.
+func flow(ctx context.Context, browser *http.Client, base string, ehr *smarttest.Server, patient string) (session, error) {
+	s, err := launch(ctx, browser, base, ehr, patient)
+	if err != nil {
+		return s, err
+	}
+	if err := s.fetch(s.page, ""); err != nil {
+		return s, fmt.Errorf("app page: %w", err)
+	}
+	return s, s.get("/fhir/api/patient", `"`+patient+`"`)
+}
+
+// session is one finished launch: its browser, the app page the callback
+// sent it to, and the launch handle.
 type session struct {
 	client *http.Client
 	base   string
+	page   string
 	handle string
 }
 
-// flow runs one EHR launch to the app page and one API call.
-func flow(base string, ehr *smarttest.Server, patient string) (session, error) {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	launch := ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{
-		Patient: patient, FHIRUser: "Practitioner/prac-1"})
-	resp, err := c.Get(launch)
+// launch runs an EHR launch for patient in a fresh session of browser, to
+// the callback's redirect, and returns the session.
+func launch(ctx context.Context, browser *http.Client, base string, ehr *smarttest.Server, patient string) (session, error) {
+	c := browsertest.Fresh(browser)
+	page, err := browsertest.Launch(ctx, c, ehr.EHRLaunchURL(base+"/fhir/launch", smarttest.LaunchContext{
+		Patient: patient, FHIRUser: "Practitioner/prac-1"}))
 	if err != nil {
 		return session{}, err
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return session{}, fmt.Errorf("app page: %d: %.200s", resp.StatusCode, body)
-	}
-	s := session{client: c, base: base, handle: resp.Request.URL.Query().Get(core.HandleParam)}
-	if s.handle == "" {
-		return s, fmt.Errorf("the app page URL %s carries no launch handle", resp.Request.URL.Redacted())
-	}
-	return s, s.get("/fhir/api/patient", `"`+patient+`"`)
+	return session{client: c, base: base, page: page.String(), handle: page.Query().Get(core.HandleParam)}, nil
 }
 
 func (s session) context() error { return s.get("/fhir/api/context", `"patient"`) }
@@ -236,14 +226,26 @@ func (s session) healthz() error { return s.get("/healthz", "ok") }
 
 // get requests an app path with the handle and checks the body holds want.
 func (s session) get(path, want string) error {
-	resp, err := s.client.Get(s.base + path + "?" + core.HandleParam + "=" + s.handle)
+	if err := s.fetch(s.base+path+"?"+core.HandleParam+"="+s.handle, want); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// fetch requests u and checks the answer is 200 with a body that holds
+// want.
+func (s session) fetch(u, want string) error {
+	resp, err := s.client.Get(u)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		err = ue.Err // without the URL, which holds the handle
+	}
 	if err != nil {
 		return err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		return fmt.Errorf("%s: %d: %.200s", path, resp.StatusCode, body)
+		return fmt.Errorf("%d: %.200s", resp.StatusCode, body)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -24,6 +23,8 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
+	"github.com/fhirware/smart/internal/testclock"
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
@@ -42,11 +43,6 @@ type backend struct {
 	// scs store and a locker that keep every key and lock under prefix,
 	// the test's own part of the server.
 	connect func(t *testing.T, prefix string) (scs.Store, core.Locker)
-	// connectNative, when the backend has it, is connect without the
-	// test's wrappers: the scs store and the locker themselves, so that
-	// the locker takes pending launches natively (sessions.StoreTaker).
-	// The store still keeps its keys under prefix.
-	connectNative func(t *testing.T, prefix string) (scs.Store, core.Locker)
 	// cleanup removes, when the test ends, what is kept under prefix.
 	cleanup func(t *testing.T, prefix string)
 	// recordBytes returns the sizes of the SMART records stored under
@@ -62,10 +58,6 @@ func backends() []backend {
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
 				return underPrefix(goredisstore.New(client), prefix), lockerUnderPrefix(goredislock.New(client), prefix)
-			},
-			connectNative: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
-				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
-				return goredisstore.NewWithPrefix(client, "scs:session:"+prefix), goredislock.New(client)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				addr := testservers.RedisAddr(t)
@@ -136,28 +128,20 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	}
 }
 
-// clock is the time of the EHR and of every instance: real time plus an
-// offset the test moves forward, to make tokens expire.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // cluster is one fake EHR and several app instances behind a round-robin
 // proxy, with one browser.
 type cluster struct {
 	t      *testing.T
 	be     backend
 	prefix string
-	clock  *clock
+	clock  *testclock.Clock // the EHR's and every instance's
 	ehr    *smarttest.Server
 	proxy  *httptest.Server
 	insts  []*instance
 
 	next atomic.Uint64 // the proxy's round-robin counter
 
-	browser *http.Client
-	jar     http.CookieJar
+	browser *http.Client // from browsertest.New
 }
 
 // instance is one app instance: a chiware router with its own engine (and
@@ -180,14 +164,11 @@ type clusterOptions struct {
 	faults         smarttest.Faults
 	refreshLockTTL time.Duration
 	maxLaunches    int // core.Config.MaxLaunches
-	// native gives the instances the backend's connectNative: no
-	// counting, and locks outside the test's prefix.
-	native bool
 }
 
 func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{t: t, be: be, prefix: testservers.UniquePrefix(t), clock: &clock{}}
+	c := &cluster{t: t, be: be, prefix: testservers.UniquePrefix(t), clock: testclock.New()}
 	be.cleanup(t, c.prefix)
 
 	c.ehr = smarttest.NewServer(smarttest.Options{Now: c.clock.Now, AccessTokenLifetime: 10 * time.Minute})
@@ -213,16 +194,14 @@ func newCluster(t *testing.T, be backend, o clusterOptions) *cluster {
 		c.insts = append(c.insts, inst)
 	}
 
-	c.jar, _ = cookiejar.New(nil)
-	c.browser = &http.Client{
-		Jar:           c.jar,
-		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 200},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.browser = browsertest.New()
 	t.Cleanup(c.browser.CloseIdleConnections)
 	return c
 }
+
+// newBrowser gives the cluster a browser without cookies, over the same
+// connections.
+func (c *cluster) newBrowser() { c.browser = browsertest.Fresh(c.browser) }
 
 func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	t := c.t
@@ -251,11 +230,7 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
 	}
-	var sharedLock core.Locker = inst.locks
-	if o.native {
-		sm.Store, sharedLock = c.be.connectNative(t, c.prefix)
-	}
-	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: sharedLock, Cookies: adapters.CookieInsecureHTTP})
+	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: inst.locks, Cookies: adapters.CookieInsecureHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,11 +338,16 @@ func (c *cluster) mustGet(u string, want int, header ...string) response {
 	return res
 }
 
+// launchURL is the app's launch URL as the EHR opens it for patient.
+func (c *cluster) launchURL(patient string) string {
+	return c.ehr.EHRLaunchURL(c.proxy.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient, FHIRUser: "Practitioner/prac-1"})
+}
+
 // launchStart opens the app's launch URL from the EHR for patient and
 // returns the EHR's authorize URL the app redirected to.
 func (c *cluster) launchStart(patient string, header ...string) (authorize string, served string) {
 	c.t.Helper()
-	res := c.mustGet(c.ehr.EHRLaunchURL(c.proxy.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient, FHIRUser: "Practitioner/prac-1"}), http.StatusFound, header...)
+	res := c.mustGet(c.launchURL(patient), http.StatusFound, header...)
 	if !strings.HasPrefix(res.location, c.ehr.AuthorizeURL()) {
 		c.t.Fatalf("launch redirected to %q", res.location)
 	}
@@ -395,9 +375,11 @@ func (c *cluster) callback(callback string, header ...string) (handle string, se
 // launch runs a whole launch for patient and returns its handle.
 func (c *cluster) launch(patient string) string {
 	c.t.Helper()
-	a, _ := c.launchStart(patient)
-	h, _ := c.callback(c.authorize(a))
-	return h
+	page, err := browsertest.Launch(c.t.Context(), c.browser, c.launchURL(patient))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return page.Query().Get(core.HandleParam)
 }
 
 // pageURL is the app page for the launch handle ("" for none).

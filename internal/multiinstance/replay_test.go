@@ -15,21 +15,11 @@ import (
 // spread over the three instances: exactly one token request reaches the
 // EHR, one callback finishes the launch, and that launch keeps working
 // (its page reads the patient). With the Locker, the pending launch is
-// taken atomically across the instances: natively on the store's server
-// when the locker reaches the store, under the lock otherwise.
+// taken atomically across the instances, under the lock.
 func TestCallbackReplayedAcrossInstances(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
-		t.Run("UnderLock", func(t *testing.T) {
-			t.Parallel()
-			replayCallback(t, newCluster(t, be, clusterOptions{}))
-		})
-		if be.connectNative != nil {
-			t.Run("Native", func(t *testing.T) {
-				t.Parallel()
-				replayCallback(t, newCluster(t, be, clusterOptions{native: true}))
-			})
-		}
+		replayCallback(t, newCluster(t, be, clusterOptions{}))
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"sync"
 	"testing"
@@ -41,12 +40,6 @@ func TestTabsFinishTogether(t *testing.T) {
 	})
 }
 
-// newBrowser gives the cluster a browser without cookies.
-func (c *cluster) newBrowser() {
-	c.jar, _ = cookiejar.New(nil)
-	c.browser.Jar = c.jar
-}
-
 // tabsFinishTogether launches one tab per patient, has the EHR approve
 // them all, then sends their callbacks with the cookie the browser had
 // then: first of them one after the other, the rest at the same moment.
@@ -59,7 +52,7 @@ func (c *cluster) tabsFinishTogether(patients []string, first int) {
 		callbacks[i] = c.authorize(a)
 	}
 	app, _ := url.Parse(c.proxy.URL + "/fhir/")
-	old := c.jar.Cookies(app)
+	old := c.browser.Jar.Cookies(app)
 	if len(old) != 1 {
 		t.Fatalf("the browser has %d cookies, want its session's", len(old))
 	}
@@ -124,7 +117,7 @@ func (c *cluster) tabsFinishTogether(patients []string, first int) {
 			t.Fatalf("tab %d's callback on %s set no new session cookie: %v", i, a.instance, a.cookies)
 		}
 		handles[h] = patients[i]
-		c.jar.SetCookies(app, a.cookies) // the browser keeps the last
+		c.browser.Jar.SetCookies(app, a.cookies) // the browser keeps the last
 	}
 	if len(handles) != len(patients) {
 		t.Fatalf("%d distinct handles for %d launches", len(handles), len(patients))

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
@@ -283,10 +283,8 @@ func newEnv(t *testing.T, store scs.Store, locker core.Locker) *env {
 		(*e.handler.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.app.Close)
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	e.browser = &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}
+	e.browser = browsertest.New()
+	t.Cleanup(e.browser.CloseIdleConnections)
 	return e
 }
 
@@ -327,7 +325,11 @@ func (e *env) use(t *testing.T, keys ...core.StoreKey) {
 // app page it lands on.
 func (e *env) launch(t *testing.T, patient string) string {
 	t.Helper()
-	return e.get(t, e.ehr.EHRLaunchURL(e.app.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient}))
+	page, err := browsertest.Launch(t.Context(), e.browser, e.ehr.EHRLaunchURL(e.app.URL+"/fhir/launch", smarttest.LaunchContext{Patient: patient}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.get(t, page.String())
 }
 
 func (e *env) get(t *testing.T, u string) string {

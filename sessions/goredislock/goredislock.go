@@ -8,19 +8,11 @@
 // dies leaves the key to run out on its own. Expiry is kept by Redis's
 // clock, so app instances need no synchronised clocks.
 //
-// Combine it with the store that keeps the records:
+// Give every instance the lock of the Redis that keeps the sessions, over
+// the same client (cfg is the adapters.Config):
 //
-//	st := sessions.NewStorage(goredisstore.New(client)).WithLocker(goredislock.New(client))
-//
-// The Locker is also a sessions.StoreTaker: when the records are in a
-// goredisstore over the Locker's own client, a LockingStorage takes a
-// pending launch with one script (GET and DEL of the store's key, with the
-// store's key prefix, "scs:session:" by default), so that of concurrent
-// callbacks with one state exactly one gets the launch, in one round trip.
-// The script takes nothing while the lock that a take under the lock holds
-// is held, so instances whose lockers run over other clients, and take
-// under the lock, still take each launch once with it. The script runs on
-// every Redis version (GETDEL needs 6.2).
+//	sm.Store = goredisstore.New(client)
+//	cfg.Locker = goredislock.New(client)
 //
 // The lock is as strong as the Redis it runs on: a failover to a replica
 // that had not yet received the lock's key lets a second instance refresh
@@ -30,42 +22,26 @@ package goredislock
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"reflect"
 	"time"
 
-	"github.com/alexedwards/scs/goredisstore"
-	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions/internal/ownedlock"
 )
 
 // releaseScript deletes KEYS[1] only while it holds ARGV[1], its owner.
 var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
-// takeScript returns the value of KEYS[1] and deletes the key, in one step,
-// unless the lock KEYS[2] is held: then it returns nil and deletes nothing.
-var takeScript = redis.NewScript(`if redis.call("EXISTS", KEYS[2]) == 1 then return false end local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`)
-
-// UnlockTimeout bounds the release of a lock when the context passed to
-// unlock has no earlier deadline. A release that fails leaves the lock to
-// run out with its ttl.
-const UnlockTimeout = 5 * time.Second
-
 // Locker takes locks in Redis through a go-redis client. Make one with
 // [New]; it is safe for concurrent use.
 type Locker struct {
-	client redis.UniversalClient
+	server server
 }
 
 // New returns a Locker over client: a *redis.Client, a *redis.ClusterClient
 // (a lock is one key, so any slot works), a failover client or a ring. Lock
-// names go to Redis as they are; the caller prefixes them (a
-// sessions.LockingStorage puts its key prefix in front). It panics if
+// names go to Redis as they are; the caller prefixes them. It panics if
 // client is nil.
 //
 // Give the client timeouts (ReadTimeout, WriteTimeout) or set
@@ -75,92 +51,29 @@ func New(client redis.UniversalClient) *Locker {
 	if client == nil {
 		panic("goredislock: New: nil client")
 	}
-	return &Locker{client: client}
+	return &Locker{server{client}}
 }
 
 // TryLock takes the lock named key for ttl, rounded down to a millisecond
 // and at least one. It returns ok false and a nil error when another owner
-// holds it. unlock releases the lock only while this owner holds it.
+// holds it. unlock releases the lock only while this owner holds it; it
+// gives up after five seconds when its context has no earlier deadline,
+// and the lock then runs out with its ttl.
 func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("goredislock: taking a lock: %w", err)
-	}
-	owner := newOwner()
-	ok, err = l.client.SetNX(ctx, key, owner, max(ttl, time.Millisecond)).Result()
-	if err != nil {
-		// The SET may have reached Redis before the failure (a deadline
-		// that ran out while waiting for the reply): release what it may
-		// have taken, so that nobody waits for a lock without a holder.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_ = l.release(rctx, key, owner)
-		cancel()
-		return nil, false, fmt.Errorf("goredislock: taking a lock: %w", err)
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	return func(ctx context.Context) error { return l.release(ctx, key, owner) }, true, nil
+	return ownedlock.TryLock(ctx, "goredislock", l.server, key, ttl)
 }
 
-// release deletes the lock named key if owner holds it.
-func (l *Locker) release(ctx context.Context, key, owner string) error {
-	ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
-	defer cancel()
-	if err := releaseScript.Run(ctx, l.client, []string{key}, owner).Err(); err != nil {
-		return fmt.Errorf("goredislock: releasing a lock: %w", err)
-	}
-	return nil
+// server is the Redis behind a client, as an [ownedlock.Server].
+type server struct {
+	client redis.UniversalClient
 }
 
-// TakeFrom returns the value that store, a goredisstore over l's client,
-// keeps under token, and deletes it, in one atomic step; found is false
-// when there is none or it has run out. While the lock named lock is held
-// (a Take under the lock is taking the record), it takes nothing and
-// returns found false; the script checks the lock and takes the record in
-// one step, so the two kinds of Take exclude each other. For another store
-// it returns an error wrapping errors.ErrUnsupported and sends nothing.
-//
-// The store's client and key prefix are unexported, so TakeFrom reads them
-// by reflection; a store of another scs version whose fields differ is
-// not supported, and a LockingStorage takes its records under the lock.
-func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token, lock string) (value []byte, found bool, err error) {
-	prefix, ok := storePrefix(store, l.client)
-	if !ok {
-		return nil, false, fmt.Errorf("goredislock: the store is not a goredisstore over the locker's client: %w", errors.ErrUnsupported)
-	}
-	v, err := takeScript.Run(ctx, l.client, []string{prefix + token, lock}).Text()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("goredislock: taking a record: %w", err)
-	}
-	return []byte(v), true, nil
+func (s server) Take(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return s.client.SetNX(ctx, key, owner, ttl).Result()
 }
 
-// storePrefix returns the key prefix of store when it is a goredisstore
-// over client.
-func storePrefix(store scs.Store, client redis.UniversalClient) (string, bool) {
-	st, ok := store.(*goredisstore.RedisStore)
-	if !ok || st == nil {
-		return "", false
-	}
-	v := reflect.ValueOf(st).Elem()
-	c, p := v.FieldByName("client"), v.FieldByName("prefix")
-	if c.Kind() != reflect.Pointer || p.Kind() != reflect.String {
-		return "", false
-	}
-	if c.Pointer() != reflect.ValueOf(client).Pointer() {
-		return "", false
-	}
-	return p.String(), true
-}
-
-// newOwner returns 128 random bits naming one holder of a lock.
-func newOwner() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+func (s server) Release(ctx context.Context, key, owner string) error {
+	return releaseScript.Run(ctx, s.client, []string{key}, owner).Err()
 }
 
 var _ core.Locker = (*Locker)(nil)

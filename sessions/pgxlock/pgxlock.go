@@ -23,39 +23,22 @@
 // needs no connection between the two statements, works through any
 // pooler, and runs out.
 //
-// The Locker is also a sessions.StoreTaker: when the records are in a
-// pgxstore over the Locker's own pool, a LockingStorage takes a pending
-// launch with one statement on pgxstore's table,
+// Give every instance the lock of the database that keeps the sessions,
+// over the same pool (cfg is the adapters.Config):
 //
-//	DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data
-//
-// so that of concurrent callbacks with one state exactly one gets the
-// launch. The statement runs in a transaction that first takes the lock a
-// take under the lock would hold, and drops it before committing: a take
-// by an instance whose locker runs over another pool, under the lock, and
-// this one exclude each other.
-//
-// Combine it with the store that keeps the records, over the same pool:
-//
-//	st := sessions.NewStorage(pgxstore.New(pool)).WithLocker(pgxlock.New(pool))
+//	sm.Store = pgxstore.New(pool)
+//	cfg.Locker = pgxlock.New(pool)
 package pgxlock
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/pgxstore"
-	"github.com/alexedwards/scs/v2"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/sessions/internal/ownedlock"
 )
 
 // Schema creates the lock table. Run it once, as scs's pgxstore asks for
@@ -77,30 +60,17 @@ ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expiry = excluded.expir
 WHERE smart_locks.expiry <= clock_timestamp()`
 	unlockSQL        = `DELETE FROM smart_locks WHERE name = $1 AND owner = $2`
 	deleteExpiredSQL = `DELETE FROM smart_locks WHERE expiry <= clock_timestamp()`
-	// takeSQL is pgxstore's Find and Delete in one statement, on its table;
-	// TakeFrom runs it between lockSQL and unlockSQL, in one transaction.
-	takeSQL = `DELETE FROM sessions WHERE token = $1 AND current_timestamp < expiry RETURNING data`
 )
-
-// takeLockTTL is the expiry given to the lock TakeFrom takes; the lock is
-// released in the same transaction, so nobody ever sees it.
-const takeLockTTL = 10 * time.Second
-
-// UnlockTimeout bounds the release of a lock when the context passed to
-// unlock has no earlier deadline. A release that fails leaves the lock to
-// run out with its ttl.
-const UnlockTimeout = 5 * time.Second
 
 // Locker takes locks in a PostgreSQL table through a pgx pool. Make one
 // with [New]; it is safe for concurrent use.
 type Locker struct {
-	pool *pgxpool.Pool
+	server server
 }
 
 // New returns a Locker over pool, with its locks in the table smart_locks,
 // which must exist (see [Schema]). Lock names are stored as they are; the
-// caller prefixes them (a sessions.LockingStorage puts its key prefix in
-// front). It panics if pool is nil.
+// caller prefixes them. It panics if pool is nil.
 //
 // The context of each call bounds its statement. The pool has no query
 // timeout of its own: pass contexts with deadlines (the engine does), so a
@@ -109,12 +79,12 @@ func New(pool *pgxpool.Pool) *Locker {
 	if pool == nil {
 		panic("pgxlock: New: nil pool")
 	}
-	return &Locker{pool: pool}
+	return &Locker{server{pool}}
 }
 
 // CreateTable runs [Schema]: it creates the lock table if it is missing.
 func (l *Locker) CreateTable(ctx context.Context) error {
-	if _, err := l.pool.Exec(ctx, Schema); err != nil {
+	if _, err := l.server.pool.Exec(ctx, Schema); err != nil {
 		return fmt.Errorf("pgxlock: creating the lock table: %w", err)
 	}
 	return nil
@@ -122,37 +92,11 @@ func (l *Locker) CreateTable(ctx context.Context) error {
 
 // TryLock takes the lock named key for ttl, rounded down to a millisecond
 // and at least one. It returns ok false and a nil error when another owner
-// holds it. unlock releases the lock only while this owner holds it.
+// holds it. unlock releases the lock only while this owner holds it; it
+// gives up after five seconds when its context has no earlier deadline,
+// and the lock then runs out with its ttl.
 func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("pgxlock: taking a lock: %w", err)
-	}
-	owner := newOwner()
-	tag, err := l.pool.Exec(ctx, lockSQL, key, owner, max(ttl.Milliseconds(), 1))
-	if err != nil {
-		// The statement may have committed before the failure (a
-		// deadline that ran out while waiting for the reply): release
-		// what it may have taken, so that nobody waits for a lock without
-		// a holder.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_ = l.release(rctx, key, owner)
-		cancel()
-		return nil, false, fmt.Errorf("pgxlock: taking a lock: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil, false, nil // held by another owner
-	}
-	return func(ctx context.Context) error { return l.release(ctx, key, owner) }, true, nil
-}
-
-// release deletes the lock named key if owner holds it.
-func (l *Locker) release(ctx context.Context, key, owner string) error {
-	ctx, cancel := context.WithTimeout(ctx, UnlockTimeout)
-	defer cancel()
-	if _, err := l.pool.Exec(ctx, unlockSQL, key, owner); err != nil {
-		return fmt.Errorf("pgxlock: releasing a lock: %w", err)
-	}
-	return nil
+	return ownedlock.TryLock(ctx, "pgxlock", l.server, key, ttl)
 }
 
 // DeleteExpired deletes the rows of locks that ran out without being
@@ -160,83 +104,26 @@ func (l *Locker) release(ctx context.Context, key, owner string) error {
 // They are harmless (TryLock takes them over) and few; an app may call it
 // now and then, from one instance, to keep the table small.
 func (l *Locker) DeleteExpired(ctx context.Context) (int64, error) {
-	tag, err := l.pool.Exec(ctx, deleteExpiredSQL)
+	tag, err := l.server.pool.Exec(ctx, deleteExpiredSQL)
 	if err != nil {
 		return 0, fmt.Errorf("pgxlock: deleting expired locks: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
 
-// TakeFrom returns the value that store, a pgxstore over l's pool, keeps
-// under token, and deletes it, in one atomic statement; found is false
-// when there is none or its expiry has passed. While the lock named lock is
-// held (a Take under the lock is taking the record), it takes nothing and
-// returns found false. It takes the lock, the record and releases the
-// lock in one transaction, so a Take under the lock and TakeFrom exclude
-// each other. For another store it returns an error wrapping
-// errors.ErrUnsupported and sends nothing.
-//
-// The pgxstore this module requires keeps its records in the table
-// sessions, and its pool is unexported, so TakeFrom reads it by
-// reflection; a store of another scs version whose fields differ (one
-// that names its table, say) is not supported, and a LockingStorage takes
-// its records under the lock.
-func (l *Locker) TakeFrom(ctx context.Context, store scs.Store, token, lock string) (value []byte, found bool, err error) {
-	if !sameStore(store, l.pool) {
-		return nil, false, fmt.Errorf("pgxlock: the store is not a pgxstore over the locker's pool: %w", errors.ErrUnsupported)
-	}
-	owner := newOwner()
-	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		// The lock's row, inserted and deleted in this transaction, is
-		// never seen by others, but its key in the primary index makes a
-		// concurrent TryLock of lock wait for the commit, when the record
-		// is gone; and a lock held already makes the insert do nothing.
-		tag, err := tx.Exec(ctx, lockSQL, lock, owner, takeLockTTL.Milliseconds())
-		if err != nil || tag.RowsAffected() == 0 {
-			return err // held: a take under the lock is taking the record
-		}
-		err = tx.QueryRow(ctx, takeSQL, token).Scan(&value)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		default:
-			found = true
-		}
-		_, err = tx.Exec(ctx, unlockSQL, lock, owner)
-		return err
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("pgxlock: taking a record: %w", err)
-	}
-	if !found {
-		return nil, false, nil
-	}
-	return value, true, nil
+// server is the database behind a pool, as an [ownedlock.Server].
+type server struct {
+	pool *pgxpool.Pool
 }
 
-// sameStore reports whether store is a pgxstore over pool with its
-// records in the table sessions.
-func sameStore(store scs.Store, pool *pgxpool.Pool) bool {
-	st, ok := store.(*pgxstore.PostgresStore)
-	if !ok || st == nil {
-		return false
-	}
-	v := reflect.ValueOf(st).Elem()
-	for i := range v.NumField() {
-		if strings.Contains(strings.ToLower(v.Type().Field(i).Name), "table") {
-			return false // a version that names its table: not ours to guess
-		}
-	}
-	p := v.FieldByName("pool")
-	return p.Kind() == reflect.Pointer && p.Pointer() == reflect.ValueOf(pool).Pointer()
+func (s server) Take(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, lockSQL, key, owner, ttl.Milliseconds())
+	return tag.RowsAffected() == 1, err
 }
 
-// newOwner returns 128 random bits naming one holder of a lock.
-func newOwner() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+func (s server) Release(ctx context.Context, key, owner string) error {
+	_, err := s.pool.Exec(ctx, unlockSQL, key, owner)
+	return err
 }
 
 var _ core.Locker = (*Locker)(nil)

@@ -1,8 +1,10 @@
-// Package storagetest checks that a [core.Storage] keeps the contract the
-// engine relies on, so that anyone writing one for another server
-// (DynamoDB, etcd, Cloud SQL) runs the cases ours run against scs's
-// memstore, goredisstore, redisstore and pgxstore on real Redis and
-// PostgreSQL:
+// Package storagetest checks that a [core.Storage], or a [core.Locker],
+// keeps the contract the engine relies on, so that anyone writing one for
+// another server (DynamoDB, etcd, Cloud SQL) runs the cases ours run
+// against scs's memstore, goredisstore, redisstore and pgxstore, and our
+// lockers, on real Redis and PostgreSQL.
+//
+// [Run] checks a Storage:
 //
 //   - Set, Get and Delete; a missing key, and a deleted one, give
 //     core.ErrNotFound, and deleting a missing key is not an error;
@@ -34,6 +36,25 @@
 //
 // [Run] needs a live server and takes a few seconds: the expiry case waits
 // for a record to run out. A Storage shared by several app instances
-// should also be a [core.Locker] that passes the sessions/lockertest suite,
-// or a core.Taker whose Take is atomic across processes (see core.Storage).
+// should also be a core.Taker whose Take is atomic across processes (see
+// core.Storage), or have a Locker that passes [RunLocker] beside it.
+//
+// [RunLocker] checks a Locker, which the engine holds around a token
+// refresh, a change to a browser's list of launches and the take of a
+// pending launch: one holder at a time, release by the owner only, expiry
+// of a lock whose holder is gone, and a cancelled context refused;
+// [LockerOutage] checks for errors, never a lock, while the server is
+// away:
+//
+//	func TestLocker(t *testing.T) {
+//		client := newClient(t)
+//		storagetest.RunLocker(t, func(t *testing.T) core.Locker {
+//			return storagetest.PrefixedLocker(mylock.New(client), uniquePrefix(t))
+//		})
+//	}
+//
+// [RunLocker] takes a few seconds too: the expiry cases wait for locks to
+// run out. Both outage checks are given functions that cut the connection
+// to the server and restore it (a TCP proxy in front of the server does
+// it).
 package storagetest

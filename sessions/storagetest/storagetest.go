@@ -20,10 +20,7 @@ import (
 // gets. The cases of Take run when the storage is a core.Taker, and are
 // skipped otherwise.
 func Run(t *testing.T, newStorage func(t *testing.T) core.Storage) {
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, newStorage func(t *testing.T) core.Storage)
-	}{
+	runCases(t, newStorage, []contractCase[core.Storage]{
 		{"SetGetDelete", one(testSetGetDelete)},
 		{"NotFound", one(testNotFound)},
 		{"EmptyValue", one(testEmptyValue)},
@@ -36,17 +33,29 @@ func Run(t *testing.T, newStorage func(t *testing.T) core.Storage) {
 		{"CancelledContext", one(testCancelledContext)},
 		{"TakeOnce", taker(testTakeOnce)},
 		{"TakeConcurrent", taker(testTakeConcurrent)},
-	} {
+	})
+}
+
+// contractCase is one case of a contract for backends of type B.
+type contractCase[B any] struct {
+	name string
+	run  func(t *testing.T, newBackend func(t *testing.T) B)
+}
+
+// runCases runs cases, each in a parallel subtest, against backends
+// newBackend makes.
+func runCases[B any](t *testing.T, newBackend func(t *testing.T) B, cases []contractCase[B]) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.run(t, newStorage)
+			tc.run(t, newBackend)
 		})
 	}
 }
 
-// one adapts a case that needs one storage.
-func one(run func(t *testing.T, s core.Storage)) func(*testing.T, func(*testing.T) core.Storage) {
-	return func(t *testing.T, newStorage func(*testing.T) core.Storage) { run(t, newStorage(t)) }
+// one adapts a case that needs one backend.
+func one[B any](run func(t *testing.T, b B)) func(*testing.T, func(*testing.T) B) {
+	return func(t *testing.T, newBackend func(*testing.T) B) { run(t, newBackend(t)) }
 }
 
 // taker adapts a case of Take: it is skipped for a storage that is not a

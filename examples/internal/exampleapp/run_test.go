@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/internal/browsertest"
 )
 
 // mountNetHTTP is a Mount on net/http alone, for the tests of this package;
@@ -94,20 +94,22 @@ func runSandbox(t *testing.T, args ...string) (string, *output) {
 
 var launchLink = regexp.MustCompile(`id="launch-pat-2" href="([^"]+)"`)
 
-// launchFromSandbox follows the sandbox's "Launch app" link for pat-2 with
-// a cookie jar, and returns the app page.
+// launchFromSandbox follows the sandbox's "Launch app" link for pat-2 in
+// a browser, and returns the app page.
 func launchFromSandbox(t *testing.T, ehrURL string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}
+	c := browsertest.New()
+	t.Cleanup(c.CloseIdleConnections)
 	ehrPage := get(t, c, ehrURL)
 	m := launchLink.FindStringSubmatch(ehrPage)
 	if m == nil {
 		t.Fatalf("no launch link on the sandbox page:\n%s", ehrPage)
 	}
-	return get(t, c, strings.ReplaceAll(m[1], "&amp;", "&"))
+	page, err := browsertest.Launch(t.Context(), c, strings.ReplaceAll(m[1], "&amp;", "&"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return get(t, c, page.String())
 }
 
 func get(t *testing.T, c *http.Client, u string) string {

@@ -1,24 +1,4 @@
-// Package lockertest checks that a [core.Locker] keeps the contract the
-// engine relies on around a token refresh, a change to a browser's list of
-// launches and the take of a pending launch: one holder at a time, release
-// by the owner only, expiry of a lock whose holder is gone, a cancelled
-// context refused, and errors (never a lock) while the server is away.
-//
-// Anyone writing a Locker for another server (etcd, DynamoDB, Cloud SQL)
-// runs the same cases ours run against Redis and PostgreSQL:
-//
-//	func TestLocker(t *testing.T) {
-//		client := newClient(t)
-//		lockertest.Run(t, func(t *testing.T) core.Locker {
-//			return lockertest.Prefixed(mylock.New(client), uniquePrefix(t))
-//		})
-//	}
-//
-// [Run] needs a live server and takes a few seconds: the expiry cases wait
-// for locks to run out. [Outage] checks the behaviour while the server is
-// away, given functions that cut the connection and restore it (a TCP
-// proxy in front of the server does it).
-package lockertest
+package storagetest
 
 import (
 	"context"
@@ -31,28 +11,20 @@ import (
 	"github.com/fhirware/smart/core"
 )
 
-// Run runs the contract's cases, in parallel subtests, against lockers
-// newLocker makes. newLocker is called once per case; the names its
-// lockers see must be the case's alone (give each a unique prefix, with
-// [Prefixed]).
-func Run(t *testing.T, newLocker func(t *testing.T) core.Locker) {
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, l core.Locker)
-	}{
-		{"TakeAndRelease", testTakeAndRelease},
-		{"NamesAreApart", testNamesAreApart},
-		{"Expiry", testExpiry},
-		{"OnlyOwnerReleases", testOnlyOwnerReleases},
-		{"ReleaseTwice", testReleaseTwice},
-		{"OneHolderAtATime", testOneHolderAtATime},
-		{"CancelledContext", testCancelledContext},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.run(t, newLocker(t))
-		})
-	}
+// RunLocker runs the contract of a core.Locker, in parallel subtests,
+// against lockers newLocker makes. newLocker is called once per case; the
+// names its lockers see must be the case's alone (give each a unique
+// prefix, with [PrefixedLocker]).
+func RunLocker(t *testing.T, newLocker func(t *testing.T) core.Locker) {
+	runCases(t, newLocker, []contractCase[core.Locker]{
+		{"TakeAndRelease", one(testTakeAndRelease)},
+		{"NamesAreApart", one(testNamesAreApart)},
+		{"Expiry", one(testLockExpiry)},
+		{"OnlyOwnerReleases", one(testOnlyOwnerReleases)},
+		{"ReleaseTwice", one(testReleaseTwice)},
+		{"OneHolderAtATime", one(testOneHolderAtATime)},
+		{"CancelledContext", one(testLockCancelledContext)},
+	})
 }
 
 // MustLock takes the lock or fails the test.
@@ -65,8 +37,8 @@ func MustLock(t *testing.T, l core.Locker, key string, ttl time.Duration) func(c
 	return unlock
 }
 
-// MustNotLock fails the test if the lock can be taken.
-func MustNotLock(t *testing.T, l core.Locker, key string) {
+// mustNotLock fails the test if the lock can be taken.
+func mustNotLock(t *testing.T, l core.Locker, key string) {
 	t.Helper()
 	unlock, ok, err := l.TryLock(t.Context(), key, time.Minute)
 	if err != nil || ok {
@@ -87,7 +59,7 @@ func MustUnlock(t *testing.T, unlock func(context.Context) error) {
 
 func testTakeAndRelease(t *testing.T, l core.Locker) {
 	unlock := MustLock(t, l, "lock:a", time.Minute)
-	MustNotLock(t, l, "lock:a")
+	mustNotLock(t, l, "lock:a")
 	MustUnlock(t, unlock)
 	MustUnlock(t, MustLock(t, l, "lock:a", time.Minute))
 }
@@ -96,13 +68,13 @@ func testNamesAreApart(t *testing.T, l core.Locker) {
 	a := MustLock(t, l, "lock:a", time.Minute)
 	b := MustLock(t, l, "lock:b", time.Minute)
 	MustUnlock(t, a)
-	MustNotLock(t, l, "lock:b")
+	mustNotLock(t, l, "lock:b")
 	MustUnlock(t, b)
 }
 
 // A lock whose holder never releases it runs out after its ttl, and not
 // before.
-func testExpiry(t *testing.T, l core.Locker) {
+func testLockExpiry(t *testing.T, l core.Locker) {
 	const ttl = 300 * time.Millisecond
 	start := time.Now()
 	MustLock(t, l, "lock:a", ttl) // never released: its holder is gone
@@ -145,7 +117,7 @@ func testOnlyOwnerReleases(t *testing.T, l core.Locker) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	MustUnlock(t, late) // too late: not the owner any more
-	MustNotLock(t, l, "lock:a")
+	mustNotLock(t, l, "lock:a")
 	MustUnlock(t, next)
 	MustUnlock(t, MustLock(t, l, "lock:a", time.Minute))
 }
@@ -200,7 +172,7 @@ func testOneHolderAtATime(t *testing.T, l core.Locker) {
 	}
 }
 
-func testCancelledContext(t *testing.T, l core.Locker) {
+func testLockCancelledContext(t *testing.T, l core.Locker) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	unlock, ok, err := l.TryLock(ctx, "lock:a", time.Minute)
@@ -216,9 +188,9 @@ func testCancelledContext(t *testing.T, l core.Locker) {
 	MustUnlock(t, MustLock(t, l, "lock:a", time.Minute))
 }
 
-// Prefixed returns a Locker that puts prefix in front of every name before
-// passing it to l, so that cases sharing one server never meet.
-func Prefixed(l core.Locker, prefix string) core.Locker { return prefixed{l, prefix} }
+// PrefixedLocker returns a Locker that puts prefix in front of every name
+// before passing it to l, so that cases sharing one server never meet.
+func PrefixedLocker(l core.Locker, prefix string) core.Locker { return prefixed{l, prefix} }
 
 type prefixed struct {
 	l      core.Locker
@@ -229,11 +201,11 @@ func (p prefixed) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 	return p.l.TryLock(ctx, p.prefix+key, ttl)
 }
 
-// Outage checks that l fails, with an error and not a lock, between cut
+// LockerOutage checks that l fails, with an error and not a lock, between cut
 // and restore (which take its server away and bring it back), that a lock
 // taken before the cut cannot be released during it, and that l works
 // again after restore.
-func Outage(t *testing.T, l core.Locker, cut, restore func()) {
+func LockerOutage(t *testing.T, l core.Locker, cut, restore func()) {
 	held := MustLock(t, l, "lock:held", time.Minute)
 	cut()
 	if _, ok, err := l.TryLock(t.Context(), "lock:a", time.Minute); err == nil || ok {
