@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/fhirware/smart/core"
 )
 
 // CookieName is the name of the session cookie of a manager New creates,
@@ -318,10 +320,12 @@ func (b *Browser) SessionManager() *scs.SessionManager { return b.sm }
 
 // StoreErrorFunc returns an scs ErrorFunc for a session manager's
 // LoadAndSave: it logs the error to logger (slog.Default() when nil) and
-// answers 503 Service Unavailable, with no detail of the failure in the
-// body. LoadAndSave calls it when the store fails to load or save a
+// answers 503 with the code the SMART routes give a failing store,
+// storage_unavailable: as JSON {"error", "error_description"} when the
+// request's Accept asks for JSON, as text otherwise, with no detail of the
+// failure. LoadAndSave calls it when the store fails to load or save a
 // session. New installs it on the manager it creates; install it on your
-// own with
+// own, before or after the adapters are built, with
 //
 //	sm.ErrorFunc = sessions.StoreErrorFunc(logger)
 func StoreErrorFunc(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
@@ -331,12 +335,23 @@ func StoreErrorFunc(logger *slog.Logger) func(http.ResponseWriter, *http.Request
 			l = slog.Default()
 		}
 		l.LogAttrs(r.Context(), slog.LevelError, "sessions: session store failed",
+			slog.String("code", string(core.CodeStorageUnavailable)),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("error", err.Error()))
 		h := w.Header()
 		h.Del("Location")
 		h.Set("Cache-Control", "no-store")
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		h.Set("X-Content-Type-Options", "nosniff")
+		const desc = "the session store is not available; try again later"
+		if strings.Contains(r.Header.Get("Accept"), "json") {
+			h.Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", core.CodeStorageUnavailable, desc)
+			return
+		}
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "The session store is not available; try again later.\nError code: %s\n", core.CodeStorageUnavailable)
 	}
 }
