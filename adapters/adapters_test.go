@@ -7,7 +7,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fhirware/smart/adapters"
-	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/internal/adaptertest"
 )
 
@@ -23,33 +22,33 @@ func TestMain(m *testing.M) {
 // middleware on a ServeMux.
 func TestSuite(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Router{
-		Mount: func(t testing.TB, cfg adapters.Config) (http.Handler, *adapters.Smart) {
+		Mount: func(t testing.TB, cfg adapters.Config) http.Handler {
 			s, err := adapters.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			app := http.NewServeMux()
 			app.HandleFunc("GET /api/patient", func(w http.ResponseWriter, r *http.Request) {
-				adaptertest.Patient(w, r, core.FromContext(r.Context()))
+				adaptertest.Patient(w, r, adapters.FromContext(r.Context()))
 			})
 			app.HandleFunc("GET /api/fail", func(w http.ResponseWriter, r *http.Request) {
-				adaptertest.Touch(r, s)
+				adaptertest.Touch(r, cfg)
 				http.Error(w, "teapot", http.StatusTeapot)
 			})
 			mux := http.NewServeMux()
 			mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(app)))
 			mux.Handle("GET /open/whoami", s.LoadReady(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				adaptertest.WhoAmI(w, r, core.FromContext(r.Context()))
+				adaptertest.WhoAmI(w, r, adapters.FromContext(r.Context()))
 			})))
 			mux.Handle("GET /guarded/patient", s.RequireReady(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				adaptertest.Patient(w, r, core.FromContext(r.Context()))
+				adaptertest.Patient(w, r, adapters.FromContext(r.Context()))
 			})))
-			return mux, s
+			return mux
 		},
 		New: func(cfg adapters.Config) error {
 			_, err := adapters.New(cfg)
 			return err
 		},
-		Must: func(cfg adapters.Config) { adapters.MustNew(cfg) },
+		Must: func(cfg adapters.Config) { adapters.Smart(cfg) },
 	})
 }

@@ -57,7 +57,7 @@ func init() {
 // Config.Cookies requires, on a manager you pass too: see
 // Config.SessionManager.
 func New(cfg Config) (*App, error) {
-	if err := cfg.checkRedirects(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger

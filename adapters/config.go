@@ -137,8 +137,14 @@ func (cfg *Config) engine(storage core.Storage, locker func(core.Locker) core.Lo
 	return core.New(c)
 }
 
-// checkRedirects checks RedirectURL and LogoutURL.
-func (cfg *Config) checkRedirects() error {
+// check checks the fields the engine does not: Cookies, RedirectURL and
+// LogoutURL.
+func (cfg *Config) check() error {
+	switch cfg.Cookies {
+	case sessions.CookieSecure, sessions.CookieEmbeddedInEHR, sessions.CookieInsecureHTTP:
+	default:
+		return configError("Cookies", "is %d, not one of sessions.CookieSecure, CookieEmbeddedInEHR, CookieInsecureHTTP", int(cfg.Cookies))
+	}
 	if cfg.RedirectURL == "" {
 		return configError("RedirectURL", "is empty; set the app page the browser lands on after the callback, such as \"/fhir/\"")
 	}

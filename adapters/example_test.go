@@ -8,12 +8,13 @@ import (
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // The whole wiring without a router: the SMART routes mounted at /fhir, an app page that
 // reads the launched patient, and an EHR launch by a browser, here against
 // the sandbox EHR of core/smarttest.
-func ExampleSmart_Handler() {
+func ExampleApp_Handler() {
 	ehr := smarttest.NewServer(smarttest.Options{}) // in production: the EHR
 	defer ehr.Close()
 	ehr.RegisterClient(smarttest.Client{ID: "my-app"})
@@ -21,19 +22,20 @@ func ExampleSmart_Handler() {
 	defer app.Close()
 	base := "http://" + app.Listener.Addr().String()
 
-	s := adapters.MustNew(adapters.Config{
+	s := adapters.Smart(adapters.Config{
 		Config: core.Config{
 			ClientID:          "my-app",
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       "/fhir/",
 			Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true, // the sandbox speaks plain http
 		},
-		Cookies: adapters.CookieInsecureHTTP, // development on localhost only
+		RedirectURL: "/fhir/",
+		Cookies:     sessions.CookieInsecureHTTP, // development on localhost only
 	})
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p struct{ Name []struct{ Family string } }
-		if err := core.FromContext(r.Context()).Patient().Read(r.Context(), &p); err != nil {
+		rc := adapters.FromContext(r.Context())
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
 			http.Error(w, "could not read the patient", http.StatusBadGateway)
 			return
 		}

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 func TestSuite(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Router{
-		Mount: func(t testing.TB, cfg adapters.Config) (http.Handler, *adapters.Smart) {
+		Mount: func(t testing.TB, cfg adapters.Config) http.Handler {
 			s, err := chiware.New(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -31,7 +31,7 @@ func TestSuite(t *testing.T) {
 				adaptertest.Patient(w, r, chiware.ReadyClient(r))
 			})
 			s.Get("/api/fail", func(w http.ResponseWriter, r *http.Request) {
-				adaptertest.Touch(r, s.Adapter())
+				adaptertest.Touch(r, cfg)
 				http.Error(w, "teapot", http.StatusTeapot)
 			})
 			r := chi.NewRouter()
@@ -42,7 +42,7 @@ func TestSuite(t *testing.T) {
 			r.With(s.RequireReady).Get("/guarded/patient", func(w http.ResponseWriter, r *http.Request) {
 				adaptertest.Patient(w, r, chiware.ReadyClient(r))
 			})
-			return r, s.Adapter()
+			return r
 		},
 		New: func(cfg adapters.Config) error {
 			_, err := chiware.New(cfg)

@@ -11,6 +11,7 @@ import (
 	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // The whole wiring: the SMART routes mounted at /fhir, an app page that
@@ -28,15 +29,16 @@ func Example() {
 		Config: core.Config{
 			ClientID:          "my-app",
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       "/fhir/",
 			Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true, // the sandbox speaks plain http
 		},
-		Cookies: adapters.CookieInsecureHTTP, // development on localhost only
+		RedirectURL: "/fhir/",
+		Cookies:     sessions.CookieInsecureHTTP, // development on localhost only
 	})
 	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		var p struct{ Name []struct{ Family string } }
-		if err := chiware.ReadyClient(r).Patient().Read(r.Context(), &p); err != nil {
+		rc := chiware.ReadyClient(r)
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
 			http.Error(w, "could not read the patient", http.StatusBadGateway)
 			return
 		}

@@ -97,7 +97,9 @@ func (g *Group) ready(next echo.HandlerFunc, require bool) echo.HandlerFunc {
 
 // ReadyClient returns the launch's client put in the request by the ready
 // middleware, or nil.
-func ReadyClient(c echo.Context) *core.ReadyClient { return adapters.FromContext(c.Request().Context()) }
+func ReadyClient(c echo.Context) *core.ReadyClient {
+	return adapters.FromContext(c.Request().Context())
+}
 
 // URL returns the app URL ref with the request's launch handle in its
 // query; see [adapters.URL].

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 func TestSuite(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Router{
-		Mount: func(t testing.TB, cfg adapters.Config) (http.Handler, *adapters.Smart) {
+		Mount: func(t testing.TB, cfg adapters.Config) http.Handler {
 			e := echo.New()
 			s, err := echoware.New(e.Group("/fhir"), cfg)
 			if err != nil {
@@ -33,7 +33,7 @@ func TestSuite(t *testing.T) {
 				return nil
 			})
 			s.GET("/api/fail", func(c echo.Context) error {
-				adaptertest.Touch(c.Request(), s.Adapter())
+				adaptertest.Touch(c.Request(), cfg)
 				return echo.NewHTTPError(http.StatusTeapot, "teapot")
 			})
 			e.GET("/open/whoami", func(c echo.Context) error {
@@ -44,7 +44,7 @@ func TestSuite(t *testing.T) {
 				adaptertest.Patient(c.Response(), c.Request(), echoware.ReadyClient(c))
 				return nil
 			}, s.RequireReady)
-			return e, s.Adapter()
+			return e
 		},
 		New: func(cfg adapters.Config) error {
 			_, err := echoware.New(echo.New().Group("/fhir"), cfg)

@@ -11,6 +11,7 @@ import (
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/echoware"
+	"github.com/fhirware/smart/sessions"
 )
 
 // The whole wiring: the SMART routes mounted at /fhir, an app page that
@@ -29,15 +30,16 @@ func Example() {
 		Config: core.Config{
 			ClientID:          "my-app",
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       "/fhir/",
 			Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true, // the sandbox speaks plain http
 		},
-		Cookies: adapters.CookieInsecureHTTP, // development on localhost only
+		RedirectURL: "/fhir/",
+		Cookies:     sessions.CookieInsecureHTTP, // development on localhost only
 	})
 	s.GET("/", func(c echo.Context) error {
 		var p struct{ Name []struct{ Family string } }
-		if err := echoware.ReadyClient(c).Patient().Read(c.Request().Context(), &p); err != nil {
+		rc := echoware.ReadyClient(c)
+		if err := rc.FHIR().Read(c.Request().Context(), rc.Patient().String(), &p); err != nil {
 			return echo.NewHTTPError(http.StatusBadGateway, "could not read the patient")
 		}
 		return c.String(http.StatusOK, "Patient: "+p.Name[0].Family)

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 
 func TestSuite(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Router{
-		Mount: func(t testing.TB, cfg adapters.Config) (http.Handler, *adapters.Smart) {
+		Mount: func(t testing.TB, cfg adapters.Config) http.Handler {
 			r := gin.New()
 			s, err := ginware.New(r.Group("/fhir"), cfg)
 			if err != nil {
@@ -33,7 +33,7 @@ func TestSuite(t *testing.T) {
 				adaptertest.Patient(c.Writer, c.Request, ginware.ReadyClient(c))
 			})
 			s.GET("/api/fail", func(c *gin.Context) {
-				adaptertest.Touch(c.Request, s.Adapter())
+				adaptertest.Touch(c.Request, cfg)
 				c.AbortWithStatus(http.StatusTeapot)
 			})
 			r.GET("/open/whoami", s.LoadReady, func(c *gin.Context) {
@@ -42,7 +42,7 @@ func TestSuite(t *testing.T) {
 			r.GET("/guarded/patient", s.RequireReady, func(c *gin.Context) {
 				adaptertest.Patient(c.Writer, c.Request, ginware.ReadyClient(c))
 			})
-			return r, s.Adapter()
+			return r
 		},
 		New: func(cfg adapters.Config) error {
 			_, err := ginware.New(gin.New().Group("/fhir"), cfg)

@@ -347,11 +347,11 @@ func StoreErrorFunc(logger *slog.Logger) func(http.ResponseWriter, *http.Request
 		if strings.Contains(r.Header.Get("Accept"), "json") {
 			h.Set("Content-Type", "application/json; charset=utf-8")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", core.CodeStorageUnavailable, desc)
+			fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", string(core.CodeStorageUnavailable), desc)
 			return
 		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "The session store is not available; try again later.\nError code: %s\n", core.CodeStorageUnavailable)
+		fmt.Fprintf(w, "The session store is not available; try again later.\nError code: %s\n", string(core.CodeStorageUnavailable))
 	}
 }

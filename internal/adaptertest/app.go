@@ -15,21 +15,20 @@ import (
 // Router is one router under test.
 type Router struct {
 	// Mount builds the app from cfg with the router's Smart form mounted
-	// at /fhir, and returns it with the adapter it is made of. The app
-	// serves:
+	// at /fhir, and returns it. The app serves:
 	//
 	//	GET  /fhir/launch, GET /fhir/callback, POST /fhir/logout
 	//	                        the Smart form's own routes
 	//	GET  /fhir/api/patient  an app route of the Smart form:
 	//	                        Patient(w, r, rc), rc from the router's accessor
-	//	GET  /fhir/api/fail     an app route of the Smart form: Touch(r, s),
+	//	GET  /fhir/api/fail     an app route of the Smart form: Touch(r, cfg),
 	//	                        then fail with 418 the router's way (an echo
 	//	                        handler returns an error)
 	//	GET  /open/whoami       outside the mount, behind the exported
 	//	                        LoadReady: WhoAmI(w, r, rc)
 	//	GET  /guarded/patient   outside the mount, behind the exported
 	//	                        RequireReady: Patient(w, r, rc)
-	Mount func(t testing.TB, cfg adapters.Config) (http.Handler, *adapters.Smart)
+	Mount func(t testing.TB, cfg adapters.Config) http.Handler
 
 	// New builds the router's Smart form with its error-returning
 	// constructor and returns the error.
@@ -49,10 +48,10 @@ type PatientAnswer struct {
 
 // Patient answers with the launch's patient, read from the FHIR server with
 // rc, the client the router's accessor gave. It answers 500 when rc is nil
-// or is not the client core.FromContext finds in the request.
+// or is not the client adapters.FromContext finds in the request.
 func Patient(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
-	if rc == nil || core.FromContext(r.Context()) != rc {
-		http.Error(w, "adaptertest: the router's accessor and core.FromContext disagree", http.StatusInternalServerError)
+	if rc == nil || adapters.FromContext(r.Context()) != rc {
+		http.Error(w, "adaptertest: the router's accessor and adapters.FromContext disagree", http.StatusInternalServerError)
 		return
 	}
 	var p struct {
@@ -61,11 +60,11 @@ func Patient(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
 			Family string `json:"family"`
 		} `json:"name"`
 	}
-	if err := rc.Patient().Read(r.Context(), &p); err != nil {
-		http.Error(w, "adaptertest: reading the patient: "+string(core.ErrorCode(err)), http.StatusBadGateway)
+	if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
+		adapters.Error(w, r, err)
 		return
 	}
-	a := PatientAnswer{Patient: rc.Patient().ID(), Handle: rc.Handle(), Link: adapters.URL(r, "/fhir/api/patient")}
+	a := PatientAnswer{Patient: rc.Patient().ID, Handle: rc.Handle(), Link: adapters.URL(r, "/fhir/api/patient")}
 	if len(p.Name) > 0 {
 		a.Name = p.Name[0].Family
 	}
@@ -76,19 +75,19 @@ func Patient(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
 // WhoAmI answers with the patient id of the launch, or "no launch", for a
 // route behind LoadReady.
 func WhoAmI(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
-	if rc != core.FromContext(r.Context()) {
-		http.Error(w, "adaptertest: the router's accessor and core.FromContext disagree", http.StatusInternalServerError)
+	if rc != adapters.FromContext(r.Context()) {
+		http.Error(w, "adaptertest: the router's accessor and adapters.FromContext disagree", http.StatusInternalServerError)
 		return
 	}
 	if rc == nil {
 		w.Write([]byte("no launch"))
 		return
 	}
-	w.Write([]byte("patient " + rc.Patient().ID()))
+	w.Write([]byte("patient " + rc.Patient().ID))
 }
 
-// Touch changes the browser session, so that it must be saved with the
-// response.
-func Touch(r *http.Request, s *adapters.Smart) {
-	s.Browser().SessionManager().Put(r.Context(), "adaptertest:touched", "yes")
+// Touch changes the browser session, in the app's own session manager (the
+// Config's), so that it must be saved with the response.
+func Touch(r *http.Request, cfg adapters.Config) {
+	cfg.SessionManager.Put(r.Context(), "adaptertest:touched", "yes")
 }

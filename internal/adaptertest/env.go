@@ -19,6 +19,7 @@ import (
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/leakcheck"
+	"github.com/fhirware/smart/sessions"
 )
 
 // clientID is the app's client id at the fake EHR.
@@ -32,7 +33,6 @@ type env struct {
 	t     *testing.T
 	ehr   *smarttest.Server
 	app   *httptest.Server
-	smart *adapters.Smart
 	cfg   adapters.Config
 
 	logs   leakcheck.Buffer
@@ -58,24 +58,28 @@ func newEnv(t *testing.T, r Router, tweak func(*adapters.Config)) *env {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	e.tokens.Base = tr
+	logger := slog.New(slog.NewJSONHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The app's own manager, as an app that keeps values of its own in the
+	// session has: made as the adapters would, with the one store-error
+	// recipe.
+	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP), sessions.WithLogger(logger)).SessionManager()
 	e.cfg = adapters.Config{
 		Config: core.Config{
 			ClientID:          clientID,
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       "/fhir/api/patient",
 			Issuers:           []core.Issuer{{URL: e.ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true,
 			HTTPClient:        &http.Client{Transport: &e.tokens, Timeout: 10 * time.Second},
-			Logger:            slog.New(slog.NewJSONHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Logger:            logger,
 		},
-		Cookies: adapters.CookieInsecureHTTP,
+		SessionManager: sm,
+		RedirectURL:    "/fhir/api/patient",
+		Cookies:        sessions.CookieInsecureHTTP,
 	}
 	if tweak != nil {
 		tweak(&e.cfg)
 	}
-	var h http.Handler
-	h, e.smart = r.Mount(t, e.cfg)
-	e.app.Config.Handler = h
+	e.app.Config.Handler = r.Mount(t, e.cfg)
 	e.app.Start()
 	t.Cleanup(e.checkNoTokens)
 	return e

@@ -2,6 +2,7 @@ package adaptertest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -86,7 +87,7 @@ func ehrLaunch(t *testing.T, r Router) {
 		t.Fatal("the launch set no session cookie")
 	}
 	// A session with only a pending launch lives as long as the launch.
-	wantMaxAge(t, "the launch's", first.cookie(sessionCookie), core.DefaultPendingLaunchTTL)
+	wantMaxAge(t, "the launch's", first.cookie(sessionCookie), 10*time.Minute)
 	authz := first.location(t, launchURL)
 	if got, want := authz.Scheme+"://"+authz.Host+authz.Path, e.ehr.AuthorizeURL(); got != want {
 		t.Fatalf("launch redirects to %s, want the authorize endpoint %s", got, want)
@@ -122,17 +123,17 @@ func ehrLaunch(t *testing.T, r Router) {
 	if renewed == nil || renewed.Value == first.cookie(sessionCookie).Value {
 		t.Fatal("the callback did not renew the session token")
 	}
-	wantMaxAge(t, "the callback's", renewed, e.smart.Browser().SessionManager().Lifetime)
+	wantMaxAge(t, "the callback's", renewed, e.cfg.SessionManager.Lifetime)
 	app := cbResp.location(t, cb.String())
-	if app.Path != "/fhir/api/patient" || app.Query().Get(core.HandleParam) == "" {
+	if app.Path != "/fhir/api/patient" || app.Query().Get(adapters.HandleParam) == "" {
 		t.Fatalf("the callback redirects to %s, want /fhir/api/patient with a launch handle", app)
 	}
 
 	got := b.patient(app.String())
-	if got.Patient != "pat-1" || got.Name != "Shaw" || got.Handle != app.Query().Get(core.HandleParam) {
+	if got.Patient != "pat-1" || got.Name != "Shaw" || got.Handle != app.Query().Get(adapters.HandleParam) {
 		t.Errorf("app route answers %+v, want pat-1 Shaw with the handle", got)
 	}
-	if link, _ := url.Parse(got.Link); link == nil || link.Query().Get(core.HandleParam) != got.Handle {
+	if link, _ := url.Parse(got.Link); link == nil || link.Query().Get(adapters.HandleParam) != got.Handle {
 		t.Errorf("adapters.URL gave %q, want the handle in it", got.Link)
 	}
 	if again := b.patient(e.url("/fhir/api/patient")); again.Patient != "pat-1" {
@@ -252,7 +253,7 @@ func tokenEndpointFails(t *testing.T, r Router) {
 func storageFails(t *testing.T, r Router) {
 	e := newEnv(t, r, nil)
 	store := newFlakyStore()
-	e.smart.Browser().SessionManager().Store = store // the one-line swap
+	e.cfg.SessionManager.Store = store // the one-line swap, on the app's manager
 
 	b := e.browser()
 	app := b.launch(lcAmy)
@@ -278,7 +279,7 @@ func storageFails(t *testing.T, r Router) {
 func noLaunch(t *testing.T, r Router) {
 	e := newEnv(t, r, nil)
 	b := e.browser()
-	for _, path := range []string{"/fhir/api/patient", "/guarded/patient", "/fhir/api/patient?" + core.HandleParam + "=nope"} {
+	for _, path := range []string{"/fhir/api/patient", "/guarded/patient", "/fhir/api/patient?" + adapters.HandleParam + "=nope"} {
 		resp := b.get(e.url(path))
 		expect(t, resp, http.StatusUnauthorized)
 		wantPage(t, resp, "no_launch")
@@ -293,11 +294,11 @@ func noLaunch(t *testing.T, r Router) {
 	}
 	// With a session but another handle, LoadReady still lets the request through.
 	b.launch(lcAmy)
-	resp = b.get(e.url("/open/whoami?" + core.HandleParam + "=nope"))
+	resp = b.get(e.url("/open/whoami?" + adapters.HandleParam + "=nope"))
 	if resp.status != http.StatusOK || resp.body != "no launch" {
 		t.Errorf("LoadReady with an unknown handle answers %d %q", resp.status, resp.body)
 	}
-	expect(t, b.get(e.url("/fhir/api/patient?"+core.HandleParam+"=nope")), http.StatusUnauthorized)
+	expect(t, b.get(e.url("/fhir/api/patient?"+adapters.HandleParam+"=nope")), http.StatusUnauthorized)
 }
 
 func interleavedLaunches(t *testing.T, r Router) {
@@ -321,10 +322,10 @@ func interleavedLaunches(t *testing.T, r Router) {
 	if got := b.patient(e.url("/fhir/api/patient")); got.Patient != "pat-1" {
 		t.Errorf("without a handle: %+v, want the most recent launch, A", got)
 	}
-	if got := b.patient(e.url("/fhir/api/patient"), core.HandleHeader, bb.Handle); got.Patient != "pat-2" {
-		t.Errorf("with B's handle in %s: %+v, want B", core.HandleHeader, got)
+	if got := b.patient(e.url("/fhir/api/patient"), adapters.HandleHeader, bb.Handle); got.Patient != "pat-2" {
+		t.Errorf("with B's handle in %s: %+v, want B", adapters.HandleHeader, got)
 	}
-	if got := b.patient(e.url("/guarded/patient?" + core.HandleParam + "=" + bb.Handle)); got.Patient != "pat-2" {
+	if got := b.patient(e.url("/guarded/patient?" + adapters.HandleParam + "=" + bb.Handle)); got.Patient != "pat-2" {
 		t.Errorf("RequireReady with B's handle: %+v, want B", got)
 	}
 }
@@ -410,19 +411,19 @@ func jsonErrors(t *testing.T, r Router) {
 
 func cookieAttributes(t *testing.T, r Router) {
 	for _, c := range []struct {
-		mode        adapters.CookieMode
+		mode        sessions.CookieMode
 		passed      bool   // the app passes scs.New(), named app_session
 		name        string // the cookie's name
 		secure      bool
 		sameSite    http.SameSite
 		partitioned bool
 	}{
-		{adapters.CookieSecure, false, sessions.CookieName, true, http.SameSiteLaxMode, false},
-		{adapters.CookieEmbeddedInEHR, false, sessions.CookieName, true, http.SameSiteNoneMode, true},
-		{adapters.CookieInsecureHTTP, false, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
-		{adapters.CookieSecure, true, "__Host-app_session", true, http.SameSiteLaxMode, false},
-		{adapters.CookieEmbeddedInEHR, true, "__Host-app_session", true, http.SameSiteNoneMode, true},
-		{adapters.CookieInsecureHTTP, true, "app_session", false, http.SameSiteLaxMode, false},
+		{sessions.CookieSecure, false, sessions.CookieName, true, http.SameSiteLaxMode, false},
+		{sessions.CookieEmbeddedInEHR, false, sessions.CookieName, true, http.SameSiteNoneMode, true},
+		{sessions.CookieInsecureHTTP, false, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
+		{sessions.CookieSecure, true, "__Host-app_session", true, http.SameSiteLaxMode, false},
+		{sessions.CookieEmbeddedInEHR, true, "__Host-app_session", true, http.SameSiteNoneMode, true},
+		{sessions.CookieInsecureHTTP, true, "app_session", false, http.SameSiteLaxMode, false},
 	} {
 		name := c.mode.String()
 		if c.passed {
@@ -431,6 +432,7 @@ func cookieAttributes(t *testing.T, r Router) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, r, func(cfg *adapters.Config) {
 				cfg.Cookies = c.mode
+				cfg.SessionManager = nil // the manager New makes
 				if c.passed {
 					sm := scs.New() // Secure false, HttpOnly true
 					sm.Store = memstore.NewWithCleanupInterval(0)
@@ -456,8 +458,13 @@ func cookieAttributes(t *testing.T, r Router) {
 func errorHook(t *testing.T, r Router) {
 	e := newEnv(t, r, func(c *adapters.Config) {
 		c.RenderError = func(w http.ResponseWriter, r *http.Request, err error) {
-			w.WriteHeader(core.HTTPStatus(err))
-			fmt.Fprintf(w, "custom: %s", string(core.ErrorCode(err)))
+			var ce *core.Error
+			if !errors.As(err, &ce) {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(ce.Code.HTTPStatus())
+			fmt.Fprintf(w, "custom: %s", string(ce.Code))
 		}
 	})
 	b := e.browser()
@@ -497,21 +504,21 @@ func invalidConfig(t *testing.T, r Router) {
 		{"Config.Issuers", func(c *adapters.Config) { c.Issuers = nil }},
 		{"Config.Cookies", func(c *adapters.Config) { c.Cookies = 42 }},
 		{"Config.Cookies", func(c *adapters.Config) {
-			c.Cookies = adapters.CookieSecure
+			c.Cookies = sessions.CookieSecure
 			c.CallbackURL = "http://app.example/fhir/callback"
 		}},
 		{"Config.SessionManager.Cookie.Domain", func(c *adapters.Config) {
-			c.Cookies = adapters.CookieSecure
+			c.Cookies = sessions.CookieSecure
 			c.SessionManager = scs.New()
 			c.SessionManager.Cookie.Domain = "example.org"
 		}},
 		{"Config.SessionManager.Cookie.Path", func(c *adapters.Config) {
-			c.Cookies = adapters.CookieEmbeddedInEHR
+			c.Cookies = sessions.CookieEmbeddedInEHR
 			c.SessionManager = scs.New()
 			c.SessionManager.Cookie.Path = "/fhir"
 		}},
 		{"Config.SessionManager.Cookie.Name", func(c *adapters.Config) {
-			c.Cookies = adapters.CookieInsecureHTTP
+			c.Cookies = sessions.CookieInsecureHTTP
 			c.SessionManager = scs.New()
 			c.SessionManager.Cookie.Name = "__Host-app"
 		}},
@@ -519,7 +526,7 @@ func invalidConfig(t *testing.T, r Router) {
 		cfg := good
 		c.change(&cfg)
 		err := r.New(cfg)
-		if err == nil || !strings.Contains(err.Error(), c.field) || core.ErrorCode(err) != core.CodeInvalidConfig {
+		if err == nil || !strings.Contains(err.Error(), c.field) || !errors.Is(err, core.CodeInvalidConfig) {
 			t.Errorf("New with a bad %s: %v, want an invalid_config error naming the field", c.field, err)
 		}
 		func() {

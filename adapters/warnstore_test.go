@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -32,13 +33,13 @@ func TestWarnStore(t *testing.T) {
 		name        string
 		swapAfter   bool // sm.Store set after New
 		shared      bool
-		keys        []core.StoreKey
+		keys        []core.Secret
 		unsealed    int
 		withoutLock int
 	}{
 		{"shared store without keys", false, true, nil, 1, 1},
 		{"shared store swapped in after New", true, true, nil, 1, 1},
-		{"shared store with keys", false, true, []core.StoreKey{make([]byte, 32)}, 0, 1},
+		{"shared store with keys", false, true, []core.Secret{core.Secret(base64.StdEncoding.EncodeToString(make([]byte, 32)))}, 0, 1},
 		{"memstore without keys", false, false, nil, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,12 +51,13 @@ func TestWarnStore(t *testing.T) {
 			}
 			s, err := adapters.New(adapters.Config{
 				Config: core.Config{
-					ClientID: "app", CallbackURL: "https://app.test/fhir/callback", RedirectURL: "/fhir/",
+					ClientID: "app", CallbackURL: "https://app.test/fhir/callback",
 					Issuers:   []core.Issuer{{URL: "https://ehr.test/fhir"}},
 					Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
 					StoreKeys: tc.keys,
 				},
 				SessionManager: sm,
+				RedirectURL:    "/fhir/",
 			})
 			if err != nil {
 				t.Fatal(err)
