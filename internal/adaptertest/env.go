@@ -30,10 +30,10 @@ const clientID = "adaptertest-app"
 // issues, and checks when the test ends that no response or log line holds
 // a token.
 type env struct {
-	t     *testing.T
-	ehr   *smarttest.Server
-	app   *httptest.Server
-	cfg   adapters.Config
+	t   *testing.T
+	ehr *smarttest.Server
+	app *httptest.Server
+	cfg adapters.Config
 
 	logs   leakcheck.Buffer
 	tokens leakcheck.TokenRecorder
