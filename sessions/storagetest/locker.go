@@ -201,10 +201,10 @@ func (p prefixed) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 	return p.l.TryLock(ctx, p.prefix+key, ttl)
 }
 
-// LockerOutage checks that l fails, with an error and not a lock, between cut
-// and restore (which take its server away and bring it back), that a lock
-// taken before the cut cannot be released during it, and that l works
-// again after restore.
+// LockerOutage checks that l fails, with an error and not a lock, between
+// cut and restore (which take its server away and bring it back), that a
+// lock taken before the cut cannot be released during it, and that l
+// works again after restore.
 func LockerOutage(t *testing.T, l core.Locker, cut, restore func()) {
 	held := MustLock(t, l, "lock:held", time.Minute)
 	cut()
