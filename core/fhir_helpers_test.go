@@ -14,6 +14,7 @@ import (
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 // seenRequest is a request as the fake EHR's HTTP server received it.
@@ -30,7 +31,7 @@ type fhirEnv struct {
 	base    string // the FHIR base URL
 	eng     *core.Engine
 	store   *memStorage
-	clock   *clock
+	clock   *testclock.Clock
 	browser string // the browser's id
 	handle  string
 	rc      *core.ReadyClient
@@ -51,7 +52,7 @@ type fhirSetup struct {
 // authorize, callback) and returns the env with its ReadyClient.
 func launchForFHIR(t testing.TB, setup fhirSetup) *fhirEnv {
 	t.Helper()
-	c := newClock()
+	c := testclock.New()
 	env := &fhirEnv{clock: c, store: newMemStorage(c.Now), browser: "sid-1"}
 	opts := setup.ehr
 	if opts.Now == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 // memStorage is a core.Storage in a map, honouring TTLs against a clock.
@@ -101,33 +102,13 @@ func (m *memStorage) len() int {
 	return len(m.data)
 }
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is a fake EHR, an engine configured for it and its storage.
 type harness struct {
 	t     testing.TB
 	ehr   *smarttest.Server
 	eng   *core.Engine
 	store *memStorage
-	clock *clock
+	clock *testclock.Clock
 }
 
 // newHarness starts smarttest with opts, registers client, and builds an
@@ -135,7 +116,7 @@ type harness struct {
 // cfg.Issuers, when empty, lists the EHR with issuer's settings.
 func newHarness(t testing.TB, opts smarttest.Options, client smarttest.Client, cfg core.Config, issuer core.Issuer) *harness {
 	t.Helper()
-	c := newClock()
+	c := testclock.New()
 	if opts.Now == nil {
 		opts.Now = c.Now
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 func TestMemoryStorage(t *testing.T) {
@@ -139,7 +140,7 @@ func TestMemoryStorageTakeIsAtomic(t *testing.T) {
 func TestDefaultStorageKeepsALaunchForLaunchTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := newClock()
+	c := testclock.New()
 	ehr := smarttest.NewServer(smarttest.Options{Now: c.Now})
 	t.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,22 +240,4 @@ func verifyIDToken(t *testing.T, s *smarttest.Server, idt string) (map[string]an
 func str(v any) string {
 	s, _ := v.(string)
 	return s
-}
-
-// atomicTime is a settable clock for Options.Now.
-type atomicTime struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (a *atomicTime) get() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.t
-}
-
-func (a *atomicTime) set(t time.Time) {
-	a.mu.Lock()
-	a.t = t
-	a.mu.Unlock()
 }

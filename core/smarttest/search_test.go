@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 )
 
 // searchPage is one searchset Bundle, read.
@@ -177,9 +178,9 @@ func TestSearchSortByDate(t *testing.T) {
 
 func TestSearchSortByLastUpdated(t *testing.T) {
 	t.Parallel()
-	now := &atomicTime{t: time.Now()}
-	s, tok := session(t, smarttest.Options{Now: now.get})
-	now.set(now.get().Add(time.Minute))
+	now := testclock.New()
+	s, tok := session(t, smarttest.Options{Now: now.Now})
+	now.Advance(time.Minute)
 	obs5 := observation("pat-1", "http://loinc.org", "8310-5", "2024-03-01T09:34:00Z")
 	obs5["resourceType"], obs5["id"] = "Observation", "obs-5"
 	if resp, b := fhir(t, s, tok, "PUT", "/Observation/obs-5", obs5); resp.StatusCode != 200 {
@@ -190,7 +191,7 @@ func TestSearchSortByLastUpdated(t *testing.T) {
 	if want := ids("obs-5", "obs-12", "obs-11"); !slices.Equal(got, want) {
 		t.Errorf("_sort=-_lastUpdated,-date: %v, want %v", got, want)
 	}
-	got = search(t, s, tok, "/Observation?patient=pat-1&_lastUpdated=gt"+now.get().Add(-time.Second).UTC().Format(time.RFC3339)).ids
+	got = search(t, s, tok, "/Observation?patient=pat-1&_lastUpdated=gt"+now.Now().Add(-time.Second).UTC().Format(time.RFC3339)).ids
 	if !slices.Equal(got, ids("obs-5")) {
 		t.Errorf("_lastUpdated=gt…: %v, want obs-5", got)
 	}

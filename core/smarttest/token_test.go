@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/internal/testclock"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -147,9 +148,8 @@ func TestTokenCodeChecks(t *testing.T) {
 
 func TestTokenCodeSingleUseAndExpiry(t *testing.T) {
 	t.Parallel()
-	var now atomicTime
-	now.set(time.Now())
-	s := start(t, smarttest.Options{Now: now.get})
+	now := testclock.New()
+	s := start(t, smarttest.Options{Now: now.Now})
 
 	pk := newPKCE()
 	c := code(t, s, authParams(s, "app", pk))
@@ -167,7 +167,7 @@ func TestTokenCodeSingleUseAndExpiry(t *testing.T) {
 
 	pk = newPKCE()
 	c = code(t, s, authParams(s, "app", pk))
-	now.set(now.get().Add(61 * time.Second))
+	now.Advance(61 * time.Second)
 	if status, body := postToken(t, s, codeForm(c, pk, "client_id", "app"), "", ""); status != 400 {
 		t.Fatalf("expired code: %d %v, want 400", status, body)
 	}
