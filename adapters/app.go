@@ -45,6 +45,16 @@ func init() {
 	hooks.Ready = func(app any, w http.ResponseWriter, r *http.Request, require bool) (*http.Request, bool) {
 		return app.(*App).ready(w, r, require)
 	}
+	hooks.Routes = func(app any) []hooks.Route { return app.(*App).routes() }
+}
+
+// routes are the App's own routes.
+func (a *App) routes() []hooks.Route {
+	return []hooks.Route{
+		{Method: http.MethodGet, Path: "/launch", Handler: a.launch},
+		{Method: http.MethodGet, Path: "/callback", Handler: a.callback},
+		{Method: http.MethodPost, Path: "/logout", Handler: a.logout},
+	}
 }
 
 // New validates cfg and returns an App. An invalid Config gives a
@@ -105,13 +115,7 @@ func New(cfg Config) (*App, error) {
 // invalid. Like regexp.MustCompile, it is for a Config written in the
 // program, where an error is the programmer's. Every router package has a
 // Smart of its own, on the same terms.
-func Smart(cfg Config) *App {
-	a, err := New(cfg)
-	if err != nil {
-		panic(err.Error())
-	}
-	return a
-}
+func Smart(cfg Config) *App { return hooks.Must(New(cfg)) }
 
 // Engine returns the engine shared by the handlers, for the app's use
 // outside HTTP handlers.
@@ -190,9 +194,9 @@ func (a *App) storeError(w http.ResponseWriter, r *http.Request, err error) {
 //	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(app)))
 func (a *App) Handler(app http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /launch", a.launch)
-	mux.Handle("GET /callback", a.callback)
-	mux.Handle("POST /logout", a.logout)
+	for _, rt := range a.routes() {
+		mux.Handle(rt.Method+" "+rt.Path, rt.Handler)
+	}
 	mux.Handle("/", a.RequireReady(app))
 	return mux
 }

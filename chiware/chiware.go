@@ -7,6 +7,7 @@ import (
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/internal/hooks"
 )
 
 // Router is a chi.Router with the SMART routes GET /launch, GET /callback
@@ -30,22 +31,16 @@ func New(cfg adapters.Config) (*Router, error) {
 		return nil, err
 	}
 	mux := chi.NewRouter()
-	mux.Method(http.MethodGet, "/launch", s.Launch())
-	mux.Method(http.MethodGet, "/callback", s.Callback())
-	mux.Method(http.MethodPost, "/logout", s.Logout())
+	for _, rt := range hooks.Routes(s) {
+		mux.Method(rt.Method, rt.Path, rt.Handler)
+	}
 	return &Router{Router: mux.With(s.RequireReady), mux: mux, smart: s}, nil
 }
 
 // Smart is like [New] but panics, with New's message, if the Config is
 // invalid. Like regexp.MustCompile, it is for a Config written in the
 // program, where an error is the programmer's.
-func Smart(cfg adapters.Config) *Router {
-	r, err := New(cfg)
-	if err != nil {
-		panic(err.Error())
-	}
-	return r
-}
+func Smart(cfg adapters.Config) *Router { return hooks.Must(New(cfg)) }
 
 // ServeHTTP serves the SMART routes and the app routes.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }

@@ -28,10 +28,10 @@ func New(g *echo.Group, cfg adapters.Config) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, rt := range hooks.Routes(s) {
+		g.Add(rt.Method, rt.Path, echo.WrapHandler(rt.Handler))
+	}
 	sg := &Group{smart: s}
-	g.GET("/launch", echo.WrapHandler(s.Launch()))
-	g.GET("/callback", echo.WrapHandler(s.Callback()))
-	g.POST("/logout", echo.WrapHandler(s.Logout()))
 	sg.Group = g.Group("", sg.RequireReady)
 	return sg, nil
 }
@@ -39,13 +39,7 @@ func New(g *echo.Group, cfg adapters.Config) (*Group, error) {
 // Smart is like [New] but panics, with New's message, if the Config is
 // invalid. Like regexp.MustCompile, it is for a Config written in the
 // program, where an error is the programmer's.
-func Smart(g *echo.Group, cfg adapters.Config) *Group {
-	sg, err := New(g, cfg)
-	if err != nil {
-		panic(err.Error())
-	}
-	return sg
-}
+func Smart(g *echo.Group, cfg adapters.Config) *Group { return hooks.Must(New(g, cfg)) }
 
 // RequireReady is the ready middleware, for routes outside the group. It
 // shares the Group's engine and caches: requests with a usable launch get

@@ -29,10 +29,10 @@ func New(g *gin.RouterGroup, cfg adapters.Config) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, rt := range hooks.Routes(s) {
+		g.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
+	}
 	sg := &Group{smart: s}
-	g.GET("/launch", gin.WrapH(s.Launch()))
-	g.GET("/callback", gin.WrapH(s.Callback()))
-	g.POST("/logout", gin.WrapH(s.Logout()))
 	sg.RouterGroup = g.Group("", sg.RequireReady)
 	return sg, nil
 }
@@ -40,13 +40,7 @@ func New(g *gin.RouterGroup, cfg adapters.Config) (*Group, error) {
 // Smart is like [New] but panics, with New's message, if the Config is
 // invalid. Like regexp.MustCompile, it is for a Config written in the
 // program, where an error is the programmer's.
-func Smart(g *gin.RouterGroup, cfg adapters.Config) *Group {
-	sg, err := New(g, cfg)
-	if err != nil {
-		panic(err.Error())
-	}
-	return sg
-}
+func Smart(g *gin.RouterGroup, cfg adapters.Config) *Group { return hooks.Must(New(g, cfg)) }
 
 // RequireReady is the ready middleware, for routes outside the group. It
 // shares the Group's engine and caches: requests with a usable launch get
