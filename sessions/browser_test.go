@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,20 +52,22 @@ func sessionCookie(t *testing.T, res *http.Response, name string) *http.Cookie {
 	return nil
 }
 
-// startID is a handler that gets or makes the SMART session id and writes it.
+// startID is a handler that gives the browser a SMART session id as a
+// launch that succeeded does (LaunchID, then Launched), and writes the id.
 func startID(b *sessions.Browser) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := b.ID(r.Context())
+		id, _, err := b.LaunchID(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
+		b.Launched(r.Context(), id, 10*time.Minute)
 		io.WriteString(w, id)
 	}
 }
 
-// existingID writes the SMART session id, or "-" when there is none.
-func existingID(b *sessions.Browser) http.HandlerFunc {
+// writeID writes the SMART session id, or "-" when there is none.
+func writeID(b *sessions.Browser) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := b.ID(r.Context())
 		if !ok {
@@ -95,9 +98,10 @@ func TestNewCookieDefaults(t *testing.T) {
 		partitioned bool
 	}{
 		{"Default", nil, sessions.CookieName, true, "SameSite=Lax", false},
-		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, sessions.InsecureCookieName, false, "SameSite=Lax", false},
-		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, sessions.CookieName, true, "SameSite=None", true},
-		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, sessions.CookieName, true, "SameSite=None", true},
+		{"CookieSecure", []sessions.Option{sessions.WithCookies(sessions.CookieSecure)}, sessions.CookieName, true, "SameSite=Lax", false},
+		{"CookieInsecureHTTP", []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP)}, sessions.InsecureCookieName, false, "SameSite=Lax", false},
+		{"CookieEmbeddedInEHR", []sessions.Option{sessions.WithCookies(sessions.CookieEmbeddedInEHR)}, sessions.CookieName, true, "SameSite=None", true},
+		{"LastModeWins", []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP), sessions.WithCookies(sessions.CookieEmbeddedInEHR)}, sessions.CookieName, true, "SameSite=None", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -132,8 +136,8 @@ func TestNewCookieDefaults(t *testing.T) {
 
 // A manager the app passes keeps its settings but for the cookie
 // attributes each mode sets: HttpOnly always; Secure and the __Host- prefix
-// unless AllowInsecureHTTP is alone; SameSite=None and Partitioned when
-// embedded.
+// unless in CookieInsecureHTTP; SameSite=None and Partitioned in
+// CookieEmbeddedInEHR.
 func TestNewSetsAppManagerCookie(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -148,11 +152,11 @@ func TestNewSetsAppManagerCookie(t *testing.T) {
 		{"Default", nil, "app_session", "__Host-app_session", true, http.SameSiteLaxMode, false},
 		{"DefaultPrefixed", nil, "__Host-app", "__Host-app", true, http.SameSiteLaxMode, false},
 		{"DefaultPrefixedLowercase", nil, "__host-app", "__host-app", true, http.SameSiteLaxMode, false},
-		{"AllowInsecureHTTP", []sessions.Option{sessions.AllowInsecureHTTP()}, "app_session", "app_session", false, http.SameSiteLaxMode, false},
-		{"AllowInsecureHTTPNewsName", []sessions.Option{sessions.AllowInsecureHTTP()}, sessions.CookieName, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
+		{"CookieInsecureHTTP", []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP)}, "app_session", "app_session", false, http.SameSiteLaxMode, false},
+		{"CookieInsecureHTTPRenamesCookieName", []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP)}, sessions.CookieName, sessions.InsecureCookieName, false, http.SameSiteLaxMode, false},
 		{"DefaultInsecureName", nil, sessions.InsecureCookieName, sessions.CookieName, true, http.SameSiteLaxMode, false},
-		{"EmbeddedInEHR", []sessions.Option{sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
-		{"EmbeddedInEHRWinsOverInsecure", []sessions.Option{sessions.AllowInsecureHTTP(), sessions.EmbeddedInEHR()}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
+		{"CookieEmbeddedInEHR", []sessions.Option{sessions.WithCookies(sessions.CookieEmbeddedInEHR)}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
+		{"LastModeWins", []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP), sessions.WithCookies(sessions.CookieEmbeddedInEHR)}, "app_session", "__Host-app_session", true, http.SameSiteNoneMode, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -185,7 +189,7 @@ func TestNewSetsAppManagerCookie(t *testing.T) {
 // manager's field.
 func TestCheckCookie(t *testing.T) {
 	t.Parallel()
-	insecure := []sessions.Option{sessions.AllowInsecureHTTP()}
+	insecure := []sessions.Option{sessions.WithCookies(sessions.CookieInsecureHTTP)}
 	for _, tc := range []struct {
 		name   string
 		opts   []sessions.Option
@@ -195,7 +199,7 @@ func TestCheckCookie(t *testing.T) {
 	}{
 		{name: "Default"},
 		{name: "Domain", before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }, field: "Cookie.Domain"},
-		{name: "DomainEmbedded", opts: []sessions.Option{sessions.EmbeddedInEHR()}, before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }, field: "Cookie.Domain"},
+		{name: "DomainEmbedded", opts: []sessions.Option{sessions.WithCookies(sessions.CookieEmbeddedInEHR)}, before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }, field: "Cookie.Domain"},
 		{name: "Path", before: func(sm *scs.SessionManager) { sm.Cookie.Path = "/fhir" }, field: "Cookie.Path"},
 		{name: "EmptyPath", before: func(sm *scs.SessionManager) { sm.Cookie.Path = "" }, field: "Cookie.Path"},
 		{name: "DomainInsecure", opts: insecure, before: func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.org" }},
@@ -230,31 +234,34 @@ func TestCheckCookie(t *testing.T) {
 	}
 }
 
+// ID finds no id in a new browser's session, and sets no cookie for
+// asking; after a launch it finds the launch's id on every request, and
+// LaunchID gives that id again, not a fresh one.
 func TestID(t *testing.T) {
 	t.Parallel()
-	b := sessions.New(newManager(), sessions.AllowInsecureHTTP())
+	b := sessions.New(newManager(), sessions.WithCookies(sessions.CookieInsecureHTTP))
 	name := b.SessionManager().Cookie.Name
 
-	res := serve(b, nil, existingID(b))
+	res := serve(b, nil, writeID(b))
 	if got := body(t, res); got != "-" {
 		t.Fatalf("a new browser has id %q", got)
 	}
 	if len(res.Cookies()) != 0 {
-		t.Fatalf("Existing alone set a cookie: %q", res.Header.Values("Set-Cookie"))
+		t.Fatalf("ID alone set a cookie: %q", res.Header.Values("Set-Cookie"))
 	}
 
 	res = serve(b, nil, startID(b))
 	id := body(t, res)
-	if raw, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(raw) < 16 {
-		t.Fatalf("id %q: %d bytes, %v; want >= 128 bits, base64url", id, len(raw), err)
+	if raw, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(raw) < 32 {
+		t.Fatalf("id %q: %d bytes, %v; want 256 bits, base64url", id, len(raw), err)
 	}
 	cookie := sessionCookie(t, res, name)
 
-	if got := body(t, serve(b, cookie, startID(b))); got != id {
+	if got := body(t, serve(b, cookie, writeID(b))); got != id {
 		t.Fatalf("ID on the next request = %q, want %q", got, id)
 	}
-	if got := body(t, serve(b, cookie, existingID(b))); got != id {
-		t.Fatalf("Existing on the next request = %q, want %q", got, id)
+	if got := body(t, serve(b, cookie, launchWith(b, time.Minute, false))); got != id+" false" {
+		t.Fatalf("LaunchID on the next request = %q, want %q", got, id+" false")
 	}
 	if other := body(t, serve(b, nil, startID(b))); other == id {
 		t.Fatal("two browsers got the same id")
@@ -307,7 +314,7 @@ func TestLaunchIDFailedLaunch(t *testing.T) {
 	t.Parallel()
 	sm := newManager()
 	store := sm.Store.(*memstore.MemStore)
-	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+	b := sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP))
 
 	res := serve(b, nil, launchWith(b, 10*time.Minute, false))
 	id, fresh, _ := strings.Cut(body(t, res), " ")
@@ -343,7 +350,7 @@ func TestLaunchedDeadline(t *testing.T) {
 	t.Parallel()
 	const pending = 10 * time.Minute
 	sm := newManager()
-	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+	b := sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP))
 
 	res := serve(b, nil, launchWith(b, pending, true))
 	id, _, _ := strings.Cut(body(t, res), " ")
@@ -353,7 +360,7 @@ func TestLaunchedDeadline(t *testing.T) {
 	}
 	near(t, "the cookie's Expires", cookie.Expires, time.Now().Add(pending))
 	near(t, "the stored session's deadline", deadline(t, sm, cookie), time.Now().Add(pending))
-	if got := body(t, serve(b, cookie, existingID(b))); got != id {
+	if got := body(t, serve(b, cookie, writeID(b))); got != id {
 		t.Fatalf("the launch's session has id %q, want %q", got, id)
 	}
 
@@ -391,7 +398,7 @@ func TestLaunchedDeadline(t *testing.T) {
 func TestLaunchedKeepsAppSession(t *testing.T) {
 	t.Parallel()
 	sm := newManager()
-	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+	b := sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP))
 	res := serve(b, nil, func(w http.ResponseWriter, r *http.Request) {
 		sm.Put(r.Context(), "app:cart", "3 items")
 		launchWith(b, 10*time.Minute, true)(w, r)
@@ -403,7 +410,7 @@ func TestLaunchedKeepsAppSession(t *testing.T) {
 // token no longer loads the session.
 func TestRenew(t *testing.T) {
 	t.Parallel()
-	b := sessions.New(newManager(), sessions.AllowInsecureHTTP())
+	b := sessions.New(newManager(), sessions.WithCookies(sessions.CookieInsecureHTTP))
 	name := b.SessionManager().Cookie.Name
 
 	res := serve(b, nil, startID(b))
@@ -413,7 +420,7 @@ func TestRenew(t *testing.T) {
 		if err := b.Renew(r.Context()); err != nil {
 			t.Errorf("Renew: %v", err)
 		}
-		existingID(b)(w, r)
+		writeID(b)(w, r)
 	})
 	if got := body(t, res); got != id {
 		t.Fatalf("id after Renew = %q, want %q", got, id)
@@ -422,35 +429,11 @@ func TestRenew(t *testing.T) {
 	if renewed.Value == old.Value {
 		t.Fatal("Renew kept the token")
 	}
-	if got := body(t, serve(b, renewed, existingID(b))); got != id {
+	if got := body(t, serve(b, renewed, writeID(b))); got != id {
 		t.Fatalf("the new token loads id %q, want %q", got, id)
 	}
-	if got := body(t, serve(b, old, existingID(b))); got != "-" {
+	if got := body(t, serve(b, old, writeID(b))); got != "-" {
 		t.Fatalf("the old token still loads id %q", got)
-	}
-}
-
-func TestDestroy(t *testing.T) {
-	t.Parallel()
-	b := sessions.New(newManager(), sessions.AllowInsecureHTTP())
-	name := b.SessionManager().Cookie.Name
-	res := serve(b, nil, startID(b))
-	cookie := sessionCookie(t, res, name)
-
-	res = serve(b, cookie, func(w http.ResponseWriter, r *http.Request) {
-		if err := b.Destroy(r.Context()); err != nil {
-			t.Errorf("Destroy: %v", err)
-		}
-		existingID(b)(w, r)
-	})
-	if got := body(t, res); got != "-" {
-		t.Fatalf("id after Destroy = %q", got)
-	}
-	if c := sessionCookie(t, res, name); c.MaxAge >= 0 {
-		t.Fatalf("Destroy did not clear the cookie: %+v", c)
-	}
-	if got := body(t, serve(b, cookie, existingID(b))); got != "-" {
-		t.Fatalf("the destroyed token still loads id %q", got)
 	}
 }
 
@@ -468,54 +451,154 @@ func TestBrowserStorage(t *testing.T) {
 	}
 }
 
-// A store failing under LoadAndSave answers 503, with nothing of the
-// failure in the body, and logs it.
+// A failing store is answered 503 with the code storage_unavailable, as
+// JSON when the request's Accept asks for it and as text otherwise, both
+// under the Browser's LoadAndSave on a manager New made and under the
+// app's own sm.LoadAndSave with ErrorFunc set to StoreErrorFunc (the
+// recipe for a manager of the app's). The body says nothing of the
+// failure, which is logged; a redirect the handler began is dropped, and
+// no cookie names the session that could not be saved.
 func TestStoreErrorFunc(t *testing.T) {
 	t.Parallel()
 	const secret = "dial tcp 10.0.0.7:6379: connection refused"
 	var logs bytes.Buffer
-	b := sessions.New(nil, sessions.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	b.SessionManager().Store = failingStore{errors.New(secret)}
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 
-	check := func(what string, res *http.Response) {
-		t.Helper()
-		if res.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("%s: status %d, want 503", what, res.StatusCode)
-		}
-		if got := body(t, res); strings.Contains(got, "10.0.0.7") || strings.Contains(got, "refused") {
-			t.Errorf("%s: body shows the failure: %q", what, got)
-		}
-		if loc := res.Header.Get("Location"); loc != "" {
-			t.Errorf("%s: Location %q on a 503", what, loc)
+	b := sessions.New(nil, sessions.WithLogger(logger))
+	b.SessionManager().Store = failingStore{errors.New(secret)}
+	own := newManager()
+	own.Store = failingStore{errors.New(secret)}
+	own.ErrorFunc = sessions.StoreErrorFunc(logger)
+
+	// save puts a value in the session and answers with a redirect, whose
+	// header is where scs saves the session.
+	save := func(sm *scs.SessionManager) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			sm.Put(r.Context(), "app:cart", "3 items")
+			w.Header().Set("Location", "/next")
+			w.WriteHeader(http.StatusFound)
 		}
 	}
-	// Loading a session with a token.
-	check("load", serve(b, &http.Cookie{Name: sessions.CookieName, Value: "token"}, startID(b)))
-	// Saving a new session, after the handler ran.
-	check("commit", serve(b, nil, func(w http.ResponseWriter, r *http.Request) {
-		b.ID(r.Context())
-		http.Redirect(w, r, "/next", http.StatusFound)
-	}))
-	if !strings.Contains(logs.String(), "10.0.0.7") {
-		t.Errorf("the failure was not logged: %q", logs.String())
+	reached := func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the handler ran after the session failed to load")
+	}
+	for _, m := range []struct {
+		name string
+		sm   *scs.SessionManager
+		wrap func(http.Handler) http.Handler
+	}{
+		{"Browser", b.SessionManager(), b.LoadAndSave},
+		{"AppManager", own, own.LoadAndSave},
+	} {
+		for _, op := range []struct {
+			name    string
+			cookie  bool // the request carries a session token, which is loaded
+			handler http.HandlerFunc
+		}{
+			{"Load", true, reached},
+			{"Commit", false, save(m.sm)},
+		} {
+			for _, accept := range []string{"", "application/json"} {
+				name := m.name + "/" + op.name + "/Text"
+				if accept != "" {
+					name = m.name + "/" + op.name + "/JSON"
+				}
+				t.Run(name, func(t *testing.T) {
+					r := httptest.NewRequest("GET", "/", nil)
+					if op.cookie {
+						r.AddCookie(&http.Cookie{Name: m.sm.Cookie.Name, Value: "token"})
+					}
+					if accept != "" {
+						r.Header.Set("Accept", accept)
+					}
+					w := httptest.NewRecorder()
+					m.wrap(op.handler).ServeHTTP(w, r)
+					checkStoreError(t, w.Result(), accept != "")
+				})
+			}
+		}
+	}
+	if got := logs.String(); !strings.Contains(got, "10.0.0.7") || !strings.Contains(got, "storage_unavailable") {
+		t.Errorf("the failure was not logged with its code: %q", got)
 	}
 }
 
-// Renew and Destroy report a failing store as storage_unavailable.
-func TestRenewDestroyStoreFailure(t *testing.T) {
+// checkStoreError checks StoreErrorFunc's answer.
+func checkStoreError(t *testing.T, res *http.Response, wantJSON bool) {
+	t.Helper()
+	got := body(t, res)
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", res.StatusCode)
+	}
+	if strings.Contains(got, "10.0.0.7") || strings.Contains(got, "refused") {
+		t.Errorf("the body shows the failure: %q", got)
+	}
+	if loc := res.Header.Get("Location"); loc != "" {
+		t.Errorf("Location %q on a 503", loc)
+	}
+	if c := res.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("a 503 set a cookie: %q", c)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
+	ct := res.Header.Get("Content-Type")
+	if !wantJSON {
+		if !strings.HasPrefix(ct, "text/plain") || !strings.Contains(got, "storage_unavailable") {
+			t.Errorf("Content-Type %q, body %q; want text naming storage_unavailable", ct, got)
+		}
+		return
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal([]byte(got), &e); err != nil || !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, body %q (%v); want JSON", ct, got, err)
+	}
+	if e.Error != "storage_unavailable" || e.Description == "" {
+		t.Errorf("JSON %+v; want error storage_unavailable with a description", e)
+	}
+}
+
+// Renew and RenewAfterCallback report a failing store as
+// storage_unavailable: RenewAfterCallback when it writes the forward of the
+// old token, and when it renews without one.
+func TestRenewStoreFailure(t *testing.T) {
 	t.Parallel()
 	sm := newManager()
-	b := sessions.New(sm, sessions.AllowInsecureHTTP())
+	b := sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP))
 	res := serve(b, nil, startID(b))
 	cookie := sessionCookie(t, res, sm.Cookie.Name)
 	ctx, err := sm.Load(t.Context(), cookie.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := b.ID(ctx); !ok {
+		t.Fatal("the loaded session has no SMART session id")
+	}
 	sm.Store = failingStore{errors.New("gone")}
-	for name, err := range map[string]error{"Renew": b.Renew(ctx), "Destroy": b.Destroy(ctx)} {
+	for name, err := range map[string]error{
+		"Renew":                      b.Renew(ctx),
+		"RenewAfterCallback":         b.RenewAfterCallback(ctx, sessions.LaunchUser(core.LaunchContext{AuthIssuer: "https://ehr.example", Subject: "user-1"})),
+		"RenewAfterCallback no user": b.RenewAfterCallback(ctx, ""),
+	} {
 		if !errors.Is(err, core.CodeStorageUnavailable) {
 			t.Errorf("%s = %v; want storage_unavailable", name, err)
+		}
+	}
+}
+
+func TestCookieModeString(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[sessions.CookieMode]string{
+		sessions.CookieSecure:        "CookieSecure",
+		sessions.CookieEmbeddedInEHR: "CookieEmbeddedInEHR",
+		sessions.CookieInsecureHTTP:  "CookieInsecureHTTP",
+		sessions.CookieMode(7):       "CookieMode(7)",
+	} {
+		if got := m.String(); got != want {
+			t.Errorf("CookieMode %d = %q, want %q", int(m), got, want)
 		}
 	}
 }

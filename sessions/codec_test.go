@@ -111,7 +111,7 @@ func TestCodecCorrupt(t *testing.T) {
 // types through a request; a manager the app passes keeps its codec.
 func TestNewCodec(t *testing.T) {
 	t.Parallel()
-	b := sessions.New(nil, sessions.AllowInsecureHTTP())
+	b := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP))
 	sm := b.SessionManager()
 	if _, ok := sm.Codec.(sessions.Codec); !ok {
 		t.Fatalf("Codec %T, want sessions.Codec", sm.Codec)
@@ -119,9 +119,11 @@ func TestNewCodec(t *testing.T) {
 	sm.Store = memstore.NewWithCleanupInterval(0)
 	h := b.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/set" {
-			if _, err := b.ID(r.Context()); err != nil {
+			id, _, err := b.LaunchID(r.Context())
+			if err != nil {
 				t.Error(err)
 			}
+			b.Launched(r.Context(), id, time.Minute)
 			sm.Put(r.Context(), "user", appValue{"x"})
 			sm.Put(r.Context(), "n", 7)
 			return

@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,7 +76,7 @@ func testFlow(t *testing.T, newStore func(t *testing.T) (scs.Store, string)) {
 
 	store, keyPrefix := newStore(t)
 	sm := newManager()
-	b := sessions.New(sm, sessions.AllowInsecureHTTP(), sessions.WithKeyPrefix(keyPrefix))
+	b := sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP), sessions.WithKeyPrefix(keyPrefix))
 	sm.Store = store // the one-line swap
 
 	var app http.Handler
@@ -85,8 +86,8 @@ func testFlow(t *testing.T, newStore func(t *testing.T) (scs.Store, string)) {
 		ClientID:          "app",
 		Scope:             "launch openid fhirUser patient/*.read offline_access",
 		CallbackURL:       srv.URL + "/fhir/callback",
-		RedirectURL:       srv.URL + "/fhir/",
 		Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
+		Storage:           b.Storage(),
 		AllowInsecureHTTP: true,
 	})
 	if err != nil {
@@ -124,9 +125,10 @@ func testFlow(t *testing.T, newStore func(t *testing.T) (scs.Store, string)) {
 	callback := res.Header.Get("Location")
 	res = get(t, browser, callback, http.StatusFound)
 	page := res.Header.Get("Location")
-	if !strings.HasPrefix(page, srv.URL+"/fhir/?") || !strings.Contains(page, core.HandleParam+"=") {
+	if !strings.HasPrefix(page, "/fhir/?"+handleParam+"=") || len(page) == len("/fhir/?"+handleParam+"=") {
 		t.Fatalf("callback sent the browser to %q", page)
 	}
+	page = srv.URL + page
 	after := token()
 	if after == "" || after == before {
 		t.Fatalf("the session token did not change across the callback (%q -> %q)", before, after)
@@ -170,11 +172,22 @@ func testFlow(t *testing.T, newStore func(t *testing.T) (scs.Store, string)) {
 	}
 }
 
+// handleParam is the query parameter of the app's page that names the
+// launch.
+const handleParam = "handle"
+
 // newApp is the smallest app: launch, callback and one page, over the
-// standard library's mux.
+// standard library's mux, with the engine's records in the Browser's
+// Storage. The callback renews the session token before the launch is
+// stored.
 func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 	fail := func(w http.ResponseWriter, err error) {
-		http.Error(w, string(core.ErrorCode(err)), core.HTTPStatus(err))
+		var e *core.Error
+		if !errors.As(err, &e) {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		http.Error(w, string(e.Code), e.Code.HTTPStatus())
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/launch", func(w http.ResponseWriter, r *http.Request) {
@@ -184,7 +197,7 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 			return
 		}
 		q := r.URL.Query()
-		u, err := eng.Session(id, b.Storage()).Launch(r.Context(), core.LaunchRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")})
+		u, err := eng.Launch(r.Context(), id, q.Get("iss"), q.Get("launch"))
 		if err != nil {
 			fail(w, err) // no session saved, no cookie
 			return
@@ -194,28 +207,26 @@ func newApp(b *sessions.Browser, eng *core.Engine) http.Handler {
 	})
 	mux.HandleFunc("GET /fhir/callback", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := b.ID(r.Context())
-		q := r.URL.Query()
-		res, err := eng.Session(id, b.Storage()).Callback(r.Context(), core.CallbackRequest{
-			Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss"),
-			Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
+		rc, err := eng.Callback(r.Context(), id, core.CallbackRequest{
+			Query: r.URL.Query(),
+			BeforeStore: func(ctx context.Context, lc core.LaunchContext) error {
+				return b.RenewAfterCallback(ctx, sessions.LaunchUser(lc))
+			},
 		})
-		if err == nil {
-			err = b.Renew(r.Context())
-		}
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+		http.Redirect(w, r, "/fhir/?"+handleParam+"="+url.QueryEscape(rc.Handle()), http.StatusFound)
 	})
 	mux.HandleFunc("GET /fhir/{$}", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := b.ID(r.Context())
-		rc, err := eng.Session(id, b.Storage()).Ready(r.Context(), r.URL.Query().Get(core.HandleParam))
+		rc, err := eng.Ready(r.Context(), id, r.URL.Query().Get(handleParam))
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		fmt.Fprintf(w, "patient=%s", rc.Patient().ID())
+		fmt.Fprintf(w, "patient=%s", rc.Patient().ID)
 	})
 	return b.LoadAndSave(mux)
 }

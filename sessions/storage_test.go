@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -137,11 +138,7 @@ func testOutage(t *testing.T, s core.Storage, proxy *tcpProxy) {
 		proxy.Cut()
 		ctx := t.Context()
 		_, err := s.Get(ctx, "before")
-		tk, _ := s.(core.Taker)
 		errs := map[string]error{"Get": err, "Set": s.Set(ctx, "during", []byte("v"), time.Minute), "Delete": s.Delete(ctx, "during")}
-		if tk != nil {
-			_, errs["Take"] = tk.Take(ctx, "during")
-		}
 		for op, err := range errs {
 			var e *core.Error
 			if !errors.As(err, &e) || e.Code != core.CodeStorageUnavailable || e.Op != "storage" || e.Err == nil {
@@ -253,11 +250,29 @@ func TestStorageErrorMapping(t *testing.T) {
 		if !errors.Is(err, cause) || errors.Is(err, core.ErrNotFound) {
 			t.Errorf("err = %v; want the cause, and not ErrNotFound", err)
 		}
-		if core.HTTPStatus(err) != 503 {
-			t.Errorf("HTTPStatus = %d, want 503", core.HTTPStatus(err))
+		if e.Code.HTTPStatus() != http.StatusServiceUnavailable {
+			t.Errorf("the code's HTTPStatus = %d, want 503", e.Code.HTTPStatus())
 		}
 		if strings.Contains(err.Error(), "state-secret") {
 			t.Errorf("the message names the key: %v", err)
+		}
+	}
+}
+
+// A Storage is not a core.Taker: an scs.Store has no get-and-delete, and
+// the engine relies on a Taker's Take alone, so it must take a Storage's
+// pending launches with a Get and a Delete under its lock (across
+// instances, core.Config.Locker's).
+func TestStorageIsNotTaker(t *testing.T) {
+	t.Parallel()
+	sm := newManager()
+	for _, s := range []core.Storage{
+		sessions.NewStorage(memstore.NewWithCleanupInterval(0)),
+		sessions.NewStorageFromManager(sm),
+		sessions.New(sm).Storage(),
+	} {
+		if _, ok := s.(core.Taker); ok {
+			t.Errorf("%T is a core.Taker", s)
 		}
 	}
 }
