@@ -35,9 +35,10 @@
 //	}
 //
 // [Run] needs a live server and takes a few seconds: the expiry case waits
-// for a record to run out. A Storage shared by several app instances
-// should also be a core.Taker whose Take is atomic across processes (see
-// core.Storage), or have a Locker that passes [RunLocker] beside it.
+// for a record to run out. A Storage shared by several app instances goes
+// with a core.Config.Locker that passes [RunLocker]; a Storage that is also
+// a core.Taker must take atomically across processes (see core.Taker),
+// which spares the lock at the take of a pending launch only.
 //
 // [RunLocker] checks a Locker, which the engine holds around a token
 // refresh, a change to a browser's list of launches and the take of a
