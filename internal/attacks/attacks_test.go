@@ -3,6 +3,7 @@ package attacks
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -122,14 +123,19 @@ func faultAtApp(f smarttest.Faults, prepare func(e *env)) func(*testing.T, *env)
 	}
 }
 
-func TestAttacks(t *testing.T) {
+// allAttacks is the whole table, one list per theme.
+func allAttacks() []attack {
 	all := attacks()
 	all = append(all, hostileEHRAttacks()...)
 	all = append(all, outboundAttacks()...)
 	all = append(all, cookieAttacks()...)
 	all = append(all, inputAttacks()...)
+	return all
+}
+
+func TestAttacks(t *testing.T) {
 	seen := map[string]bool{}
-	for _, a := range all {
+	for _, a := range allAttacks() {
 		if seen[a.name] {
 			t.Fatalf("two rows are named %s", a.name)
 		}
@@ -162,7 +168,7 @@ func attacks() []attack {
 		{name: "state_expired", status: 400, code: core.CodeInvalidState, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			cb := b.toCallback(e.launchURL("pat-1"))
-			e.clock.Advance(core.DefaultPendingLaunchTTL + time.Minute)
+			e.clock.Advance(e.cfg.PendingLaunchTTL + time.Minute)
 			return b.get(cb.String())
 		}},
 		{name: "state_from_another_browser", status: 400, code: core.CodeInvalidState, do: func(t *testing.T, e *env) *response {
@@ -337,7 +343,7 @@ func attacks() []attack {
 		{name: "launch_handle_guessed", status: 401, code: core.CodeNoLaunch, stored: 1, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
 			b.complete("pat-1")
-			return b.get(e.url("/fhir/?" + core.HandleParam + "=" + strings.Repeat("A", 43)))
+			return b.get(e.url("/fhir/?" + adapters.HandleParam + "=" + strings.Repeat("A", 43)))
 		}},
 		{name: "logged_out_handle", status: 401, code: core.CodeNoLaunch, do: func(t *testing.T, e *env) *response {
 			b := e.browser()
@@ -396,8 +402,8 @@ func attacks() []attack {
 		{name: "token_always_500", status: 502, code: core.CodeTokenExchangeFailed,
 			do: faultAtCallback(smarttest.Faults{FailTimes: map[smarttest.Endpoint]int{smarttest.EndpointToken: 1000}}),
 			check: func(t *testing.T, e *env, r *response) {
-				if n := e.ehr.Count(smarttest.EndpointToken); n != 1+core.DefaultMaxRetries {
-					t.Errorf("token endpoint called %d times, want %d (bounded retries)", n, 1+core.DefaultMaxRetries)
+				if n := e.ehr.Count(smarttest.EndpointToken); n != 1+e.cfg.MaxRetries {
+					t.Errorf("token endpoint called %d times, want %d (bounded retries)", n, 1+e.cfg.MaxRetries)
 				}
 			}},
 		{name: "refresh_token_revoked", status: 401, code: core.CodeRefreshFailed,
@@ -417,26 +423,32 @@ func attacks() []attack {
 	}
 }
 
-// pkceDowngrade points the app at a proxy whose smart-configuration
-// advertises only the "plain" PKCE method (the EHR's real endpoints
+// pkceDowngrade serves the EHR behind a proxy whose smart-configuration
+// advertises only the "plain" PKCE method (the EHR's own answers
 // otherwise); the app must still send S256, and the launch completes.
 var pkceDowngrade = attack{
 	name: "pkce_downgrade_by_discovery",
 	setup: setup{cfg: func(e *env, c *adapters.Config) {
-		real := e.ehr
+		ehr := smarttest.NewUnstarted(smarttest.Options{Now: e.clock.Now}) // its URLs are the proxy's
+		ehr.RegisterClient(smarttest.Client{ID: "app"})
 		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !strings.HasSuffix(r.URL.Path, "/.well-known/smart-configuration") {
-				http.NotFound(w, r)
+				ehr.Handler().ServeHTTP(w, r)
 				return
 			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"issuer":"` + real.AuthIssuer() + `","jwks_uri":"` + real.JWKSURL() +
-				`","authorization_endpoint":"` + real.AuthorizeURL() + `","token_endpoint":"` + real.TokenURL() +
-				`","code_challenge_methods_supported":["plain"]}`))
+			rec := httptest.NewRecorder()
+			ehr.Handler().ServeHTTP(rec, r)
+			var d map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			d["code_challenge_methods_supported"] = []string{"plain"}
+			writeJSON(w, d)
 		}))
 		e.t.Cleanup(proxy.Close)
-		e.iss = proxy.URL + "/fhir"
-		c.Issuers = []core.Issuer{{URL: e.iss, Audience: real.FHIRBaseURL(), AuthorizationServer: real.AuthIssuer()}}
+		e.ehr, e.iss = ehr, proxy.URL+"/fhir"
+		c.Issuers = []core.Issuer{{URL: e.iss}}
 	}},
 	status: 302, stored: 1,
 	do: func(t *testing.T, e *env) *response {

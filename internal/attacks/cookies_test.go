@@ -15,6 +15,7 @@ import (
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // cookieAttacks lists the attacks on the browser session: its cookie and the sessions a launch creates.
@@ -53,7 +54,7 @@ func cookieAttacks() []attack {
 				b := e.browser()
 				launch := b.get(e.launchURL("pat-1"))
 				c := sessionCookie(t, launch)
-				wantLifetime(t, e, "after the launch", c, core.DefaultPendingLaunchTTL)
+				wantLifetime(t, e, "after the launch", c, e.cfg.PendingLaunchTTL)
 				cb := b.get(b.get(launch.Header.Get("Location")).Header.Get("Location"))
 				wantLifetime(t, e, "after the callback", sessionCookie(t, cb), scs.New().Lifetime)
 				return cb
@@ -69,7 +70,7 @@ func cookieAttacks() []attack {
 				sm := scs.New()
 				sm.Store = e.store
 				c.SessionManager = sm
-				c.Cookies = adapters.CookieSecure // the default
+				c.Cookies = sessions.CookieSecure // the default
 			}},
 			status: http.StatusOK, stored: 1,
 			do: func(t *testing.T, e *env) *response {
@@ -86,7 +87,7 @@ func cookieAttacks() []attack {
 			// take it only Secure, with Path=/ and no Domain, and only
 			// from the app's own host.
 			name:   "cookie_host_prefix",
-			setup:  setup{cfg: func(e *env, c *adapters.Config) { c.Cookies = adapters.CookieSecure }},
+			setup:  setup{cfg: func(e *env, c *adapters.Config) { c.Cookies = sessions.CookieSecure }},
 			status: http.StatusFound,
 			do: func(t *testing.T, e *env) *response {
 				r := e.browser().get(e.launchURL("pat-1"))
@@ -106,7 +107,7 @@ func cookieAttacks() []attack {
 			// read in the attacker's session. Browsers refuse to plant a
 			// __Host- cookie from another host or with another Path.
 			name:   "cookie_tossing_sibling_subdomain",
-			setup:  setup{cfg: func(e *env, c *adapters.Config) { c.Cookies = adapters.CookieSecure }},
+			setup:  setup{cfg: func(e *env, c *adapters.Config) { c.Cookies = sessions.CookieSecure }},
 			status: http.StatusOK, stored: 1,
 			do: func(t *testing.T, e *env) *response {
 				planted := sessionCookie(t, e.browser().get(e.launchURL("pat-2"))) // the attacker's session
@@ -217,11 +218,11 @@ func refusedCookieConfig(name, field string, change func(*scs.SessionManager)) a
 				Config: core.Config{
 					ClientID:          "app",
 					CallbackURL:       e.url("/fhir/callback"),
-					RedirectURL:       e.url("/fhir/"),
 					Issuers:           []core.Issuer{{URL: e.iss}},
 					AllowInsecureHTTP: true,
 				},
 				SessionManager: sm,
+				RedirectURL:    e.url("/fhir/"),
 			})
 			rec := httptest.NewRecorder()
 			if err == nil {

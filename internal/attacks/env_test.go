@@ -25,6 +25,7 @@ import (
 	"github.com/fhirware/smart/internal/browsertest"
 	"github.com/fhirware/smart/internal/leakcheck"
 	"github.com/fhirware/smart/internal/testclock"
+	"github.com/fhirware/smart/sessions"
 )
 
 // env is one app (chi, mounted at /fhir) and one fake EHR.
@@ -32,6 +33,7 @@ type env struct {
 	t     *testing.T
 	ehr   *smarttest.Server
 	app   *httptest.Server
+	cfg   core.Config // the engine's configuration, with its defaults
 	store *memstore.MemStore
 	clock *testclock.Clock
 	logs  *leakcheck.Buffer
@@ -76,14 +78,14 @@ func newEnv(t *testing.T, s setup) *env {
 		Config: core.Config{
 			ClientID:          "app",
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       base + "/fhir/",
 			Issuers:           []core.Issuer{{URL: e.ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true,
 			Now:               e.clock.Now,
 			Logger:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		},
 		SessionManager: sm,
-		Cookies:        adapters.CookieInsecureHTTP,
+		Cookies:        sessions.CookieInsecureHTTP,
+		RedirectURL:    base + "/fhir/",
 	}
 	if !s.defaultClient {
 		cfg.HTTPClient = &http.Client{Transport: e.tok, Timeout: 5 * time.Second}
@@ -102,6 +104,7 @@ func newEnv(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatalf("chiware.New: %v", err)
 	}
+	e.cfg = router.Engine().Config()
 	router.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		rc := chiware.ReadyClient(r)
 		var p struct {
@@ -110,21 +113,43 @@ func newEnv(t *testing.T, s setup) *env {
 				Family string `json:"family"`
 			} `json:"name"`
 		}
-		if err := rc.Patient().Read(r.Context(), &p); err != nil {
-			router.Adapter().Error(w, r, err)
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
+			chiware.Error(w, r, err)
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]string{"patient": p.ID})
+	})
+	// /context answers the launch context, as the EHR gave it and the
+	// engine kept it.
+	router.Get("/context", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(chiware.ReadyClient(r).Context())
 	})
 	// /read reads the reference its ref parameter names, as an app that
 	// reads what the user asks for would.
 	router.Get("/read", func(w http.ResponseWriter, r *http.Request) {
 		var v json.RawMessage
-		if err := chiware.ReadyClient(r).Read(r.Context(), r.URL.Query().Get("ref"), &v); err != nil {
-			router.Adapter().Error(w, r, err)
+		if err := chiware.ReadyClient(r).FHIR().Read(r.Context(), r.URL.Query().Get("ref"), &v); err != nil {
+			chiware.Error(w, r, err)
 			return
 		}
 		w.Write(v)
+	})
+	// /fetch gets the absolute URL its url parameter names through the
+	// launch's FHIR client, as an app fetching a fhirUser on another
+	// server (rc.User().URL) does: the launch's transport decides what
+	// goes out.
+	router.Get("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, r.URL.Query().Get("url"), nil)
+		if err == nil {
+			var resp *http.Response
+			if resp, err = chiware.ReadyClient(r).FHIR().Do(req); err == nil {
+				defer resp.Body.Close()
+				w.WriteHeader(resp.StatusCode)
+				io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+				return
+			}
+		}
+		chiware.Error(w, r, err)
 	})
 	mux := chi.NewRouter()
 	mux.Mount("/fhir", router)

@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
@@ -107,8 +108,8 @@ func TestForwardNeverStoresAnotherUsersLaunch(t *testing.T) {
 // hash of its token.
 func TestStoreReaderFindsNoSessionToken(t *testing.T) {
 	t.Parallel()
-	key := core.StoreKey(strings.Repeat("k", core.StoreKeySize))
-	e := newEnv(t, setup{cfg: func(e *env, c *adapters.Config) { c.StoreKeys = []core.StoreKey{key} }})
+	key := core.Secret(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))
+	e := newEnv(t, setup{cfg: func(e *env, c *adapters.Config) { c.StoreKeys = []core.Secret{key} }})
 	victim := e.browser()
 	victim.complete("pat-1")
 	app, _ := url.Parse(e.app.URL)

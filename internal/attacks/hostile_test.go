@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
@@ -51,10 +53,10 @@ func hostileEHRAttacks() []attack {
 		// Case 3: the app's secret sent to whatever token endpoint an
 		// unknown issuer names.
 		hostileRow{name: "default_issuer_secret_basic", mode: anyIssuer, discovery: ownOrigin, forge: true,
-			auth:    core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: "app-secret"},
+			auth:    core.ClientAuth{Secret: "app-secret"},
 			refused: core.CodeInvalidConfig}.attack(),
 		hostileRow{name: "default_issuer_secret_post", mode: anyIssuer, discovery: ownOrigin, forge: true,
-			auth:    core.ClientAuth{Method: core.AuthClientSecretPost, Secret: "app-secret"},
+			auth:    core.ClientAuth{Secret: "app-secret", AuthStyle: oauth2.AuthStyleInParams},
 			refused: core.CodeInvalidConfig}.attack(),
 		hostileRow{name: "default_issuer_header", mode: anyIssuer, discovery: ownOrigin, forge: true,
 			header:  http.Header{"Authorization": {"Bearer app-api-key"}},

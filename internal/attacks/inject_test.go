@@ -91,7 +91,7 @@ func codeInjection(name string, anyIssuer bool) attack {
 				in = newInjector(e.t, e.ehr)
 				if anyIssuer {
 					e.ehr.RegisterClient(smarttest.Client{ID: "app", Auth: smarttest.AuthPrivateKeyJWT, PublicKey: &key.PublicKey})
-					auth := core.ClientAuth{Method: core.AuthPrivateKeyJWT, Signer: key, KeyID: "k1"}
+					auth := core.ClientAuth{Signer: key, KeyID: "k1"}
 					c.Issuers = []core.Issuer{{URL: e.ehr.FHIRBaseURL(), Auth: auth}}
 					c.AllowAnyIssuer, c.AllowPrivateNetworks = true, true
 					c.DefaultIssuer = core.Issuer{Auth: auth}
@@ -99,7 +99,7 @@ func codeInjection(name string, anyIssuer bool) attack {
 				}
 				e.ehr.RegisterClient(smarttest.Client{ID: "app", Auth: smarttest.AuthClientSecretBasic, Secret: "honest-secret"})
 				c.Issuers = []core.Issuer{
-					{URL: e.ehr.FHIRBaseURL(), Auth: core.ClientAuth{Method: core.AuthClientSecretBasic, Secret: "honest-secret"}},
+					{URL: e.ehr.FHIRBaseURL(), Auth: core.ClientAuth{Secret: "honest-secret"}},
 					{URL: in.srv.URL + "/fhir"}, // the hostile EHR, a public client
 				}
 			},

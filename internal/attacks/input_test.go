@@ -17,6 +17,10 @@ import (
 // phishing is text an attacker would like a page of the app to show.
 const phishing = "Your session is locked. Call 555-0100"
 
+// codeResourceNotFound is the code of the adapters' answer to a FHIR
+// server's 404 or 410 (a *fhir.Error, which has no core code).
+const codeResourceNotFound core.Code = "resource_not_found"
+
 // inputAttacks lists the attacks through malformed values an EHR sends: ids, lifetimes, id_token claims, text shown on pages.
 func inputAttacks() []attack {
 	return []attack{
@@ -40,10 +44,27 @@ func inputAttacks() []attack {
 			}
 			return last
 		}, check: noFHIRRequest},
-		{name: "launch_context_patient_dot_dot", status: 404, code: core.CodeResourceNotFound, stored: 1, do: func(t *testing.T, e *env) *response {
+		{name: "launch_context_patient_dot_dot", status: 200, stored: 1, do: func(t *testing.T, e *env) *response {
+			// The EHR names the patient ".."; the launch keeps no patient,
+			// and the app page, which reads it, gets no patient to read.
 			b := e.browser()
-			return b.get(b.finish(e.launchWith(smarttest.LaunchContext{Patient: "..", FHIRUser: "Practitioner/prac-1"})).String())
-		}, check: noFHIRRequest},
+			app := b.finish(e.launchWith(smarttest.LaunchContext{Patient: "..", FHIRUser: "Practitioner/prac-1"}))
+			if page := b.get(app.String()); page.StatusCode < 400 {
+				t.Errorf("the app page read a patient: %d %.200s", page.StatusCode, page.body)
+			}
+			ctx := *app
+			ctx.Path = "/fhir/context"
+			return b.get(ctx.String())
+		}, check: func(t *testing.T, e *env, r *response) {
+			var lc core.LaunchContext
+			if err := json.Unmarshal([]byte(r.body), &lc); err != nil {
+				t.Fatalf("the launch context: %v: %.200s", err, r.body)
+			}
+			if lc.Patient != "" {
+				t.Errorf("the launch context keeps the patient %q", lc.Patient)
+			}
+			noFHIRRequest(t, e, r)
+		}},
 
 		// --- lifetimes ---
 		{name: "token_expires_in_overflow", status: 200, stored: 1, do: func(t *testing.T, e *env) *response {
@@ -102,13 +123,13 @@ func inputAttacks() []attack {
 				notEchoed(t, r.body, "fault injected") // the OperationOutcome's diagnostics
 				notEchoed(t, r.body, "pat-1")          // the id in the request's URL
 			}},
-		{name: "fhir_path_text_not_echoed", status: 404, code: core.CodeResourceNotFound, stored: 1, do: func(t *testing.T, e *env) *response {
+		{name: "fhir_path_text_not_echoed", status: 404, code: codeResourceNotFound, stored: 1, do: func(t *testing.T, e *env) *response {
 			// An app reads a reference the request names; the error page
 			// names the request by FHIR's own words only, not by a path
 			// segment that merely looks like a type, an operation or a
 			// _parameter.
 			b := e.browser()
-			h := b.complete("pat-1").Query().Get(core.HandleParam)
+			h := b.complete("pat-1").Query().Get(adapters.HandleParam)
 			var last *response
 			for _, ref := range []string{
 				"$Your-EHR-session-is-locked.Call-IT-at-555-0100-now",
@@ -116,7 +137,7 @@ func inputAttacks() []attack {
 				"Patient/$Call-IT-at-555-0100",
 				"YourAccountIsLockedCallITAt5550100/x",
 			} {
-				read := e.url("/fhir/read?" + url.Values{"ref": {ref}, core.HandleParam: {h}}.Encode())
+				read := e.url("/fhir/read?" + url.Values{"ref": {ref}, adapters.HandleParam: {h}}.Encode())
 				html := b.get(read, "Accept", "text/html")
 				last = b.get(read)
 				for _, body := range []string{html.body, last.body} {
@@ -135,14 +156,19 @@ func inputAttacks() []attack {
 			}},
 			do: func(t *testing.T, e *env) *response {
 				// The id_token names the user on another server over plain
-				// http; the app reads the user (its /read route stands for
-				// User().Read, which reads the same reference).
+				// http; the app reads it as a reference, which the launch's
+				// FHIR client refuses for another origin, or fetches its URL
+				// (rc.User().URL) with that client, as its /fetch route does.
 				other, hits := otherServer(t)
 				user := other + "/fhir/Practitioner/prac-1"
 				b := e.browser()
 				b.client.Transport = e.ehr.Client().Transport // trusts the EHR's certificate
 				app := b.finish(e.launchWith(smarttest.LaunchContext{Patient: "pat-1", FHIRUser: user}))
-				r := b.get(e.url("/fhir/read?" + url.Values{"ref": {user}, core.HandleParam: {app.Query().Get(core.HandleParam)}}.Encode()))
+				h := app.Query().Get(adapters.HandleParam)
+				if read := b.get(e.url("/fhir/read?" + url.Values{"ref": {user}, adapters.HandleParam: {h}}.Encode())); read.StatusCode < 400 {
+					t.Errorf("reading the user as a reference: %d %.200s, want a refusal", read.StatusCode, read.body)
+				}
+				r := b.get(e.url("/fhir/fetch?" + url.Values{"url": {user}, adapters.HandleParam: {h}}.Encode()))
 				if n := hits(); n != 0 {
 					t.Errorf("the http server elsewhere got %d requests", n)
 				}
@@ -151,15 +177,24 @@ func inputAttacks() []attack {
 		{name: "fhir_read_private_address_elsewhere_not_fetched", status: 502, code: core.CodeFHIRRequestFailed, stored: 1,
 			// Allowlist mode, the engine's own client: the configured FHIR
 			// server is on a private address, and is reached; a URL
-			// elsewhere on one is not.
+			// elsewhere on one is not, whether the app reads it as a
+			// reference (refused as another origin's) or fetches it.
 			setup: setup{defaultClient: true},
 			do: func(t *testing.T, e *env) *response {
 				other, hits := otherServer(t)
 				b := e.browser()
 				app := b.complete("pat-1")
-				r := b.get(e.url("/fhir/read?" + url.Values{"ref": {other + "/fhir/Practitioner/prac-1"}, core.HandleParam: {app.Query().Get(core.HandleParam)}}.Encode()))
+				ref := other + "/fhir/Practitioner/prac-1"
+				h := app.Query().Get(adapters.HandleParam)
+				if read := b.get(e.url("/fhir/read?" + url.Values{"ref": {ref}, adapters.HandleParam: {h}}.Encode())); read.StatusCode < 400 {
+					t.Errorf("reading a reference on another origin: %d %.200s, want a refusal", read.StatusCode, read.body)
+				}
+				r := b.get(e.url("/fhir/fetch?" + url.Values{"url": {ref}, adapters.HandleParam: {h}}.Encode()))
 				if n := hits(); n != 0 {
 					t.Errorf("the private address elsewhere got %d requests", n)
+				}
+				if !strings.Contains(e.logs.String(), "refused to dial") {
+					t.Errorf("the logs do not show the address guard's refusal: %s", e.logs.String())
 				}
 				if page := b.get(app.String()); page.StatusCode != http.StatusOK {
 					t.Errorf("the app page on the configured FHIR server: %d, want 200", page.StatusCode)
