@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
 	"github.com/fhirware/smart/sessions/pgxlock"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 const clientID = "sealed-app"
@@ -59,7 +61,7 @@ func backends() []backend {
 				testservers.DeleteRedisKeys(t, addr, "*"+prefix+"*")
 				client := testservers.GoredisClient(t, addr)
 				return &prefixedStore{inner: goredisstore.New(client), prefix: prefix},
-					&prefixedLocker{inner: goredislock.New(client), prefix: prefix}
+					storagetest.PrefixedLocker(goredislock.New(client), prefix)
 			},
 			values: func(t *testing.T, prefix string) map[string][]byte {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
@@ -86,7 +88,7 @@ func backends() []backend {
 				testservers.DeletePostgresRows(t, url, prefix)
 				pool := testservers.PgPool(t, url)
 				return &prefixedStore{inner: pgxstore.NewWithCleanupInterval(pool, 0), prefix: prefix},
-					&prefixedLocker{inner: pgxlock.New(pool), prefix: prefix}
+					storagetest.PrefixedLocker(pgxlock.New(pool), prefix)
 			},
 			values: func(t *testing.T, prefix string) map[string][]byte {
 				pool := testservers.PgPool(t, testservers.PostgresURL(t))
@@ -199,7 +201,7 @@ func testSealed(t *testing.T, be backend) {
 // wantSealed checks that every SMART record among stored is sealed with
 // one of keys, and that no value holds a secret. It returns the records'
 // keys by the key id they are sealed with.
-func wantSealed(t *testing.T, stored map[string][]byte, records string, secrets []string, keys ...core.StoreKey) map[string][]string {
+func wantSealed(t *testing.T, stored map[string][]byte, records string, secrets []string, keys ...core.Secret) map[string][]string {
 	t.Helper()
 	ids := map[string]bool{}
 	for _, k := range keys {
@@ -250,15 +252,22 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func newKey() []byte {
-	k := make([]byte, core.StoreKeySize)
+// newKey returns a store key as Config.StoreKeys takes it: 32 random bytes
+// in standard base64.
+func newKey() core.Secret {
+	k := make([]byte, 32)
 	rand.Read(k)
-	return k
+	return core.Secret(base64.StdEncoding.EncodeToString(k))
 }
 
-// keyID is the key id a sealed value names, as core/seal.go documents it.
-func keyID(key []byte) []byte {
-	h := sha256.Sum256(append([]byte("fhirware/smart store key\x00"), key...))
+// keyID is the key id a sealed value names, as core/seal.go documents it:
+// a hash of the key's bytes.
+func keyID(key core.Secret) []byte {
+	b, err := base64.StdEncoding.DecodeString(string(key))
+	if err != nil {
+		panic(err)
+	}
+	h := sha256.Sum256(append([]byte("fhirware/smart store key\x00"), b...))
 	return h[:4]
 }
 
@@ -289,7 +298,7 @@ func newEnv(t *testing.T, store scs.Store, locker core.Locker) *env {
 }
 
 // use replaces the app instance by one with keys.
-func (e *env) use(t *testing.T, keys ...core.StoreKey) {
+func (e *env) use(t *testing.T, keys ...core.Secret) {
 	t.Helper()
 	sm := scs.New()
 	sm.Store = e.store
@@ -299,21 +308,21 @@ func (e *env) use(t *testing.T, keys ...core.StoreKey) {
 		Config: core.Config{
 			ClientID:          clientID,
 			CallbackURL:       e.app.URL + "/fhir/callback",
-			RedirectURL:       "/fhir/",
 			Issuers:           []core.Issuer{{URL: e.ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true,
 			StoreKeys:         keys,
 			HTTPClient:        &http.Client{Transport: &recordingTransport{base: tr, rec: e.tokens}},
+			Locker:            e.locker,
 		},
-		SessionManager: sm,
-		Locker:         e.locker,
-		Cookies:        adapters.CookieInsecureHTTP,
+		SessionManager: sm, // its store keeps the SMART records too: Storage is nil
+		RedirectURL:    "/fhir/",
+		Cookies:        sessions.CookieInsecureHTTP,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "patient "+core.FromContext(r.Context()).Patient().ID())
+		io.WriteString(w, "patient "+adapters.FromContext(r.Context()).Patient().ID)
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(page)))
@@ -441,14 +450,4 @@ func (s *prefixedStore) DeleteCtx(ctx context.Context, token string) error {
 		return cs.DeleteCtx(ctx, s.prefix+token)
 	}
 	return s.inner.Delete(s.prefix + token)
-}
-
-// prefixedLocker keeps a Locker's lock names under prefix.
-type prefixedLocker struct {
-	inner  core.Locker
-	prefix string
-}
-
-func (l *prefixedLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
-	return l.inner.TryLock(ctx, l.prefix+key, ttl)
 }
