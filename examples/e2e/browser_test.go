@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,19 @@ func checkApp(t *testing.T, ctx context.Context, ex *app, name string) {
 	}
 	if rows == 0 {
 		t.Errorf("%s: the observations table has no rows", name)
+	}
+	// The server sorts them, newest first, and the page lists ten at
+	// most: Amy Shaw has twelve.
+	dates, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#observations tbody tr td:first-child"), td => td.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dates) > 10 || !slices.IsSortedFunc(dates, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Errorf("%s: the observations are dated %q, want ten at most, newest first", name, dates)
+	}
+	if name == "Amy Shaw" && (len(dates) != 10 || dates[0] != "2024-06-13 08:00") {
+		t.Errorf("%s: the observations are dated %q, want her ten newest, from 2024-06-13 08:00", name, dates)
 	}
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {

@@ -85,7 +85,7 @@ type app struct {
 
 // The environment variables of the examples' flags, kept out of the
 // children's environment so that the tests see only what they set.
-var flagEnv = regexp.MustCompile(`^SMART_(ADDR|BASE_URL|ISSUER|CLIENT_ID|CLIENT_SECRET|PRIVATE_KEY|KID|ALG|SCOPE|STORE|INSECURE_HTTP)=`)
+var flagEnv = regexp.MustCompile(`^SMART_(ADDR|BASE_URL|ISSUER|CLIENT_ID|CLIENT_SECRET|PRIVATE_KEY|KID|SCOPE|STORE|STORE_KEY|INSECURE_HTTP)=`)
 
 // start runs the example name with -addr 127.0.0.1:0, the args and the
 // extra environment, waits for it to print where to go, and stops it with

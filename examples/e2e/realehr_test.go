@@ -40,7 +40,7 @@ func TestRealEHR(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := smarttest.Client{ID: "e2e-ec", Auth: smarttest.AuthPrivateKeyJWT, PublicKey: key.Public()}
-			return c, []string{"-private-key", writeKey(t, key), "-kid", "ec-1", "-alg", "ES384"}, nil
+			return c, []string{"-private-key", writeKey(t, key), "-kid", "ec-1"}, nil // ES384, from the key
 		}},
 		{"private_key_jwt RS384", func(t *testing.T) (smarttest.Client, []string, []string) {
 			key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -48,7 +48,7 @@ func TestRealEHR(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := smarttest.Client{ID: "e2e-rsa", Auth: smarttest.AuthPrivateKeyJWT, PublicKey: key.Public()}
-			return c, []string{"-private-key", writeKey(t, key), "-kid", "rsa-1"}, nil
+			return c, []string{"-private-key", writeKey(t, key), "-kid", "rsa-1"}, nil // RS384, from the key
 		}},
 	}
 	for _, name := range examples {
@@ -106,6 +106,15 @@ func TestRealEHR(t *testing.T) {
 				body, _ = b.get(t, ex.BaseURL+"/fhir/api/patient"+handle, http.StatusOK)
 				if !strings.Contains(strings.Join(strings.Fields(body), ""), `"id":"pat-3"`) {
 					t.Errorf("/fhir/api/patient is not pat-3:\n%s", body)
+				}
+
+				// A logout form lands on the app page, which has no launch
+				// any more.
+				if loc := b.postForm(t, ex.BaseURL+"/fhir/logout", http.StatusSeeOther); loc != ex.BaseURL+"/fhir/" {
+					t.Errorf("logout sent the browser to %q, want %s/fhir/", loc, ex.BaseURL)
+				}
+				if body, _ := b.getJSON(t, ex.BaseURL+"/fhir/"+handle, http.StatusUnauthorized); !strings.Contains(body, `"error":"no_launch"`) {
+					t.Errorf("the app page after logout = %s; want the no_launch error", body)
 				}
 			})
 		}
@@ -198,6 +207,27 @@ func (b *httpBrowser) do(t *testing.T, u, accept string, status int) (string, *u
 		t.Fatalf("GET %s: %s, want %d\n%s", resp.Request.URL, resp.Status, status, body)
 	}
 	return string(body), resp.Request.URL
+}
+
+// postForm posts an empty form to u, as a form's button does, checks the
+// answer's status and returns its Location.
+func (b *httpBrowser) postForm(t *testing.T, u string, status int) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("POST %s: %s, want %d\n%s", resp.Request.URL, resp.Status, status, body)
+	}
+	return resp.Header.Get("Location")
 }
 
 func mustURL(t *testing.T, s string) *url.URL {

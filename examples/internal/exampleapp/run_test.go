@@ -2,19 +2,21 @@ package exampleapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fhirware/smart/adapters"
-	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/internal/browsertest"
 )
 
@@ -28,10 +30,19 @@ func mountNetHTTP(cfg adapters.Config, app *App) (http.Handler, error) {
 	}
 	routes := http.NewServeMux()
 	routes.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		app.Page(w, r, core.FromContext(r.Context()), func(path string) string { return adapters.URL(r, path) })
+		app.Page(w, r, adapters.FromContext(r.Context()), func(path string) string { return adapters.URL(r, path) })
 	})
 	routes.HandleFunc("GET /api/context", func(w http.ResponseWriter, r *http.Request) {
-		app.JSON(w, core.FromContext(r.Context()).Context())
+		app.JSON(w, adapters.FromContext(r.Context()).Context())
+	})
+	routes.HandleFunc("GET /api/patient", func(w http.ResponseWriter, r *http.Request) {
+		rc := adapters.FromContext(r.Context())
+		var patient json.RawMessage
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &patient); err != nil {
+			adapters.Error(w, r, err)
+			return
+		}
+		app.JSON(w, patient)
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(routes)))
@@ -98,6 +109,14 @@ var launchLink = regexp.MustCompile(`id="launch-pat-2" href="([^"]+)"`)
 // a browser, and returns the app page.
 func launchFromSandbox(t *testing.T, ehrURL string) string {
 	t.Helper()
+	_, _, page := launchInBrowser(t, ehrURL)
+	return page
+}
+
+// launchInBrowser is launchFromSandbox in a new browser, which it returns
+// with the app page's URL and the page.
+func launchInBrowser(t *testing.T, ehrURL string) (*http.Client, *url.URL, string) {
+	t.Helper()
 	c := browsertest.New()
 	t.Cleanup(c.CloseIdleConnections)
 	ehrPage := get(t, c, ehrURL)
@@ -109,7 +128,46 @@ func launchFromSandbox(t *testing.T, ehrURL string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return get(t, c, page.String())
+	return c, page, get(t, c, page.String())
+}
+
+var observationDate = regexp.MustCompile(`<tr><td>(\d{4}-\d\d-\d\d \d\d:\d\d)</td>`)
+
+// observationDates returns the dates of the app page's observations, in
+// the order the page lists them.
+func observationDates(page string) []string {
+	_, table, _ := strings.Cut(page, `<table id="observations">`)
+	table, _, _ = strings.Cut(table, "</table>")
+	var dates []string
+	for _, m := range observationDate.FindAllStringSubmatch(table, -1) {
+		dates = append(dates, m[1])
+	}
+	return dates
+}
+
+// logout posts the app page's logout as a form would, and checks that it
+// lands on the app page, which then has no launch.
+func logout(t *testing.T, c *http.Client, page *url.URL) {
+	t.Helper()
+	resp, err := c.PostForm(page.ResolveReference(&url.URL{Path: "/fhir/logout"}).String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != page.Scheme+"://"+page.Host+"/fhir/" {
+		t.Errorf("logout: %s to %q, want 303 to the app page", resp.Status, resp.Header.Get("Location"))
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, page.String(), nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"no_launch"`) {
+		t.Errorf("the app page after logout: %s %s, want 401 no_launch", resp.Status, body)
+	}
 }
 
 func get(t *testing.T, c *http.Client, u string) string {
@@ -149,10 +207,17 @@ func TestRunWithEachStore(t *testing.T) {
 				store += v
 			}
 			ehr, out := runSandbox(t, "-store", store)
-			page := launchFromSandbox(t, ehr)
+			c, pageURL, page := launchInBrowser(t, ehr)
 			if !strings.Contains(page, `<h1 id="patient-name">Daniel Adams</h1>`) || !strings.Contains(page, "Type 2 diabetes mellitus") {
 				t.Errorf("the app page does not show pat-2:\n%s", page)
 			}
+			// pat-2's five observations, newest first, as the server
+			// sorted them.
+			want := []string{"2024-04-20 11:46", "2024-04-20 11:45", "2024-04-20 11:02", "2024-04-20 11:01", "2024-04-20 11:00"}
+			if got := observationDates(page); !slices.Equal(got, want) {
+				t.Errorf("the page's observations are dated %q, want %q", got, want)
+			}
+			logout(t, c, pageURL)
 			for _, want := range []string{storeName(store), "locker=" + tc.locker} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("the startup log lacks %q:\n%s", want, out)
