@@ -139,16 +139,11 @@ func (a *App) Sessions(next http.Handler) http.Handler {
 			return
 		}
 		a.warnOnce.Do(a.warnStore)
-		g := guards.Get().(*storeGuard)
-		g.ResponseWriter = w
-		load.ServeHTTP(g, r)
-		*g = storeGuard{}
-		guards.Put(g)
+		// One per request, never recycled: a write after the handler has
+		// returned must not reach another request's response.
+		load.ServeHTTP(&storeGuard{ResponseWriter: w}, r)
 	})
 }
-
-// guards recycles the storeGuards of Sessions: one per request otherwise.
-var guards = sync.Pool{New: func() any { return new(storeGuard) }}
 
 // storeGuard passes the response through until storeError has answered it,
 // and then drops what the handler writes after.
@@ -209,11 +204,21 @@ func (a *App) Handler(app http.Handler) http.Handler {
 // read the store.
 func (a *App) warnStore() {
 	cfg := a.engine.Config()
+	store := slog.String("store", fmt.Sprintf("%T", a.browser.SessionManager().Store))
 	st, ok := cfg.Storage.(*sessions.Storage)
-	if !ok || st.InProcess() {
+	if !ok {
+		if !a.browser.Storage().InProcess() {
+			// A shared engine (Config.Engine) with a storage of its own,
+			// while the browsers' sessions are in a shared store.
+			a.log.Warn("the browser sessions are in a store several app instances may share, but the engine keeps its records elsewhere, in "+
+				fmt.Sprintf("%T", cfg.Storage)+": if it is this process's memory, a callback or request that reaches another instance finds no launch; "+
+				"give the engine sessions.NewStorageFromManager(sm), or a Storage those instances share", store)
+		}
 		return
 	}
-	store := slog.String("store", fmt.Sprintf("%T", a.browser.SessionManager().Store))
+	if st.InProcess() {
+		return
+	}
 	if cfg.Locker == nil {
 		a.log.Warn("the session store may be shared by several app instances and Config.Locker is nil: callbacks, refreshes and launch lists are atomic within this instance only; set Config.Locker", store)
 	}

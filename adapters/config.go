@@ -89,9 +89,9 @@ type Config struct {
 	// LogoutURL is where POST /logout sends a browser (303 See Other) once
 	// its launches are ended, such as "/" or the app's "signed out" page,
 	// so that a plain HTML form lands somewhere. A request that asks for
-	// JSON (Accept: application/json), as an API or fetch call does, gets
-	// 204 No Content instead. The default (empty) answers every logout
-	// with 204.
+	// JSON (Accept: application/json, which a script's fetch must set: its
+	// default is */*) gets 204 No Content instead. The default (empty)
+	// answers every logout with 204.
 	LogoutURL string
 
 	// EHRLaunchOnly refuses launches without a launch parameter with 400

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/fhir"
@@ -80,6 +82,10 @@ func classify(err error) (status int, code, desc string) {
 	}
 	var fe *fhir.Error
 	if errors.As(err, &fe) {
+		if errors.Is(err, fhir.ErrInvalidReference) || errors.Is(err, fhir.ErrForeignReference) {
+			// The app's own request, refused before anything was sent.
+			return http.StatusBadRequest, string(core.CodeInvalidRequest), "the app asked the FHIR server for a reference it does not read"
+		}
 		switch fe.StatusCode {
 		case http.StatusNotFound, http.StatusGone:
 			return http.StatusNotFound, "resource_not_found", "the FHIR server has no such resource"
@@ -94,9 +100,12 @@ func classify(err error) (status int, code, desc string) {
 // RenderError is the default [ErrorRenderer]. It answers with the status of
 // the error's code (core.Code.HTTPStatus: 400 for a missing or malformed
 // parameter, 401 for no or an ended launch, 403 for an unknown issuer or a
-// refusal by the EHR, 502 when the EHR fails, 503 when the store fails, 500
-// for an error that is not a *core.Error) and, when the request's Accept
-// header asks for application/json, the body
+// refusal by the EHR, 502 when the EHR fails, 503 when the store fails);
+// for a FHIR server's error answer (a *fhir.Error), 404
+// "resource_not_found" for 404 and 410, 403 "fhir_forbidden" for 403 and
+// 502 "fhir_request_failed" for the rest; for any other error 500
+// "server_error". When the request's Accept header asks for
+// application/json, the body is
 //
 //	{"error": "<code>", "error_description": "<sentence>"}
 //
@@ -135,7 +144,8 @@ func sentence(desc string) string {
 	if desc == "" {
 		return ""
 	}
-	desc = strings.ToUpper(desc[:1]) + desc[1:]
+	r, n := utf8.DecodeRuneInString(desc)
+	desc = string(unicode.ToUpper(r)) + desc[n:]
 	if !strings.HasSuffix(desc, ".") {
 		desc += "."
 	}

@@ -40,7 +40,9 @@ func (a *App) Callback() http.Handler { return a.callback }
 // Logout returns the logout handler, meant for POST /logout: it deletes
 // every launch of the browser, with its tokens, and answers 204 No Content,
 // or, when Config.LogoutURL is set and the request does not ask for JSON,
-// 303 See Other to it. The browser session itself stays.
+// 303 See Other to it. The browser session itself stays. A request a
+// browser marks as sent from another site (Sec-Fetch-Site: cross-site) is
+// refused with 400.
 func (a *App) Logout() http.Handler { return a.logout }
 
 func (a *App) serveLaunch(w http.ResponseWriter, r *http.Request) {
@@ -155,6 +157,13 @@ func (a *App) finishForwarded(ctx context.Context, fwd sessions.Forward, err err
 
 func (a *App) serveLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		// Another site's form or script: with a SameSite=None cookie (an
+		// app embedded in the EHR) it would carry the session.
+		a.Error(w, r, &core.Error{Op: "logout", Code: core.CodeInvalidRequest,
+			Description: "a logout from another site is refused"})
+		return
+	}
 	if id, ok := a.browser.ID(ctx); ok {
 		if err := a.engine.Logout(ctx, id); err != nil {
 			a.Error(w, r, err)

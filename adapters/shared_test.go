@@ -121,13 +121,24 @@ func newSharedApp(t *testing.T, extra func(*adapters.Config)) *sharedApp {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(page)))
-	srv.Config.Handler = sm.LoadAndSave(mux) // the app's own LoadAndSave, outside the mount
+	// The app's own LoadAndSave, outside the mount, and between them a
+	// middleware whose ResponseWriter hides the one it wraps (no Unwrap),
+	// as some logging and compression middleware do.
+	srv.Config.Handler = sm.LoadAndSave(opaque(mux))
 	srv.Start()
 
 	jar, _ := cookiejar.New(nil)
 	rec := &recorder{next: http.DefaultTransport, store: store}
 	return &sharedApp{ehr: ehr, srv: srv, store: store, rec: rec,
 		browser: &http.Client{Jar: jar, Transport: rec}}
+}
+
+// opaque wraps each response in a ResponseWriter that does not say what it
+// wraps.
+func opaque(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(struct{ http.ResponseWriter }{w}, r)
+	})
 }
 
 func (a *sharedApp) launch(t *testing.T) string {
@@ -289,5 +300,31 @@ func TestSharedEngine(t *testing.T) {
 	_, err := adapters.New(adapters.Config{Engine: engine, Config: core.Config{ClientID: "x"}, RedirectURL: "/"})
 	if !errors.Is(err, core.CodeInvalidConfig) || !strings.Contains(err.Error(), "Config.Engine") {
 		t.Errorf("Engine and Config.Config both set: %v, want an invalid_config error naming Config.Engine", err)
+	}
+}
+
+// A logout another site's page sends (its form, or its script) is refused,
+// and the launch stays: with an app embedded in the EHR, the cookie is
+// SameSite=None and would go with it.
+func TestLogoutFromAnotherSiteIsRefused(t *testing.T) {
+	a := newSharedApp(t, nil)
+	a.launch(t)
+	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/fhir/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := a.browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a cross-site logout = %d, want 400", resp.StatusCode)
+	}
+	resp, err = a.browser.Get(a.srv.URL + "/fhir/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the page after a refused logout = %d, want 200: the launch stays", resp.StatusCode)
 	}
 }

@@ -22,7 +22,10 @@ type Router struct {
 	smart *adapters.App
 }
 
-// New validates cfg and returns a Router. An invalid Config gives a
+// New validates cfg and returns a Router. Middleware added to the Router
+// with Use runs on its app routes, after the ready step; middleware for
+// every route, the SMART ones included (a request id, a recoverer), goes
+// on the router the Router is mounted in. An invalid Config gives a
 // *core.Error with Code core.CodeInvalidConfig whose message names the
 // field.
 func New(cfg adapters.Config) (*Router, error) {

@@ -132,8 +132,10 @@ type Config struct {
 	// client cannot turn off: redirects to another origin are refused (your
 	// CheckRedirect runs after that check, on the redirects it lets
 	// through); a zero Timeout becomes 15 seconds; response bodies
-	// are capped at MaxResponseBytes and MaxFHIRResponseBytes. Your Jar, a
-	// non-zero Timeout and your Transport's TLS and dial settings are kept.
+	// are capped at MaxResponseBytes and MaxFHIRResponseBytes; a Jar is
+	// dropped (the engine's requests are every user's, and a cookie an EHR
+	// sets for one must not go out with another's). A non-zero Timeout and
+	// your Transport's TLS and dial settings are kept.
 	//
 	// With AllowAnyIssuer and without AllowPrivateNetworks, the Transport
 	// must be nil or an *http.Transport, or New fails with

@@ -255,3 +255,24 @@ func (r *assertionRecorder) seen() []string {
 	defer r.mu.Unlock()
 	return slices.Clone(r.headers)
 }
+
+// Engine.Config is a copy: changing what it returns changes nothing in the
+// engine, its issuers' settings included.
+func TestEngineConfigIsACopy(t *testing.T) {
+	t.Parallel()
+	eng, err := core.New(core.Config{
+		ClientID: "app", CallbackURL: "https://app.test/fhir/callback",
+		Issuers: []core.Issuer{{URL: "https://ehr.test/fhir", Header: http.Header{"X-Tenant": {"a"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := eng.Config()
+	c.Issuers[0].AuthorizationServer = "https://evil.test"
+	c.Issuers[0].Header.Set("X-Tenant", "evil")
+	c.Issuers = append(c.Issuers, core.Issuer{URL: "https://evil.test/fhir"})
+	again := eng.Config()
+	if len(again.Issuers) != 1 || again.Issuers[0].AuthorizationServer != "" || again.Issuers[0].Header.Get("X-Tenant") != "a" {
+		t.Errorf("the engine's configuration changed through a copy: %+v", again.Issuers)
+	}
+}

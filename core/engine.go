@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,8 +91,18 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Config returns the engine's configuration with its defaults filled in.
-func (e *Engine) Config() Config { return e.cfg }
+// Config returns a copy of the engine's configuration, with its defaults
+// filled in. Changing it changes nothing in the engine.
+func (e *Engine) Config() Config {
+	c := e.cfg
+	c.Issuers = slices.Clone(c.Issuers)
+	for i := range c.Issuers {
+		c.Issuers[i].Header = c.Issuers[i].Header.Clone()
+	}
+	c.DefaultIssuer.Header = c.DefaultIssuer.Header.Clone()
+	c.StoreKeys = slices.Clone(c.StoreKeys)
+	return c
+}
 
 // session is the engine bound to one browser: the browser's opaque,
 // unguessable id, under which its records are kept.

@@ -113,13 +113,16 @@ func pooled(tr *http.Transport, n int) {
 // withRules returns a copy of Config.HTTPClient (or of a zero client) over
 // rt, composed with the rules a caller cannot turn off: it follows no
 // redirect to another origin (the caller's CheckRedirect runs after that
-// rule), has a defaultHTTPTimeout timeout when the caller gave none, and
-// caps response bodies at limit.
+// rule), has a defaultHTTPTimeout timeout when the caller gave none, caps
+// response bodies at limit, and keeps no cookie jar: the engine's requests
+// are every user's, and a cookie an EHR sets for one must not go out with
+// another's.
 func withRules(cfg *Config, rt http.RoundTripper, limit int64) *http.Client {
 	var c http.Client
 	if cfg.HTTPClient != nil {
 		c = *cfg.HTTPClient
 	}
+	c.Jar = nil
 	if c.Timeout == 0 {
 		c.Timeout = defaultHTTPTimeout
 	}

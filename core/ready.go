@@ -75,6 +75,11 @@ type ReadyClient struct {
 	fhirClient *fhir.Client
 }
 
+// Browser returns the id of the browser the launch belongs to: with
+// Handle, what [Engine.Ready] needs to find the launch again, from the
+// app's background code, say.
+func (rc *ReadyClient) Browser() string { return rc.session.id }
+
 // Handle returns the launch handle. Carry it in the app's URLs (as
 // adapters.HandleParam) or requests (as adapters.HandleHeader) to stay on
 // this launch.

@@ -64,9 +64,10 @@ func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 // and then returned, as echo's own middleware do.
 func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
-		res := c.Response()
+		res, req := c.Response(), c.Request()
 		orig := res.Writer
-		defer func() { res.Writer = orig }()
+		// The session's request ends with it: middleware above sees its own.
+		defer func() { res.Writer = orig; c.SetRequest(req) }()
 		g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			res.Writer = w
 			c.SetRequest(r)

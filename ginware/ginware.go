@@ -59,7 +59,9 @@ func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 // the ready step, with c.Writer wrapped so that the session is saved before
 // the headers go out.
 func (g *Group) session(c *gin.Context, require bool) {
-	orig := c.Writer
+	orig, req := c.Writer, c.Request
+	// The session's request ends with it: middleware above sees its own.
+	defer func() { c.Request = req }()
 	ran := false
 	g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, ran = hooks.Ready(g.smart, w, r, require)

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 )
 
 // DefaultStoreTimeout bounds each store operation that a [Browser] and its
@@ -63,9 +59,6 @@ func boundBy(ctx context.Context, d time.Duration) (context.Context, context.Can
 // as inside the Browser's LoadAndSave ([Browser.Loaded]).
 func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Handler {
 	inner := b.sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if scsWriter.Load() == nil {
-			scsWriter.Store(reflect.TypeOf(w))
-		}
 		sc, _ := r.Context().Value(storeCtxKey{}).(*storeCtx)
 		if sc == nil { // cannot happen: the outer handler put it there
 			next.ServeHTTP(w, r)
@@ -81,7 +74,7 @@ func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Ha
 		sc.arm() // scs saves now, unless the handler wrote
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b.loadedOutside(w, r) {
+		if b.loadedOutside(r) {
 			// The app's own sm.LoadAndSave loaded the session: use it, and
 			// leave the saving (and the one Set-Cookie) to it.
 			next.ServeHTTP(w, r.WithContext(&storeCtx{Context: r.Context(), browser: b}))
@@ -99,51 +92,17 @@ func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Ha
 	})
 }
 
-// scsWriter is the type of the ResponseWriter that scs's LoadAndSave hands
-// its handler, learned at the first request through a Browser's own.
-var scsWriter atomic.Value // reflect.Type
-
 // loadedOutside reports whether the request is already inside the
 // LoadAndSave of the Browser's session manager, as when an app wraps its
 // routes in sm.LoadAndSave and shares the manager with the adapters: then
 // the session is loaded, and a second LoadAndSave would load it again, save
-// it twice and send two Set-Cookie headers. A ResponseWriter chain without
-// scs's writer (looked for through Unwrap, as http.ResponseController
-// does) is not inside one; where it is, or while its type is not yet
-// known, scs itself is asked, which panics (recovered) when the context has
-// no session of this manager.
-func (b *Browser) loadedOutside(w http.ResponseWriter, r *http.Request) bool {
-	if t, _ := scsWriter.Load().(reflect.Type); t != nil && !hasWriter(w, t) {
-		return false
-	}
-	return managerLoaded(b.sm, r.Context())
-}
-
-// hasWriter reports whether w, or a ResponseWriter it wraps, is of type t.
-func hasWriter(w http.ResponseWriter, t reflect.Type) bool {
-	for range 16 {
-		if reflect.TypeOf(w) == t {
-			return true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
-	}
-	return false
-}
-
-// managerLoaded reports whether ctx holds a session of sm. scs has no
-// question for it that does not panic when the answer is no.
-func managerLoaded(sm *scs.SessionManager, ctx context.Context) (loaded bool) {
-	defer func() {
-		if recover() != nil {
-			loaded = false
-		}
-	}()
-	sm.Status(ctx)
-	return true
+// it twice and send two Set-Cookie headers. scs's Load answers without a
+// store call: with an empty token it returns the context as it is when a
+// session of the manager is loaded, and a new one otherwise.
+func (b *Browser) loadedOutside(r *http.Request) bool {
+	ctx := r.Context()
+	loaded, err := b.sm.Load(ctx, "")
+	return err == nil && loaded == ctx
 }
 
 // Loaded reports whether ctx is the context of a request inside this

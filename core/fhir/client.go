@@ -235,15 +235,15 @@ func (c *Client) resolve(ref string) (*url.URL, error) {
 	u, err := url.Parse(ref)
 	switch {
 	case err != nil || ref == "":
-		return nil, errors.New("the reference is malformed")
+		return nil, fmt.Errorf("%w: it is malformed", ErrInvalidReference)
 	case hasDotSegment(u.Path) || hasDotSegment(u.Opaque):
-		return nil, errors.New(`the reference has a "." or ".." path segment`)
+		return nil, fmt.Errorf(`%w: it has a "." or ".." path segment`, ErrInvalidReference)
 	case u.IsAbs() && !c.sameOrigin(u):
 		return nil, fmt.Errorf("%w (%s), not the base URL's (%s)", ErrForeignReference, origin(u), origin(c.base))
 	case u.IsAbs():
 		return u, nil
 	case u.Host != "" || strings.HasPrefix(ref, "//"):
-		return nil, errors.New("the reference names a host but no scheme")
+		return nil, fmt.Errorf("%w: it names a host but no scheme", ErrInvalidReference)
 	}
 	return url.Parse(c.baseURL + "/" + strings.TrimLeft(ref, "/"))
 }

@@ -35,6 +35,12 @@ var (
 	// HTTP client may carry credentials that belong to the base's server
 	// only, and references often come from resources a server sent.
 	ErrForeignReference = errors.New("fhir: the reference leads to another origin")
+
+	// ErrInvalidReference: a reference given to the client is not one it
+	// can send: malformed, with a "." or ".." path segment (which would
+	// name another resource once resolved), or naming a host without a
+	// scheme. Nothing is sent.
+	ErrInvalidReference = errors.New("fhir: the reference is not a usable FHIR reference")
 )
 
 // Error is the one error type of this package: every failure of a

@@ -1,9 +1,14 @@
 package fhir_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fhirware/smart/core/fhir"
@@ -129,4 +134,28 @@ func FuzzParseReference(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A reference the client refuses to send is an *Error matching
+// ErrInvalidReference, and nothing reaches the server.
+func TestInvalidReferenceIsSentNowhere(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	defer srv.Close()
+	c, err := fhir.NewClient(srv.URL+"/fhir", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"Observation/..", "Observation/.", "Observation/%2e%2e", "//other.test/Patient/1", ""} {
+		var v any
+		err := c.Read(context.Background(), ref, &v)
+		var fe *fhir.Error
+		if !errors.As(err, &fe) || !errors.Is(err, fhir.ErrInvalidReference) {
+			t.Errorf("Read(%q) = %v, want an *Error matching ErrInvalidReference", ref, err)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests reached the server", n)
+	}
 }

@@ -75,7 +75,7 @@ func TestSettingsErrors(t *testing.T) {
 	}{
 		{[]string{"-issuer", "https://a.example/fhir"}, "-client-id is required"},
 		{[]string{"-client-secret", "x", "-private-key", "k.pem"}, "exclude each other"},
-		{[]string{"-kid", "k1"}, "need -private-key"},
+		{[]string{"-kid", "k1"}, "needs -private-key"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"-nope"}, "not defined"},
 	} {
