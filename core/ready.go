@@ -3,7 +3,10 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -157,4 +160,170 @@ func (rc *ReadyClient) expiredLocked() bool {
 // same scheme, host and port.
 func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, rc.base.Scheme) && strings.EqualFold(u.Host, rc.base.Host)
+}
+
+// FHIR media type sent as Accept.
+const fhirJSON = "application/fhir+json"
+
+// FHIR returns the launch's FHIR client: a [fhir.Client] for the launch's
+// FHIR server whose requests carry the launch's bearer token, refreshed as
+// needed. Its HTTPClient hands the same to any other FHIR library. It is
+// made once per ReadyClient, at the first call.
+//
+// The token, and the issuer's extra headers (Issuer.Header), are added
+// only to requests to the launch's FHIR server origin (scheme, host and
+// port): a request to any other origin (through the client's Do, say, for
+// an absolute fhirUser on another server of the EHR) goes without them,
+// and an Authorization header the caller set on it is dropped. Requests
+// themselves are never modified.
+//
+// A request to another origin must be https, or http with
+// Config.AllowInsecureHTTP: any other fails with CodeInvalidRequest and is
+// not sent. Unless Config.AllowPrivateNetworks is set, it connects only to
+// public addresses (see Config.AllowAnyIssuer), in allowlist mode too,
+// where the FHIR server itself may be on a private network: a refused
+// address fails with CodeFHIRRequestFailed. Such a request goes through a
+// client whose Transport is a clone of Config.HTTPClient's; when that
+// Transport is not an *http.Transport, which the address check needs,
+// every request to another origin fails, unless AllowPrivateNetworks is
+// set. Redirects are followed on the request's own origin only.
+//
+// A token about to expire is refreshed first; a 401 answer refreshes once
+// and retries with the new token, when the request body can be replayed
+// (req.GetBody is set, as http.NewRequest does for in-memory bodies).
+// Concurrent requests of one launch share one refresh, and a request that
+// finds the launch refreshed meanwhile (by another request or app
+// instance) uses that token instead of refreshing again. A launch whose
+// tokens ran out, or whose refreshed token the server still refuses with
+// 401, fails its requests with an error for which errors.Is(err,
+// CodeLaunchExpired) holds, through the fhir.Error.
+//
+// Response bodies are capped at Config.MaxFHIRResponseBytes. Every request
+// is bounded by its context and by the engine's HTTP client timeout (15
+// seconds unless Config.HTTPClient sets its own).
+func (rc *ReadyClient) FHIR() *fhir.Client {
+	rc.fhirOnce.Do(func() {
+		hc := &http.Client{Transport: readyTransport{rc}, CheckRedirect: noRedirects}
+		// The base is the launch's issuer URL, checked by New or by the
+		// issuer rule: NewClient cannot refuse it.
+		rc.fhirClient, _ = fhir.NewClient(rc.issuer.URL, hc)
+	})
+	return rc.fhirClient
+}
+
+// noRedirects leaves redirects to the engine's own clients, under whose
+// rules (same origin only) readyTransport's requests already ran.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// readyTransport is the RoundTripper of a launch's FHIR client.
+type readyTransport struct{ rc *ReadyClient }
+
+func (t readyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.rc.do(req.Context(), req)
+}
+
+// do sends req with the launch's bearer token; see [ReadyClient.FHIR].
+func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	if !rc.sameOrigin(req.URL) {
+		if err := rc.checkOutside(req); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // as a RoundTripper must
+			}
+			return nil, err
+		}
+		out := req.Clone(ctx)
+		out.Header.Del("Authorization")
+		return rc.roundTrip(out)
+	}
+	tok, err := rc.accessToken(ctx)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // as a RoundTripper must
+		}
+		return nil, err
+	}
+	resp, err := rc.send(ctx, req, tok)
+	// A 401 refreshes the token and retries. The token that comes back may
+	// be one another request stored meanwhile rather than a new one; when
+	// that one is refused too, the request refreshes and retries once more.
+	// A request never makes more than one refresh of its own.
+	for retries := 0; err == nil && resp.StatusCode == http.StatusUnauthorized && retries < 2; retries++ {
+		if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+			return resp, nil // cannot replay the body; the caller sees the 401
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		var refreshed bool
+		if tok, refreshed, err = rc.refresh(ctx, "fhir", tok); err != nil {
+			return nil, err
+		}
+		retry := req.Clone(ctx)
+		if req.GetBody != nil {
+			if retry.Body, err = req.GetBody(); err != nil {
+				return nil, newError("fhir", CodeFHIRRequestFailed, "replaying the request body failed", err)
+			}
+		}
+		resp, err = rc.send(ctx, retry, tok)
+		if refreshed {
+			break
+		}
+	}
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// Refused with a token just refreshed: the launch is over for this
+		// server, and the user must launch again.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return nil, newError("fhir", CodeLaunchExpired, "the FHIR server refuses the launch's token, even refreshed", nil)
+	}
+	return resp, err
+}
+
+// send sends a copy of req to the FHIR origin with the issuer's headers
+// and the bearer token.
+func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret) (*http.Response, error) {
+	out := req.Clone(ctx)
+	for k, v := range rc.issuer.Header {
+		out.Header[k] = v
+	}
+	out.Header.Set("Authorization", "Bearer "+string(tok))
+	return rc.roundTrip(out)
+}
+
+// checkOutside refuses a request outside the FHIR server's origin that is
+// not https (nor http with AllowInsecureHTTP).
+func (rc *ReadyClient) checkOutside(req *http.Request) error {
+	u := req.URL
+	if strings.EqualFold(u.Scheme, "https") || (strings.EqualFold(u.Scheme, "http") && rc.session.engine.cfg.AllowInsecureHTTP) {
+		return nil
+	}
+	return newError("fhir", CodeInvalidRequest, "a request outside the FHIR server was refused: only https URLs are fetched there",
+		fmt.Errorf("%s is not https (set AllowInsecureHTTP for local development)", quoteShort(printable(u.Scheme+"://"+u.Host))))
+}
+
+// roundTrip sends a request the caller owns through the engine's FHIR
+// client: for a URL outside the FHIR server's origin, its twin with the
+// address guard (see newOutsideClient).
+func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", fhirJSON)
+	}
+	client := rc.session.engine.fhir
+	if !rc.sameOrigin(req.URL) {
+		client = rc.session.engine.outside
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, newError("fhir", CodeFHIRRequestFailed, "the FHIR request failed", withoutURL(err))
+	}
+	return resp, nil
+}
+
+// withoutURL takes a *url.Error's URL out of err: its path and query may
+// name a patient, and stay out of messages and logs.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
