@@ -33,6 +33,7 @@ type App struct {
 
 	redirect      *url.URL
 	logoutURL     string
+	origin        string // the app's origin, from its CallbackURL
 	ehrLaunchOnly bool
 	requireHandle bool
 
@@ -96,6 +97,7 @@ func New(cfg Config) (*App, error) {
 		render:        cfg.RenderError,
 		redirect:      redirect,
 		logoutURL:     cfg.LogoutURL,
+		origin:        originOf(engine.Config().CallbackURL),
 		ehrLaunchOnly: cfg.EHRLaunchOnly,
 		requireHandle: cfg.RequireHandle,
 	}
@@ -109,6 +111,16 @@ func New(cfg Config) (*App, error) {
 	a.callback = a.Sessions(http.HandlerFunc(a.serveCallback))
 	a.logout = a.Sessions(http.HandlerFunc(a.serveLogout))
 	return a, nil
+}
+
+// originOf is the origin (scheme://host[:port]) of an absolute URL, as
+// browsers send it in Origin.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Smart is like [New] but panics, with New's message, if the Config is

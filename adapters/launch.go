@@ -37,12 +37,13 @@ func (a *App) Launch() http.Handler { return a.launch }
 // same EHR user, and gets a new cookie; see sessions.Browser.Forwarded.
 func (a *App) Callback() http.Handler { return a.callback }
 
-// Logout returns the logout handler, meant for POST /logout: it deletes
+// Logout returns the logout handler, for POST /logout only: it deletes
 // every launch of the browser, with its tokens, and answers 204 No Content,
 // or, when Config.LogoutURL is set and the request does not ask for JSON,
-// 303 See Other to it. The browser session itself stays. A request a
-// browser marks as sent from another site (Sec-Fetch-Site: cross-site) is
-// refused with 400.
+// 303 See Other to it. The browser session itself stays. A request from
+// another origin than the app's (its Sec-Fetch-Site is neither
+// same-origin nor none, or, without one, its Origin is not the origin of
+// Config.CallbackURL) is refused with 400.
 func (a *App) Logout() http.Handler { return a.logout }
 
 func (a *App) serveLaunch(w http.ResponseWriter, r *http.Request) {
@@ -157,7 +158,7 @@ func (a *App) finishForwarded(ctx context.Context, fwd sessions.Forward, err err
 
 func (a *App) serveLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	if !a.fromApp(r) {
 		// Another site's form or script: with a SameSite=None cookie (an
 		// app embedded in the EHR) it would carry the session.
 		a.Error(w, r, &core.Error{Op: "logout", Code: core.CodeInvalidRequest,
@@ -176,4 +177,19 @@ func (a *App) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// fromApp reports whether a state-changing request comes from the app's own
+// pages: the browser says so (Sec-Fetch-Site same-origin, or none for one
+// the user typed), or, from a browser that does not send Sec-Fetch-Site,
+// its Origin is absent or the app's own.
+func (a *App) fromApp(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+		o := r.Header.Get("Origin")
+		return o == "" || o == a.origin
+	}
+	return false
 }

@@ -309,22 +309,48 @@ func TestSharedEngine(t *testing.T) {
 func TestLogoutFromAnotherSiteIsRefused(t *testing.T) {
 	a := newSharedApp(t, nil)
 	a.launch(t)
-	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/fhir/logout", nil)
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	resp, err := a.browser.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},    // a sibling subdomain
+		{"Origin": "https://evil.example"}, // a browser without Sec-Fetch-Site
+	} {
+		req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/fhir/logout", nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := a.browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a logout with %v = %d, want 400", h, resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a cross-site logout = %d, want 400", resp.StatusCode)
-	}
-	resp, err = a.browser.Get(a.srv.URL + "/fhir/")
+	resp, err := a.browser.Get(a.srv.URL + "/fhir/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("the page after a refused logout = %d, want 200: the launch stays", resp.StatusCode)
+	}
+
+	// The app's own page: same-origin, or its Origin.
+	for _, h := range []map[string]string{{"Sec-Fetch-Site": "same-origin"}, {"Origin": a.srv.URL}} {
+		a.launch(t)
+		req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/fhir/logout", nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := a.browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("the app's own logout with %v = %d, want 204", h, resp.StatusCode)
+		}
 	}
 }

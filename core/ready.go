@@ -319,11 +319,15 @@ func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // withoutURL takes a *url.Error's URL out of err: its path and query may
-// name a patient, and stay out of messages and logs.
+// name a patient, and stay out of messages and logs. So does net/http's
+// error about a redirect whose Location does not parse, which quotes it.
 func withoutURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	if strings.Contains(err.Error(), "Location header") {
+		return errors.New("the server sent a redirect with a malformed Location")
 	}
 	return err
 }

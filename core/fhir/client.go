@@ -151,25 +151,36 @@ func (c *Client) exchange(req *http.Request, resource string, words []string) (*
 	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
+// maxOutcomeBytes bounds the OperationOutcome the client decodes. An
+// outcome explains a failure in a few issues; decoding a large one costs
+// far more memory than its bytes ({} is an issue of its own), so a larger
+// body is left undecoded.
+const maxOutcomeBytes = 64 << 10
+
 // decodeOutcome returns body as an OperationOutcome, or nil when it is not
-// one.
+// one, or too large to be one (maxOutcomeBytes).
 func decodeOutcome(body []byte) *OperationOutcome {
 	var oo OperationOutcome
-	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+	if len(body) > maxOutcomeBytes || json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
 		return nil
 	}
 	return &oo
 }
 
 // getJSON sends GET u and decodes a 2xx JSON answer into v (when v is not
-// nil and the answer has a body). It returns the answer's status.
-func (c *Client) getJSON(ctx context.Context, u *url.URL, v any) (int, error) {
+// nil and the answer has a body). It returns the answer's status. words are
+// what to take out of the server's text besides the request's own (see
+// requestWords).
+func (c *Client) getJSON(ctx context.Context, u *url.URL, v any, words ...string) (int, error) {
 	resource := c.resourceOf(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, &Error{Method: http.MethodGet, Resource: resource, Err: err}
 	}
-	a, err := c.exchange(req, resource, nil)
+	if len(words) > 0 {
+		words = append(requestWords(c.basePath, u), words...)
+	}
+	a, err := c.exchange(req, resource, words)
 	if err != nil {
 		return 0, err
 	}

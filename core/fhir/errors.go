@@ -128,6 +128,10 @@ func (e *Error) Is(target error) bool {
 // keeps, in bytes.
 const maxSaid = 300
 
+// errMalformedRedirect stands for net/http's error about a redirect whose
+// Location does not parse, which quotes it.
+var errMalformedRedirect = errors.New("the server sent a redirect with a malformed Location")
+
 // transportError is the *Error for a request the HTTP client could not
 // complete. net/http wraps its errors in a *url.Error whose message holds
 // the whole URL, ids and query included: it is taken off, and its cause
@@ -143,6 +147,11 @@ func transportError(req *http.Request, resource string, err error) *Error {
 		if err == nil {
 			err = errors.New("the request failed")
 		}
+	}
+	if strings.Contains(err.Error(), "Location header") {
+		// net/http quotes a malformed redirect's Location whole, path and
+		// query included.
+		err = errMalformedRedirect
 	}
 	return &Error{Method: req.Method, Resource: resource, Err: err}
 }

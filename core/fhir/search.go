@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,12 +67,48 @@ type searchBundle struct {
 		Relation string `json:"relation"`
 		URL      string `json:"url"`
 	} `json:"link"`
-	Entry []struct {
-		Resource json.RawMessage `json:"resource"`
-		Search   struct {
-			Mode string `json:"mode"`
-		} `json:"search"`
-	} `json:"entry"`
+	Entry entries[searchEntry] `json:"entry"`
+}
+
+// searchEntry is one entry of a searchset Bundle.
+type searchEntry struct {
+	Resource json.RawMessage `json:"resource"`
+	Search   struct {
+		Mode string `json:"mode"`
+	} `json:"search"`
+}
+
+// maxPageEntries bounds the entries of one Bundle the client reads: a page
+// of a search, or the answer to a batch or transaction. Servers page far
+// smaller; decoding more would cost much more memory than the answer's
+// bytes (each "{}," is an entry of its own).
+const maxPageEntries = 10_000
+
+// errTooManyEntries: a Bundle with more than maxPageEntries entries.
+var errTooManyEntries = fmt.Errorf("the Bundle has more than %d entries", maxPageEntries)
+
+// entries is a Bundle's entry array, decoded one entry at a time and at
+// most maxPageEntries of them.
+type entries[E any] []E
+
+func (es *entries[E]) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok == nil {
+		return err // null: no entries
+	} else if tok != json.Delim('[') {
+		return errors.New("the Bundle's entry is not an array")
+	}
+	for dec.More() {
+		if len(*es) == maxPageEntries {
+			return errTooManyEntries
+		}
+		var e E
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		*es = append(*es, e)
+	}
+	return nil
 }
 
 // Search searches resources of type typ ("Observation") with the given
@@ -153,6 +190,7 @@ func (c *Client) search(ctx context.Context, typ string, params url.Values, o se
 		return
 	}
 	next.RawQuery = params.Encode()
+	first := queryWords(params)
 	seen := map[string]bool{}
 	n := 0
 	for page := 0; next != nil; page++ {
@@ -162,7 +200,9 @@ func (c *Client) search(ctx context.Context, typ string, params url.Values, o se
 		}
 		seen[next.String()] = true
 		var b searchBundle
-		status, err := c.getJSON(ctx, next, &b)
+		// The first request's parameters, which an opaque next link no
+		// longer shows, are taken out of the server's text too.
+		status, err := c.getJSON(ctx, next, &b, first...)
 		if err != nil {
 			yield(nil, 0, err)
 			return

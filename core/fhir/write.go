@@ -214,10 +214,7 @@ func (wr *WriteResult) fill(body []byte) error {
 			return err
 		}
 		if head.ResourceType == "OperationOutcome" {
-			wr.Outcome = new(OperationOutcome)
-			if err := json.Unmarshal(body, wr.Outcome); err != nil {
-				return err
-			}
+			wr.Outcome = decodeOutcome(body) // nil when too large to read
 		} else {
 			wr.Resource = body
 		}
@@ -343,18 +340,21 @@ type bundleRequestEntry struct {
 // bundleResponse is the part of a batch-response or transaction-response
 // Bundle the client reads.
 type bundleResponse struct {
-	ResourceType string `json:"resourceType"`
-	Type         string `json:"type"`
-	Entry        []struct {
-		Resource json.RawMessage `json:"resource"`
-		Response *struct {
-			Status       string          `json:"status"`
-			Location     string          `json:"location"`
-			ETag         string          `json:"etag"`
-			LastModified string          `json:"lastModified"`
-			Outcome      json.RawMessage `json:"outcome"`
-		} `json:"response"`
-	} `json:"entry"`
+	ResourceType string                 `json:"resourceType"`
+	Type         string                 `json:"type"`
+	Entry        entries[responseEntry] `json:"entry"`
+}
+
+// responseEntry is one entry of a batch-response or transaction-response.
+type responseEntry struct {
+	Resource json.RawMessage `json:"resource"`
+	Response *struct {
+		Status       string          `json:"status"`
+		Location     string          `json:"location"`
+		ETag         string          `json:"etag"`
+		LastModified string          `json:"lastModified"`
+		Outcome      json.RawMessage `json:"outcome"`
+	} `json:"response"`
 }
 
 // postBundle sends a batch or transaction (typ) and reads the answer.
