@@ -21,7 +21,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/adapters"
 )
 
 // New returns a browser that follows no redirect by itself, so that its
@@ -58,7 +58,7 @@ const maxRedirects = 10
 // URL as the EHR opens it, from smarttest's EHRLaunchURL, say) and follows
 // the redirects through the EHR's authorize endpoint and the app's
 // callback to the app page, and returns that page's URL, which carries the
-// launch handle (core.HandleParam), without requesting it. The session
+// launch handle (adapters.HandleParam), without requesting it. The session
 // cookie is in c's jar.
 //
 // It follows the redirects itself whatever c's CheckRedirect, and fails
@@ -77,7 +77,7 @@ func Launch(ctx context.Context, c *http.Client, launchURL string) (*url.URL, er
 		if err != nil {
 			return nil, err
 		}
-		if next.Query().Get(core.HandleParam) != "" {
+		if next.Query().Get(adapters.HandleParam) != "" {
 			return next, nil
 		}
 		u = next

@@ -13,6 +13,7 @@ import (
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/browsertest"
+	"github.com/fhirware/smart/sessions"
 )
 
 // newApp starts a fake EHR and an app, mounted at /fhir, whose page
@@ -29,17 +30,17 @@ func newApp(t *testing.T) (*smarttest.Server, string) {
 		Config: core.Config{
 			ClientID:          "app",
 			CallbackURL:       base + "/fhir/callback",
-			RedirectURL:       base + "/fhir/",
 			Issuers:           []core.Issuer{{URL: ehr.FHIRBaseURL()}},
 			AllowInsecureHTTP: true,
 		},
-		Cookies: adapters.CookieInsecureHTTP,
+		RedirectURL: base + "/fhir/",
+		Cookies:     sessions.CookieInsecureHTTP,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "patient "+core.FromContext(r.Context()).Patient().ID())
+		io.WriteString(w, "patient "+adapters.FromContext(r.Context()).Patient().ID)
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", http.StripPrefix("/fhir", s.Handler(page)))
@@ -63,7 +64,7 @@ func TestLaunch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if page.Path != "/fhir/" || page.Query().Get(core.HandleParam) == "" {
+			if page.Path != "/fhir/" || page.Query().Get(adapters.HandleParam) == "" {
 				t.Fatalf("Launch returned %s; want the app page with a launch handle", page)
 			}
 			resp, err := c.Get(page.String())
