@@ -39,7 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/browsertest"
 )
@@ -217,7 +217,7 @@ func launch(ctx context.Context, browser *http.Client, base string, ehr *smartte
 	if err != nil {
 		return session{}, err
 	}
-	return session{client: c, base: base, page: page.String(), handle: page.Query().Get(core.HandleParam)}, nil
+	return session{client: c, base: base, page: page.String(), handle: page.Query().Get(adapters.HandleParam)}, nil
 }
 
 func (s session) context() error { return s.get("/fhir/api/context", `"patient"`) }
@@ -226,7 +226,7 @@ func (s session) healthz() error { return s.get("/healthz", "ok") }
 
 // get requests an app path with the handle and checks the body holds want.
 func (s session) get(path, want string) error {
-	if err := s.fetch(s.base+path+"?"+core.HandleParam+"="+s.handle, want); err != nil {
+	if err := s.fetch(s.base+path+"?"+adapters.HandleParam+"="+s.handle, want); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
