@@ -72,24 +72,28 @@ func redisClient(b *testing.B) *redis.Client {
 
 // benchSmart measures the ready path on store, with records sealed by keys
 // (Config.StoreKeys) when there are any.
-func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
+func benchSmart(b *testing.B, store scs.Store, keys ...core.Secret) {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	b.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})
 
 	app := httptest.NewUnstartedServer(nil)
 	base := "http://" + app.Listener.Addr().String()
+	// The manager the adapters would make, with the store swapped in.
+	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP)).SessionManager()
+	sm.Store = store
 	s := chiware.Smart(adapters.Config{
 		Config: core.Config{
-			ClientID: "app", CallbackURL: base + "/fhir/callback", RedirectURL: base + "/fhir/",
+			ClientID: "app", CallbackURL: base + "/fhir/callback",
 			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
 			StoreKeys: keys,
 		},
-		Cookies: adapters.CookieInsecureHTTP,
+		SessionManager: sm,
+		RedirectURL:    base + "/fhir/",
+		Cookies:        sessions.CookieInsecureHTTP,
 	})
-	s.Adapter().Browser().SessionManager().Store = store
 	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, chiware.ReadyClient(r).Patient().ID())
+		io.WriteString(w, chiware.ReadyClient(r).Patient().ID)
 	})
 	r := chi.NewRouter()
 	r.Mount("/fhir", s)
@@ -105,13 +109,13 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.StoreKey) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	handle := pageURL.Query().Get(core.HandleParam)
+	handle := pageURL.Query().Get(adapters.HandleParam)
 	cookies := client.Jar.Cookies(pageURL)
 	if len(cookies) == 0 {
 		b.Fatal("no session cookie after the launch")
 	}
 
-	req := httptest.NewRequest(http.MethodGet, "/fhir/?"+core.HandleParam+"="+handle, nil)
+	req := httptest.NewRequest(http.MethodGet, "/fhir/?"+adapters.HandleParam+"="+handle, nil)
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}

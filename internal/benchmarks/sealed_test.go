@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"encoding/base64"
 	"testing"
 
 	"github.com/alexedwards/scs/goredisstore"
@@ -16,7 +17,7 @@ import (
 // record by its stored bytes, so a warm request opens nothing; a record is
 // opened again after each write (a refresh, or another instance's).
 func BenchmarkReadySealed(b *testing.B) {
-	key := bytes.Repeat([]byte{7}, core.StoreKeySize)
+	key := core.Secret(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
 	b.Run("store=memstore/keys=none", func(b *testing.B) { benchSmart(b, memstore.NewWithCleanupInterval(0)) })
 	b.Run("store=memstore/keys=1", func(b *testing.B) { benchSmart(b, memstore.NewWithCleanupInterval(0), key) })
 	if c := redisClient(b); c != nil {
