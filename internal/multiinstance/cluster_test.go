@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -29,6 +30,7 @@ import (
 	"github.com/fhirware/smart/sessions"
 	"github.com/fhirware/smart/sessions/goredislock"
 	"github.com/fhirware/smart/sessions/pgxlock"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 const clientID = "multi-instance-app"
@@ -57,7 +59,7 @@ func backends() []backend {
 			name: "Redis",
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				client := testservers.GoredisClient(t, testservers.RedisAddr(t))
-				return underPrefix(goredisstore.New(client), prefix), lockerUnderPrefix(goredislock.New(client), prefix)
+				return underPrefix(goredisstore.New(client), prefix), storagetest.PrefixedLocker(goredislock.New(client), prefix)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				addr := testservers.RedisAddr(t)
@@ -87,7 +89,7 @@ func backends() []backend {
 			name: "PostgreSQL",
 			connect: func(t *testing.T, prefix string) (scs.Store, core.Locker) {
 				pool := testservers.PgPool(t, testservers.PostgresURL(t))
-				return underPrefix(pgxstore.NewWithCleanupInterval(pool, 0), prefix), lockerUnderPrefix(pgxlock.New(pool), prefix)
+				return underPrefix(pgxstore.NewWithCleanupInterval(pool, 0), prefix), storagetest.PrefixedLocker(pgxlock.New(pool), prefix)
 			},
 			cleanup: func(t *testing.T, prefix string) {
 				testservers.DeletePostgresRows(t, testservers.PostgresURL(t), prefix)
@@ -146,18 +148,20 @@ type cluster struct {
 
 // instance is one app instance: a chiware router with its own engine (and
 // so discovery cache and key sets), session manager, store connections and
-// locker.
+// locker. The SMART records are in the session manager's store, the
+// adapters' default; the locker is the engine's Config.Locker.
 type instance struct {
 	name    string
 	server  *httptest.Server
 	forward *httputil.ReverseProxy
 	store   *countingStore
 	locks   *countingLocker
+	// engine is the router's: over the session manager's store, with
+	// locks (each call bounded by the store timeout).
+	engine *core.Engine
+	// browser reads the browser's SMART session id, over the instance's
+	// session manager.
 	browser *sessions.Browser
-	engine  *core.Engine
-	// storage is the Storage the router's handlers give the engine: the
-	// browser's, with locks.
-	storage *sessions.LockingStorage
 }
 
 type clusterOptions struct {
@@ -211,37 +215,43 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 200}
 	t.Cleanup(transport.CloseIdleConnections)
-	cfg := core.Config{
-		ClientID:          clientID,
-		CallbackURL:       c.proxy.URL + "/fhir/callback",
-		RedirectURL:       c.proxy.URL + "/fhir/",
-		Issuers:           []core.Issuer{{URL: c.ehr.FHIRBaseURL()}},
-		AllowInsecureHTTP: true,
-		HTTPClient:        &http.Client{Transport: transport, Timeout: 10 * time.Second},
-		Now:               c.clock.Now,
-		RefreshLockTTL:    o.refreshLockTTL,
-		MaxLaunches:       o.maxLaunches,
-		// As many tabs may be between launch and callback at once.
-		MaxPendingLaunches: o.maxLaunches,
-	}
+	// The app's own session manager, in the store it shares with the
+	// other instances, with the one store-error recipe. Warnings and
+	// errors go to the test's output, shown when it fails.
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sm := scs.New()
 	sm.Store = inst.store
 	sm.Cookie.Name = sessions.InsecureCookieName // plain http: no __Host- prefix
-	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		http.Error(w, "session store: "+err.Error(), http.StatusServiceUnavailable)
-	}
-	router, err := chiware.New(adapters.Config{Config: cfg, SessionManager: sm, Locker: inst.locks, Cookies: adapters.CookieInsecureHTTP})
+	sm.ErrorFunc = sessions.StoreErrorFunc(logger)
+	router, err := chiware.New(adapters.Config{
+		Config: core.Config{
+			ClientID:          clientID,
+			CallbackURL:       c.proxy.URL + "/fhir/callback",
+			Issuers:           []core.Issuer{{URL: c.ehr.FHIRBaseURL()}},
+			AllowInsecureHTTP: true,
+			HTTPClient:        &http.Client{Transport: transport, Timeout: 10 * time.Second},
+			Logger:            logger,
+			Now:               c.clock.Now,
+			Locker:            inst.locks,
+			RefreshLockTTL:    o.refreshLockTTL,
+			MaxLaunches:       o.maxLaunches,
+			// As many tabs may be between launch and callback at once.
+			MaxPendingLaunches: o.maxLaunches,
+		},
+		SessionManager: sm,
+		RedirectURL:    c.proxy.URL + "/fhir/",
+		Cookies:        sessions.CookieInsecureHTTP,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst.engine = router.Adapter().Engine()
-	inst.browser = router.Adapter().Browser()
-	inst.storage = inst.browser.Storage().WithLocker(inst.locks)
-	router.Get("/", func(w http.ResponseWriter, r *http.Request) { page(w, r, chiware.ReadyClient(r)) })
+	inst.engine = router.Engine()
+	inst.browser = sessions.New(sm, sessions.WithCookies(sessions.CookieInsecureHTTP))
+	router.Get("/", page)
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", http.StripPrefix("/fhir", router))
-	mux.Handle("GET /fhir/session-id", router.Adapter().Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := inst.browser.Existing(r.Context())
+	mux.Handle("GET /fhir/session-id", sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := inst.browser.ID(r.Context())
 		io.WriteString(w, id)
 	})))
 	inst.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -254,26 +264,24 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 
 // page reads the launch's patient from the FHIR server, with the launch's
 // token (refreshed when needed), unless ?read=no, and writes
-// "patient=<id> handle=<handle>".
-func page(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient) {
-	if rc == nil {
-		http.Error(w, "no ReadyClient", http.StatusInternalServerError)
-		return
-	}
+// "patient=<id> handle=<handle>". A failed read is answered as the SMART
+// routes answer theirs.
+func page(w http.ResponseWriter, r *http.Request) {
+	rc := chiware.ReadyClient(r)
 	if r.URL.Query().Get("read") != "no" {
 		var p struct {
 			ID string `json:"id"`
 		}
-		if err := rc.Patient().Read(r.Context(), &p); err != nil {
-			http.Error(w, string(core.ErrorCode(err))+": "+err.Error(), core.HTTPStatus(err))
+		if err := rc.FHIR().Read(r.Context(), rc.Patient().String(), &p); err != nil {
+			chiware.Error(w, r, err)
 			return
 		}
-		if p.ID != rc.Patient().ID() {
-			http.Error(w, "read Patient/"+p.ID+" for "+rc.Patient().ID(), http.StatusInternalServerError)
+		if p.ID != rc.Patient().ID {
+			http.Error(w, "read Patient/"+p.ID+" for "+rc.Patient().ID, http.StatusInternalServerError)
 			return
 		}
 	}
-	fmt.Fprintf(w, "patient=%s handle=%s", rc.Patient().ID(), rc.Handle())
+	fmt.Fprintf(w, "patient=%s handle=%s", rc.Patient().ID, rc.Handle())
 }
 
 // serveProxy forwards each request to the next instance in turn, or to the
@@ -366,10 +374,10 @@ func (c *cluster) callback(callback string, header ...string) (handle string, se
 	c.t.Helper()
 	res := c.mustGet(callback, http.StatusFound, header...)
 	u, err := url.Parse(res.location)
-	if err != nil || u.Query().Get(core.HandleParam) == "" {
+	if err != nil || u.Query().Get(adapters.HandleParam) == "" {
 		c.t.Fatalf("callback redirected to %q", res.location)
 	}
-	return u.Query().Get(core.HandleParam), res.instance
+	return u.Query().Get(adapters.HandleParam), res.instance
 }
 
 // launch runs a whole launch for patient and returns its handle.
@@ -379,14 +387,14 @@ func (c *cluster) launch(patient string) string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return page.Query().Get(core.HandleParam)
+	return page.Query().Get(adapters.HandleParam)
 }
 
 // pageURL is the app page for the launch handle ("" for none).
 func (c *cluster) pageURL(handle string, query ...string) string {
 	q := url.Values{}
 	if handle != "" {
-		q.Set(core.HandleParam, handle)
+		q.Set(adapters.HandleParam, handle)
 	}
 	for i := 0; i+1 < len(query); i += 2 {
 		q.Set(query[i], query[i+1])

@@ -1,6 +1,7 @@
 package multiinstance_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
+	"github.com/fhirware/smart/sessions/storagetest"
 )
 
 // A launch starts on instance A, its callback lands on B, and the app's
@@ -194,13 +196,11 @@ func testHolderDies(t *testing.T, be backend, after time.Duration) {
 	c.ehr.ResetCounts()
 	c.clock.Advance(10 * time.Minute)
 
-	// The dying instance takes the lock, as the engine names it (core's
-	// refreshLockKey), and never releases it.
-	dead := c.insts[2].storage
+	// The dying instance takes the lock with its Locker, as the engine
+	// names it (core's refreshLockKey), and never releases it.
+	dead := c.insts[2].locks
 	start := time.Now()
-	if _, ok, err := dead.TryLock(t.Context(), "lock:refresh:"+sid+":"+h, ttl); err != nil || !ok {
-		t.Fatalf("taking the lock: %v, %v", ok, err)
-	}
+	storagetest.MustLock(t, dead, "lock:refresh:"+sid+":"+h, ttl)
 	time.Sleep(after)
 
 	res := c.mustGet(c.pageURL(h), http.StatusOK)
@@ -219,10 +219,11 @@ func testHolderDies(t *testing.T, be backend, after time.Duration) {
 // spread over the three instances. Each callback reads the session's list
 // of launches and writes it back with its own launch added; the list keeps
 // all twelve only if the instances take turns, through the Locker. The
-// engines are driven directly, so that nothing but the store and the lock
-// stands between the callbacks. Without the Locker a round loses launches
-// more often than not; three rounds, each a browser session of its own,
-// make a miss unlikely.
+// list is what a logout ends: a launch it lost would outlive the logout.
+// The engines are driven directly, so that nothing but the store and the
+// lock stands between the callbacks. Without the Locker a round loses
+// launches more often than not; three rounds, each a browser session of
+// its own, make a miss unlikely.
 func TestConcurrentCallbacksAcrossInstances(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
@@ -236,18 +237,18 @@ func TestConcurrentCallbacksAcrossInstances(t *testing.T) {
 
 // finishTabsAtOnce starts n launches in the browser session sid, on A, B
 // and C in turn, has the EHR approve them, then runs their callbacks at
-// once, each on the instance after its launch's, and checks that every
-// instance lists the n launches.
+// once, each on the instance after its launch's. Every instance then finds
+// every launch, and after a logout on one of them none finds any: the
+// session's list, which the logout ends, held all n.
 func (c *cluster) finishTabsAtOnce(sid string, n int) {
 	t := c.t
 	t.Helper()
 	ctx := t.Context()
-	session := func(inst *instance) *core.Session { return inst.engine.Session(sid, inst.storage) }
 
-	callbacks := make([]core.CallbackRequest, n)
+	callbacks := make([]url.Values, n)
 	for i := range callbacks {
 		launch := c.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1"})
-		authorize, err := session(c.insts[i%len(c.insts)]).Launch(ctx, core.LaunchRequest{Issuer: c.ehr.FHIRBaseURL(), Launch: launch})
+		authorize, err := c.insts[i%len(c.insts)].engine.Launch(ctx, sid, c.ehr.FHIRBaseURL(), launch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,24 +256,23 @@ func (c *cluster) finishTabsAtOnce(sid string, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := u.Query()
-		callbacks[i] = core.CallbackRequest{Code: q.Get("code"), State: q.Get("state"), Issuer: q.Get("iss")}
+		callbacks[i] = u.Query()
 	}
 
 	start := make(chan struct{})
 	handles := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, cb := range callbacks {
+	for i, q := range callbacks {
 		inst := c.insts[(i+1)%len(c.insts)]
 		wg.Go(func() {
 			<-start
-			res, err := session(inst).Callback(ctx, cb)
+			rc, err := inst.engine.Callback(ctx, sid, core.CallbackRequest{Query: q})
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			handles[i] = res.Handle
+			handles[i] = rc.Handle()
 		})
 	}
 	close(start)
@@ -282,16 +282,25 @@ func (c *cluster) finishTabsAtOnce(sid string, n int) {
 			t.Fatalf("%s: callback %d on %s: %v", sid, i, c.insts[(i+1)%len(c.insts)].name, err)
 		}
 	}
+	if distinct := slices.Compact(slices.Sorted(slices.Values(handles))); len(distinct) != n {
+		t.Fatalf("%s: %d distinct handles for %d launches", sid, len(distinct), n)
+	}
 
-	want := slices.Sorted(slices.Values(handles))
 	for _, inst := range c.insts {
-		listed, err := session(inst).Handles(ctx)
-		if err != nil {
-			t.Fatal(err)
+		for i, h := range handles {
+			if _, err := inst.engine.Ready(ctx, sid, h); err != nil {
+				t.Fatalf("%s: launch %d on instance %s: %v", sid, i, inst.name, err)
+			}
 		}
-		slices.Sort(listed)
-		if !slices.Equal(listed, want) {
-			t.Fatalf("%s: instance %s lists %d launches %v; want the %d finished %v", sid, inst.name, len(listed), listed, n, want)
+	}
+	if err := c.insts[0].engine.Logout(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range c.insts {
+		for i, h := range handles {
+			if _, err := inst.engine.Ready(ctx, sid, h); !errors.Is(err, core.CodeNoLaunch) {
+				t.Fatalf("%s: launch %d on instance %s after the logout: %v; want no_launch (the session's list lost it)", sid, i, inst.name, err)
+			}
 		}
 	}
 }

@@ -7,15 +7,17 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
 // A callback replayed 20 times at once, with the same code and state,
 // spread over the three instances: exactly one token request reaches the
 // EHR, one callback finishes the launch, and that launch keeps working
-// (its page reads the patient). With the Locker, the pending launch is
-// taken atomically across the instances, under the lock.
+// (its page reads the patient). The pending launch is taken with a Get and
+// a Delete under the Locker, so the instances take turns; the store
+// answers each read of a pending launch late, so that without the Locker
+// every instance would read it before any deletes it.
 func TestCallbackReplayedAcrossInstances(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
@@ -27,6 +29,9 @@ func replayCallback(t *testing.T, c *cluster) {
 	const replays = 20
 	callback := c.authorize(func() string { a, _ := c.launchStart("pat-1"); return a }())
 	before := c.ehr.Count(smarttest.EndpointTokenCode)
+	for _, inst := range c.insts {
+		inst.store.slowPending.Store(true)
+	}
 
 	start := make(chan struct{})
 	var (
@@ -51,11 +56,11 @@ func replayCallback(t *testing.T, c *cluster) {
 				return // refused: the launch is another callback's
 			}
 			u, err := url.Parse(res.location)
-			if err != nil || u.Query().Get(core.HandleParam) == "" {
+			if err != nil || u.Query().Get(adapters.HandleParam) == "" {
 				failures = append(failures, "redirected to "+res.location)
 				return
 			}
-			handles = append(handles, u.Query().Get(core.HandleParam))
+			handles = append(handles, u.Query().Get(adapters.HandleParam))
 		})
 	}
 	close(start)

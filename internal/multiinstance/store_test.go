@@ -19,6 +19,10 @@ import (
 type countingStore struct {
 	inner scs.Store
 
+	// slowPending, when set, delays the answer to each read of a pending
+	// launch by pendingDelay.
+	slowPending atomic.Bool
+
 	mu      sync.Mutex
 	calls   map[string]int // "find", "commit", "delete"
 	written map[string]int // key -> size of the last value written
@@ -88,8 +92,16 @@ func (s *countingStore) Delete(token string) error {
 	return s.DeleteCtx(context.Background(), token)
 }
 
+// pendingDelay is how late a slowPending store answers a read of a
+// pending launch: long enough for every instance's callback to read it
+// before any deletes it, unless they take turns.
+const pendingDelay = 50 * time.Millisecond
+
 func (s *countingStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	s.count("find")
+	if s.slowPending.Load() && strings.HasPrefix(token, sessions.DefaultKeyPrefix+"pending:") {
+		defer time.Sleep(pendingDelay)
+	}
 	if cs, ok := s.inner.(scs.CtxStore); ok {
 		return cs.FindCtx(ctx, token)
 	}
@@ -198,18 +210,3 @@ func (s *prefixedStore) DeleteCtx(ctx context.Context, token string) error {
 }
 
 var _ scs.CtxStore = (*prefixedStore)(nil)
-
-// prefixedLocker is a core.Locker that takes every lock of the locker it
-// wraps under a prefix, like prefixedStore.
-type prefixedLocker struct {
-	inner  core.Locker
-	prefix string
-}
-
-func lockerUnderPrefix(inner core.Locker, prefix string) *prefixedLocker {
-	return &prefixedLocker{inner: inner, prefix: prefix}
-}
-
-func (l *prefixedLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
-	return l.inner.TryLock(ctx, l.prefix+key, ttl)
-}

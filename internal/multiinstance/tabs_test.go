@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/adapters"
 )
 
 // One browser, ten tabs whose callbacks leave with the same cookie: the
@@ -105,7 +105,7 @@ func (c *cluster) tabsFinishTogether(patients []string, first int) {
 			t.Fatalf("tab %d's callback on %s: %v", i, a.instance, a.err)
 		}
 		u, err := url.Parse(a.location)
-		h := u.Query().Get(core.HandleParam)
+		h := u.Query().Get(adapters.HandleParam)
 		if err != nil || h == "" {
 			t.Fatalf("tab %d's callback redirected to %q", i, a.location)
 		}
