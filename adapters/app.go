@@ -157,15 +157,25 @@ func (a *App) Sessions(next http.Handler) http.Handler {
 	})
 }
 
-// storeGuard passes the response through until storeError has answered it,
-// and then drops what the handler writes after.
+// storeGuard passes the response through until the session store's
+// failure has answered it, and then drops what the handler writes after:
+// the answer is the 503, not the page the handler went on to write. It
+// knows the store answered when storeError says so, or when a second
+// status comes after the first (the manager's own ErrorFunc, such as
+// sessions.StoreErrorFunc, wrote the first while scs saved the session).
 type storeGuard struct {
 	http.ResponseWriter
+	wrote    bool // a status went out
 	answered bool
 }
 
 func (g *storeGuard) WriteHeader(code int) {
-	if !g.answered {
+	switch {
+	case g.answered:
+	case g.wrote:
+		g.answered = true
+	default:
+		g.wrote = true
 		g.ResponseWriter.WriteHeader(code)
 	}
 }
@@ -174,6 +184,7 @@ func (g *storeGuard) Write(b []byte) (int, error) {
 	if g.answered {
 		return 0, errAnswered
 	}
+	g.wrote = true
 	return g.ResponseWriter.Write(b)
 }
 

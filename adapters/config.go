@@ -71,7 +71,8 @@ type Config struct {
 	// clients that take no context (redisstore, pgxstore) read and write
 	// timeouts of their own. The default (0) is
 	// sessions.DefaultStoreTimeout, 2 seconds; a negative value sets no
-	// bound. It does not apply to an Engine you pass, nor to a session
+	// bound. A lock the Locker took too late is released within one more
+	// second. It does not apply to an Engine you pass, nor to a session
 	// loaded by the app's own sm.LoadAndSave.
 	StoreTimeout time.Duration
 

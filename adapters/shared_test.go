@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,5 +353,44 @@ func TestLogoutFromAnotherSiteIsRefused(t *testing.T) {
 		if resp.StatusCode != http.StatusNoContent {
 			t.Errorf("the app's own logout with %v = %d, want 204", h, resp.StatusCode)
 		}
+	}
+}
+
+// failingCommits is a store whose saves of browser sessions fail.
+type failingCommits struct{ *memstore.MemStore }
+
+func (s failingCommits) Commit(token string, b []byte, expiry time.Time) error {
+	if !strings.HasPrefix(token, sessions.DefaultKeyPrefix) {
+		return errors.New("the store is down")
+	}
+	return s.MemStore.Commit(token, b, expiry)
+}
+
+// When the browser session cannot be saved, on a manager the app passes
+// with the one store-error recipe, the answer is the 503 alone: nothing the
+// handler goes on to write (here the launch's redirect page, with its
+// state and nonce in a link) follows it.
+func TestStoreFailureOnAPassedManagerAnswersAlone(t *testing.T) {
+	ehr := smarttest.NewServer(smarttest.Options{})
+	t.Cleanup(ehr.Close)
+	ehr.RegisterClient(smarttest.Client{ID: "my-app"})
+	sm := scs.New()
+	sm.Store = failingCommits{memstore.NewWithCleanupInterval(0)}
+	sm.ErrorFunc = sessions.StoreErrorFunc(nil)
+	s, err := adapters.New(adapters.Config{
+		Config: core.Config{ClientID: "my-app", CallbackURL: "http://127.0.0.1/fhir/callback",
+			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true},
+		SessionManager: sm,
+		RedirectURL:    "/fhir/",
+		Cookies:        sessions.CookieInsecureHTTP,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := httptest.NewRecorder()
+	launch, _ := url.Parse(ehr.EHRLaunchURL("http://127.0.0.1/fhir/launch", smarttest.LaunchContext{Patient: "pat-1"}))
+	s.Handler(http.NotFoundHandler()).ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/launch?"+launch.RawQuery, nil))
+	if rr.Code != http.StatusServiceUnavailable || strings.Contains(rr.Body.String(), "authorize") || strings.Contains(rr.Body.String(), "state=") {
+		t.Errorf("the launch with a failing store = %d %q; want the 503 alone", rr.Code, rr.Body.String())
 	}
 }
