@@ -135,7 +135,7 @@ func TestFlow(t *testing.T) {
 				if q.Get("launch") == "" {
 					t.Error("launch parameter missing")
 				}
-				lc := rc.Context()
+				lc := rc.LaunchContext()
 				if rc.Patient().ID != "pat-1" || rc.Encounter().ID != "enc-1" || !lc.NeedPatientBanner {
 					t.Errorf("context %+v", lc)
 				}
@@ -234,7 +234,7 @@ func TestFlow(t *testing.T) {
 				if got := rc2.User(); got != (fhir.Reference{Type: "Practitioner", ID: "prac-1"}) || got.String() != "Practitioner/prac-1" {
 					t.Errorf("user %+v, want Practitioner/prac-1 without a URL", got)
 				}
-				if got := rc2.Context().User; got != rc2.User() {
+				if got := rc2.LaunchContext().User; got != rc2.User() {
 					t.Errorf("the launch context's user %+v, want %+v", got, rc2.User())
 				}
 			},

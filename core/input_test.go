@@ -56,7 +56,7 @@ func TestDotSegmentIDsAreLeftOut(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 	rc := h.readyFor(smarttest.LaunchContext{Patient: "..", Encounter: ".", FHIRUser: "Practitioner/.."})
-	lc := rc.Context()
+	lc := rc.LaunchContext()
 	if lc.Patient != "" || lc.Encounter != "" || !lc.User.IsZero() {
 		t.Errorf("a dot segment was kept in the launch context: patient %q, encounter %q, user %+v", lc.Patient, lc.Encounter, lc.User)
 	}
@@ -134,7 +134,7 @@ func TestExpiresIn(t *testing.T) {
 			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 			h.ehr.SetFaults(smarttest.Faults{ExpiresIn: json.RawMessage(tc.expiresIn)})
 			res := h.complete("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
-			got := res.Context().Expiry
+			got := res.LaunchContext().Expiry
 			if tc.want == 0 && !got.IsZero() || tc.want != 0 && !got.Equal(h.clock.Now().Add(tc.want)) {
 				t.Errorf("expiry %v after now, want %v", got.Sub(h.clock.Now()), tc.want)
 			}

@@ -88,9 +88,9 @@ func (rc *ReadyClient) Browser() string { return rc.session.id }
 // this launch.
 func (rc *ReadyClient) Handle() string { return rc.handle }
 
-// Context returns the launch context. It makes no network call. The
+// LaunchContext returns the launch context. It makes no network call. The
 // context is the caller's own copy: changing it changes no other request's.
-func (rc *ReadyClient) Context() LaunchContext {
+func (rc *ReadyClient) LaunchContext() LaunchContext {
 	rc.mu.Lock()
 	lc := rc.rec.Context
 	rc.mu.Unlock()

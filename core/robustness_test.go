@@ -70,16 +70,16 @@ func TestContextIsTheCallersCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := rc.Context()
+	mine := rc.LaunchContext()
 	mine.Extra["vendor_flag"] = []byte(`"changed"`)
-	if got := string(rc.Context().Extra["vendor_flag"]); got != `"on"` {
+	if got := string(rc.LaunchContext().Extra["vendor_flag"]); got != `"on"` {
 		t.Fatalf("the same client's next Context sees %s", got)
 	}
 	rc2, err := h.eng.Ready(context.Background(), "b", res.Handle())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(rc2.Context().Extra["vendor_flag"]); got != `"on"` {
+	if got := string(rc2.LaunchContext().Extra["vendor_flag"]); got != `"on"` {
 		t.Fatalf("another request sees %s", got)
 	}
 }
@@ -90,7 +90,7 @@ func TestMalformedContextIDsAreLeftOut(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
 	res := h.complete("b", &smarttest.LaunchContext{Patient: "pat-1/../../Practitioner/prac-1", Encounter: "enc-1?x=1"})
-	if lc := res.Context(); lc.Patient != "" || lc.Encounter != "" {
+	if lc := res.LaunchContext(); lc.Patient != "" || lc.Encounter != "" {
 		t.Fatalf("kept patient %q, encounter %q", lc.Patient, lc.Encounter)
 	}
 }

@@ -30,7 +30,7 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		app.Page(w, r, chiware.ReadyClient(r), link)
 	})
 	s.Get("/api/context", func(w http.ResponseWriter, r *http.Request) {
-		app.JSON(w, chiware.ReadyClient(r).Context()) // no FHIR call
+		app.JSON(w, chiware.ReadyClient(r).LaunchContext()) // no FHIR call
 	})
 	s.Get("/api/patient", func(w http.ResponseWriter, r *http.Request) {
 		rc := chiware.ReadyClient(r)

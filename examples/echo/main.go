@@ -36,7 +36,7 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		return nil
 	})
 	s.GET("/api/context", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, echoware.ReadyClient(c).Context()) // no FHIR call
+		return c.JSON(http.StatusOK, echoware.ReadyClient(c).LaunchContext()) // no FHIR call
 	})
 	s.GET("/api/patient", func(c echo.Context) error {
 		rc := echoware.ReadyClient(c)

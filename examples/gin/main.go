@@ -38,7 +38,7 @@ func mount(cfg adapters.Config, app *exampleapp.App) (http.Handler, error) {
 		app.Page(c.Writer, c.Request, ginware.ReadyClient(c), link)
 	})
 	s.GET("/api/context", func(c *gin.Context) {
-		c.JSON(http.StatusOK, ginware.ReadyClient(c).Context()) // no FHIR call
+		c.JSON(http.StatusOK, ginware.ReadyClient(c).LaunchContext()) // no FHIR call
 	})
 	s.GET("/api/patient", func(c *gin.Context) {
 		rc := ginware.ReadyClient(c)

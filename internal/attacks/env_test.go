@@ -122,7 +122,7 @@ func newEnv(t *testing.T, s setup) *env {
 	// /context answers the launch context, as the EHR gave it and the
 	// engine kept it.
 	router.Get("/context", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(chiware.ReadyClient(r).Context())
+		json.NewEncoder(w).Encode(chiware.ReadyClient(r).LaunchContext())
 	})
 	// /read reads the reference its ref parameter names, as an app that
 	// reads what the user asks for would.

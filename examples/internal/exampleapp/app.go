@@ -64,7 +64,7 @@ func (a *App) Page(w http.ResponseWriter, r *http.Request, rc *core.ReadyClient,
 	h.Set("Referrer-Policy", "no-referrer")
 	err = pageTemplate.Execute(w, map[string]any{
 		"Router":     a.router,
-		"Issuer":     rc.Context().Issuer,
+		"Issuer":     rc.LaunchContext().Issuer,
 		"Name":       displayName(c.Patient.Name),
 		"Identifier": id,
 		"Chart":      c,

@@ -33,7 +33,7 @@ func mountNetHTTP(cfg adapters.Config, app *App) (http.Handler, error) {
 		app.Page(w, r, adapters.FromContext(r.Context()), func(path string) string { return adapters.URL(r, path) })
 	})
 	routes.HandleFunc("GET /api/context", func(w http.ResponseWriter, r *http.Request) {
-		app.JSON(w, adapters.FromContext(r.Context()).Context())
+		app.JSON(w, adapters.FromContext(r.Context()).LaunchContext())
 	})
 	routes.HandleFunc("GET /api/patient", func(w http.ResponseWriter, r *http.Request) {
 		rc := adapters.FromContext(r.Context())
