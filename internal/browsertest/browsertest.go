@@ -99,6 +99,9 @@ func redirect(ctx context.Context, c *http.Client, u *url.URL) (*url.URL, error)
 		return nil, fmt.Errorf("browsertest: GET %s%s: %w", u.Host, u.Path, err)
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	// Read to the end, so that the connection is kept for the next step (a
+	// redirect's page, with the authorize URL in it, runs past 300 bytes).
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	loc, err := resp.Location()
 	if resp.StatusCode/100 != 3 || err != nil {
