@@ -1,6 +1,7 @@
 package smarttest
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"net/http"
@@ -39,6 +40,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	client, known := s.clients[clientID]
 	authErr, authErrDesc := s.faults.AuthorizeError, s.faults.AuthorizeErrorDescription
 	wrongIss := s.faults.WrongCallbackIss
+	grantScope := cmp.Or(s.faults.GrantScope, q.Get("scope"))
 	s.mu.Unlock()
 	if !known {
 		authorizePage(w, fmt.Sprintf("unknown client_id %q", clientID))
@@ -105,7 +107,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		clientID:    clientID,
 		redirectURI: redirectURI,
 		challenge:   q.Get("code_challenge"),
-		scope:       q.Get("scope"),
+		scope:       grantScope,
 		nonce:       q.Get("nonce"),
 		lc:          lc,
 		expires:     s.opts.Now().Add(codeLifetime),

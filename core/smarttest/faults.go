@@ -66,6 +66,12 @@ type Faults struct {
 	// AuthorizeErrorDescription is the error_description sent with
 	// AuthorizeError.
 	AuthorizeErrorDescription string
+	// GrantScope, when set, is the scope every authorization grants
+	// instead of the requested one, as an EHR that grants less than asked
+	// (or another version's scopes) does. The token response names it, and
+	// it decides the id_token and the refresh token as a requested scope
+	// would.
+	GrantScope string
 	// WrongCallbackIss adds an RFC 9207 iss parameter with a wrong value to
 	// the authorization response.
 	WrongCallbackIss bool
