@@ -111,7 +111,8 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 		return nil, err
 	}
 	lc := launchContextFrom(is.URL, tr, e.cfg.Now())
-	if tr.IDToken == "" && grantsOpenID(tr.Scope, e.requestedScope(is, p.Launch != "")) {
+	requested := p.requestedScope(e, is)
+	if tr.IDToken == "" && grantsOpenID(tr.Scope, requested) {
 		return nil, newError(op, CodeInvalidIDToken, "the EHR granted openid but sent no id_token", nil)
 	}
 	if tr.IDToken != "" {
@@ -131,6 +132,9 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 			*id = ""
 		}
 	}
+	if err := e.checkRequiredScope(op, granted(lc.Scope, requested)); err != nil {
+		return nil, err
+	}
 	if req.BeforeStore != nil {
 		if err := req.BeforeStore(ctx, lc); err != nil {
 			var ce *Error
@@ -141,12 +145,13 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 		}
 	}
 	rec := launchRecord{
-		V:       recordVersion,
-		Session: s.id,
-		Handle:  newSecretString(),
-		Tokens:  tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry, Issued: e.cfg.Now()},
-		Context: lc,
-		Created: e.cfg.Now(),
+		V:         recordVersion,
+		Session:   s.id,
+		Handle:    newSecretString(),
+		Tokens:    tokens{Access: Secret(tr.AccessToken), Refresh: Secret(tr.RefreshToken), Expiry: lc.Expiry, Issued: e.cfg.Now()},
+		Context:   lc,
+		Created:   e.cfg.Now(),
+		Requested: requested,
 	}
 	if err := e.putRecord(ctx, s.store, op, launchKey(rec.Handle), &rec, e.cfg.LaunchTTL); err != nil {
 		return nil, err

@@ -51,6 +51,17 @@ type Config struct {
 	// replaced by "launch/patient", so the EHR asks the user for a patient.
 	StandaloneScope string
 
+	// RequiredScope is the space-separated scope the app cannot work
+	// without, such as "patient/Observation.rs". When the EHR grants a
+	// launch less than this (read as the scope package's Set.Missing reads
+	// it, so a granted patient/*.rs covers a required
+	// patient/Observation.read),
+	// [Engine.Callback] fails with CodeScopeDenied, naming the missing
+	// tokens, and stores nothing. It should be part of the scope
+	// requested. The default is "": any grant is accepted, and
+	// [ReadyClient.MissingScopes] tells what it lacks.
+	RequiredScope string
+
 	// CallbackURL is the absolute URL of the app's callback route: the
 	// OAuth redirect_uri registered with the EHR.
 	CallbackURL string

@@ -31,6 +31,10 @@ const (
 	// CodeAuthorizationDenied: the EHR answered the authorization request
 	// with an error, such as access_denied (403).
 	CodeAuthorizationDenied Code = "authorization_denied"
+	// CodeScopeDenied: the EHR granted a launch less than
+	// Config.RequiredScope; the Description names the missing scopes
+	// (403).
+	CodeScopeDenied Code = "scope_denied"
 	// CodeTokenExchangeFailed: the token endpoint refused or failed the
 	// code exchange, or could not be reached for a refresh (502).
 	CodeTokenExchangeFailed Code = "token_exchange_failed"
@@ -70,7 +74,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusBadRequest
 	case CodeNoLaunch, CodeLaunchExpired, CodeRefreshFailed:
 		return http.StatusUnauthorized
-	case CodeUnknownIssuer, CodeAuthorizationDenied:
+	case CodeUnknownIssuer, CodeAuthorizationDenied, CodeScopeDenied:
 		return http.StatusForbidden
 	case CodeDiscoveryFailed, CodeTokenExchangeFailed, CodeInvalidIDToken, CodeFHIRRequestFailed:
 		return http.StatusBadGateway

@@ -30,6 +30,7 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 	if err != nil {
 		return "", err
 	}
+	scope := e.requestedScope(is, launch != "")
 	p := pendingLaunch{
 		V:           recordVersion,
 		Session:     s.id,
@@ -39,6 +40,7 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 		Nonce:       newSecretString(),
 		Expires:     e.cfg.Now().Add(e.cfg.PendingLaunchTTL),
 		RedirectURI: is.CallbackURL,
+		Scope:       scope,
 	}
 	state := newSecretString()
 	if err := e.putRecord(ctx, s.store, op, pendingKey(s.id, state), &p, e.cfg.PendingLaunchTTL); err != nil {
@@ -48,7 +50,6 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 		_ = deleteRecord(ctx, s.store, op, pendingKey(s.id, state))
 		return "", err
 	}
-	scope := e.requestedScope(is, launch != "")
 	aud := is.URL // SMART: the FHIR base the token is for
 	oc := oauth2.Config{
 		ClientID:    is.ClientID,

@@ -40,6 +40,8 @@ type pendingLaunch struct {
 	Verifier Secret    `json:"pkce"`
 	Nonce    string    `json:"nonce"`
 	Expires  time.Time `json:"exp"`
+	// Scope is the scope of the authorize request.
+	Scope string `json:"scope,omitempty"`
 	// RedirectURI is the redirect_uri of the authorize request: the
 	// issuer's CallbackURL. The code exchange sends it again, and the
 	// callback must have come to it.
@@ -75,6 +77,8 @@ type launchRecord struct {
 	Tokens  tokens        `json:"tok"`
 	Context LaunchContext `json:"ctx"`
 	Created time.Time     `json:"created"`
+	// Requested is the scope the launch asked for.
+	Requested string `json:"req,omitempty"`
 }
 
 // launchIndex lists a session's launch handles, oldest first.
