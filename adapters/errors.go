@@ -99,8 +99,8 @@ func classify(err error) (status int, code, desc string) {
 
 // RenderError is the default [ErrorRenderer]. It answers with the status of
 // the error's code (core.Code.HTTPStatus: 400 for a missing or malformed
-// parameter, 401 for no or an ended launch, 403 for an unknown issuer or a
-// refusal by the EHR, 502 when the EHR fails, 503 when the store fails);
+// parameter, 401 for no or an ended launch, 403 for an unknown issuer, a
+// refusal by the EHR or a grant without Config.RequiredScope, 502 when the EHR fails, 503 when the store fails);
 // for a FHIR server's error answer (a *fhir.Error), 404
 // "resource_not_found" for 404 and 410, 403 "fhir_forbidden" for 403 and
 // 502 "fhir_request_failed" for the rest; for any other error 500
