@@ -25,7 +25,7 @@ const (
 	discoveryTTL              = time.Hour // how long an issuer's configuration is cached
 	defaultLeeway             = time.Minute
 	defaultHTTPTimeout        = 15 * time.Second
-	defaultMaxResponseBytes   = 1 << 20
+	maxResponseBytes          = 1 << 20 // the cap of each discovery, JWKS and token response
 	defaultMaxFHIRBytes       = 8 << 20
 	defaultMaxRetries         = 2
 	defaultMaxLaunches        = 10
@@ -43,13 +43,11 @@ type Config struct {
 	ClientID string
 
 	// Scope is the space-separated scope requested on an EHR launch. The
-	// default is "launch openid fhirUser patient/*.read offline_access".
+	// default is "launch openid fhirUser patient/*.read offline_access". A
+	// standalone launch (one without a launch parameter) asks for it with
+	// "launch" replaced by "launch/patient", so the EHR asks the user for a
+	// patient.
 	Scope string
-
-	// StandaloneScope is the scope requested on a standalone launch (one
-	// without a launch parameter). The default is Scope with "launch"
-	// replaced by "launch/patient", so the EHR asks the user for a patient.
-	StandaloneScope string
 
 	// RequiredScope is the space-separated scope the app cannot work
 	// without, such as "patient/Observation.rs". When the EHR grants a
@@ -143,7 +141,8 @@ type Config struct {
 	// client cannot turn off: redirects to another origin are refused (your
 	// CheckRedirect runs after that check, on the redirects it lets
 	// through); a zero Timeout becomes 15 seconds; response bodies
-	// are capped at MaxResponseBytes and MaxFHIRResponseBytes; a Jar is
+	// are capped (1 MiB for discovery, JWKS and token responses,
+	// MaxFHIRResponseBytes for FHIR ones); a Jar is
 	// dropped (the engine's requests are every user's, and a cookie an EHR
 	// sets for one must not go out with another's). A non-zero Timeout and
 	// your Transport's TLS and dial settings are kept.
@@ -184,10 +183,6 @@ type Config struct {
 	// LaunchTTL is how long a finished launch is kept, with its tokens. The
 	// default is 12 hours.
 	LaunchTTL time.Duration
-
-	// MaxResponseBytes caps each discovery, JWKS and token response. The
-	// default is 1 MiB.
-	MaxResponseBytes int64
 
 	// MaxFHIRResponseBytes caps each FHIR response read by a ReadyClient.
 	// The default is 8 MiB.
@@ -278,7 +273,7 @@ type Issuer struct {
 	// ClientID overrides Config.ClientID for this issuer.
 	ClientID string
 
-	// Scope overrides Config.Scope (and StandaloneScope) for this issuer.
+	// Scope overrides Config.Scope for this issuer.
 	Scope string
 
 	// Auth is how the app authenticates at the token endpoint. The default
@@ -448,9 +443,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Scope == "" {
 		cfg.Scope = defaultScope
 	}
-	if cfg.StandaloneScope == "" {
-		cfg.StandaloneScope = standaloneScope(cfg.Scope)
-	}
 	cb, err := url.Parse(cfg.CallbackURL)
 	if cfg.CallbackURL == "" || err != nil || !cb.IsAbs() || cb.Host == "" {
 		return cfg, configError("CallbackURL", "must be the absolute URL of the callback route, got %q", cfg.CallbackURL)
@@ -485,7 +477,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.Leeway, defaultLeeway)
 	setDefault(&cfg.PendingLaunchTTL, defaultPendingLaunchTTL)
 	setDefault(&cfg.LaunchTTL, defaultLaunchTTL)
-	setDefault(&cfg.MaxResponseBytes, defaultMaxResponseBytes)
 	setDefault(&cfg.MaxFHIRResponseBytes, defaultMaxFHIRBytes)
 	setDefault(&cfg.MaxLaunches, defaultMaxLaunches)
 	setDefault(&cfg.MaxPendingLaunches, defaultMaxPendingLaunches)

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -84,9 +85,6 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := eng.Config()
-	if cfg.StandaloneScope != "launch/patient openid fhirUser user/*.rs" {
-		t.Errorf("StandaloneScope %q", cfg.StandaloneScope)
-	}
 	is := cfg.Issuers[0]
 	if is.URL != "https://ehr.test/fhir" || is.ClientID != "app" {
 		t.Errorf("issuer defaults %+v", is)
@@ -98,7 +96,6 @@ func TestConfigDefaults(t *testing.T) {
 		{"PendingLaunchTTL", cfg.PendingLaunchTTL, 10 * time.Minute},
 		{"LaunchTTL", cfg.LaunchTTL, 12 * time.Hour},
 		{"Leeway", cfg.Leeway, time.Minute},
-		{"MaxResponseBytes", cfg.MaxResponseBytes, int64(1 << 20)},
 		{"MaxFHIRResponseBytes", cfg.MaxFHIRResponseBytes, int64(8 << 20)},
 		{"MaxRetries", cfg.MaxRetries, 2},
 		{"MaxLaunches", cfg.MaxLaunches, 10},
@@ -119,9 +116,29 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg = eng.Config()
-	if cfg.Scope != "launch openid fhirUser patient/*.read offline_access" ||
-		cfg.StandaloneScope != "launch/patient openid fhirUser patient/*.read offline_access" {
-		t.Errorf("default scopes %q and %q", cfg.Scope, cfg.StandaloneScope)
+	if cfg.Scope != "launch openid fhirUser patient/*.read offline_access" {
+		t.Errorf("default scope %q", cfg.Scope)
+	}
+}
+
+// An EHR launch asks for Config.Scope; a standalone one for the same with
+// "launch" as "launch/patient", so that the EHR asks the user for a
+// patient.
+func TestStandaloneScope(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{Scope: "launch openid fhirUser user/*.rs"}, core.Issuer{})
+	for _, tc := range []struct{ launch, want string }{
+		{h.ehr.NewLaunch(smarttest.LaunchContext{Patient: "pat-1"}), "launch openid fhirUser user/*.rs"},
+		{"", "launch/patient openid fhirUser user/*.rs"},
+	} {
+		authURL, err := h.eng.Launch(context.Background(), "browser-1", h.ehr.FHIRBaseURL(), tc.launch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(authURL)
+		if got := u.Query().Get("scope"); got != tc.want {
+			t.Errorf("launch %q asks for scope %q, want %q", tc.launch, got, tc.want)
+		}
 	}
 }
 

@@ -26,8 +26,7 @@ type Discovery struct {
 	RevocationEndpoint    string `json:"revocation_endpoint"`
 	// Capabilities are the SMART capabilities, such as "launch-ehr" and
 	// "context-ehr-patient".
-	Capabilities         []string `json:"capabilities"`
-	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+	Capabilities []string `json:"capabilities"`
 	// IssParameterSupported says the server sends RFC 9207's iss with
 	// every authorization response.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
@@ -52,7 +51,6 @@ func (e *Engine) Discover(ctx context.Context, iss string) (*Discovery, error) {
 	}
 	d := *as.disc
 	d.Capabilities = slices.Clone(d.Capabilities)
-	d.CodeChallengeMethods = slices.Clone(d.CodeChallengeMethods)
 	return &d, nil
 }
 
@@ -213,7 +211,3 @@ func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	}
 	return nil
 }
-
-// supportsS256 reports whether the server advertises PKCE S256. PKCE S256 is
-// sent either way; this only feeds a log line.
-func (d *Discovery) supportsS256() bool { return slices.Contains(d.CodeChallengeMethods, "S256") }

@@ -50,9 +50,6 @@ func (tc discoverCase) run(t *testing.T) {
 			t.Errorf("capabilities %q lack %s", d.Capabilities, c)
 		}
 	}
-	if !slices.Equal(d.CodeChallengeMethods, []string{"S256"}) {
-		t.Errorf("code_challenge_methods_supported %q", d.CodeChallengeMethods)
-	}
 	if d.IssParameterSupported != tc.opts.AuthorizationResponseIss {
 		t.Errorf("IssParameterSupported %t, want %t", d.IssParameterSupported, tc.opts.AuthorizationResponseIss)
 	}
@@ -83,16 +80,15 @@ func TestDiscoverIsCachedAndACopy(t *testing.T) {
 	}
 	want := *d
 	want.Capabilities = slices.Clone(d.Capabilities)
-	want.CodeChallengeMethods = slices.Clone(d.CodeChallengeMethods)
 	d.AuthorizationEndpoint, d.TokenEndpoint, d.Issuer = "https://evil.test/authorize", "https://evil.test/token", "https://evil.test"
-	d.Capabilities[0], d.CodeChallengeMethods[0] = "changed", "plain"
+	d.Capabilities[0] = "changed"
 
 	again, err := h.eng.Discover(ctx, h.ehr.FHIRBaseURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if again.AuthorizationEndpoint != want.AuthorizationEndpoint || again.TokenEndpoint != want.TokenEndpoint || again.Issuer != want.Issuer ||
-		!slices.Equal(again.Capabilities, want.Capabilities) || !slices.Equal(again.CodeChallengeMethods, want.CodeChallengeMethods) {
+		!slices.Equal(again.Capabilities, want.Capabilities) {
 		t.Fatalf("after the caller changed its copy, Discover gives %+v, want %+v", again, want)
 	}
 	// A launch uses the same cache, unchanged.

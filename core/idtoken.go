@@ -76,9 +76,9 @@ func grantsOpenID(granted, requested string) bool {
 	return false
 }
 
-// requestedScope is the scope a launch from is asked for: Config.Scope
-// for an EHR launch, Config.StandaloneScope for a standalone one, or the
-// issuer's own Scope.
+// requestedScope is the scope a launch from is is asked for: the issuer's
+// own Scope, or Config.Scope, with "launch" as "launch/patient" for a
+// standalone launch.
 func (e *Engine) requestedScope(is *Issuer, ehrLaunch bool) string {
 	switch {
 	case is.Scope != "" && ehrLaunch:
@@ -88,7 +88,7 @@ func (e *Engine) requestedScope(is *Issuer, ehrLaunch bool) string {
 	case ehrLaunch:
 		return e.cfg.Scope
 	}
-	return e.cfg.StandaloneScope
+	return standaloneScope(e.cfg.Scope)
 }
 
 // idClaims are the id_token claims the engine reads.

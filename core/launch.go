@@ -65,7 +65,6 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 	if launch != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("launch", launch))
 	}
-	e.log.LogAttrs(ctx, logDebug, "launch", slogIssuer(is), slogBool("ehr_launch", launch != ""),
-		slogBool("server_advertises_s256", as.disc.supportsS256()))
+	e.log.LogAttrs(ctx, logDebug, "launch", slogIssuer(is), slogBool("ehr_launch", launch != ""))
 	return oc.AuthCodeURL(state, opts...), nil
 }

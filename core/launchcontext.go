@@ -47,16 +47,6 @@ type LaunchContext struct {
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
-// HasScope reports whether the granted scope includes s.
-func (lc *LaunchContext) HasScope(s string) bool {
-	for f := range strings.FieldsSeq(lc.Scope) {
-		if f == s {
-			return true
-		}
-	}
-	return false
-}
-
 // knownTokenFields are the token response fields LaunchContext names or that
 // must never be copied (the tokens).
 var knownTokenFields = map[string]bool{

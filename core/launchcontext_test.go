@@ -22,11 +22,3 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Error("empty Secret should print empty")
 	}
 }
-
-func TestLaunchContextHasScope(t *testing.T) {
-	t.Parallel()
-	lc := core.LaunchContext{Scope: "launch openid patient/*.read"}
-	if !lc.HasScope("openid") || lc.HasScope("patient") || lc.HasScope("offline_access") {
-		t.Error("HasScope")
-	}
-}

@@ -17,7 +17,7 @@ var errResponseTooLarge = errors.New("response body exceeds the size limit")
 
 // newClients returns the engine's clients for the EHR: client for its
 // discovery, JWKS and token endpoints, with bodies capped at
-// MaxResponseBytes, and fhir for FHIR requests, capped at
+// 1 MiB (maxResponseBytes), and fhir for FHIR requests, capped at
 // MaxFHIRResponseBytes. Both are copies of Config.HTTPClient, or of a
 // default, composed with the engine's rules (see withRules), over one
 // transport, so that they share its connections: a token request and the
@@ -31,7 +31,7 @@ func newClients(cfg *Config) (client, fhir *http.Client, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return withRules(cfg, rt, cfg.MaxResponseBytes), withRules(cfg, rt, cfg.MaxFHIRResponseBytes), nil
+	return withRules(cfg, rt, maxResponseBytes), withRules(cfg, rt, cfg.MaxFHIRResponseBytes), nil
 }
 
 // newOutsideClient returns the client for a ReadyClient's requests to

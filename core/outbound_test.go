@@ -54,11 +54,11 @@ func TestOversizedResponsesAreRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxResponseBytes: 64 << 10}, core.Issuer{})
-			h.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{tc.e: 200 << 10}})
+			h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+			h.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{tc.e: 1100 << 10}}) // over the 1 MiB cap
 			if tc.e == smarttest.EndpointDiscovery {
 				h.ehr.SetFaults(smarttest.Faults{Oversize: map[smarttest.Endpoint]int{
-					smarttest.EndpointDiscovery: 200 << 10, smarttest.EndpointMetadata: 200 << 10}})
+					smarttest.EndpointDiscovery: 1100 << 10, smarttest.EndpointMetadata: 1100 << 10}})
 				_, err := h.eng.Launch(context.Background(), "b", h.ehr.FHIRBaseURL(), "")
 				wantCode(t, err, tc.code)
 				if !strings.Contains(err.Error(), "size limit") {
