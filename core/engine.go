@@ -163,7 +163,8 @@ func (e *Engine) Callback(ctx context.Context, browser string, req CallbackReque
 // Ready returns the client for one of the browser's launches: the one named
 // by handle, or the most recent when handle is empty. It makes no network
 // call while the access token is fresh; an expired token is refreshed once
-// (see [ReadyClient.Refresh]).
+// with the launch's refresh token (one refresh per launch, across instances
+// with Config.Locker), as a FHIR request's 401 does.
 //
 // A handle names a launch only within its own browser: another browser's
 // handle gives CodeNoLaunch.

@@ -122,8 +122,9 @@ func TestRetryAfter401CarriesTheNewToken(t *testing.T) {
 	// request refreshes once of its own and retries again.
 	env.ehr.SetFaults(smarttest.Faults{})
 	other := env.ready(t)
-	if err := other.Refresh(ctx); err != nil {
-		t.Fatalf("Refresh: %v", err)
+	env.ehr.SetFaults(smarttest.Faults{Unauthorized: 1}) // other's read refreshes, and stores its token
+	if err := readPatient(ctx, other, &p); err != nil {
+		t.Fatalf("the other request's read: %v", err)
 	}
 	env.ehr.ExpireAccessTokens() // the token env.rc holds, and the one other stored
 	env.ehr.ResetCounts()
@@ -159,9 +160,7 @@ func TestRefusedTokenIsNeverHandedBack(t *testing.T) {
 	env := launchForFHIR(t, fhirSetup{})
 	expired := env.rc // holds token A
 	env.clock.Advance(2 * time.Hour)
-	if err := env.ready(t).Refresh(ctx); err != nil { // stores token B
-		t.Fatal(err)
-	}
+	env.ready(t) // the expired token is refreshed: stores token B
 	refused := env.ready(t) // holds token B
 	env.ehr.ExpireAccessTokens()
 	env.ehr.ResetCounts()

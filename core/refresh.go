@@ -9,16 +9,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Refresh replaces the launch's access token now, using its refresh token,
-// even when the token has not expired. The engine calls it on its own when
-// a token is about to expire or the FHIR server answers 401.
-func (rc *ReadyClient) Refresh(ctx context.Context) error {
-	rc.mu.Lock()
-	stale := rc.rec.Tokens.Access
-	rc.mu.Unlock()
-	_, _, err := rc.refresh(ctx, "refresh", stale)
-	return err
-}
 
 // accessToken returns a fresh access token, refreshing first if it expires
 // within the leeway.
