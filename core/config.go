@@ -387,9 +387,9 @@ func (is *Issuer) validate(field string, cfg *Config, any bool) error {
 			return configError(field+".Auth.AuthStyle", "is %d; use oauth2.AuthStyleInHeader or oauth2.AuthStyleInParams", a.AuthStyle)
 		}
 	case a.Signer != nil:
-		alg, err := signingAlgorithm(field+".Auth", a.Signer)
+		alg, err := signingAlgorithm(a.Signer)
 		if err != nil {
-			return err
+			return configError(field+".Auth.Signer", "%v", err)
 		}
 		a.method, a.alg = authPrivateKeyJWT, alg
 	default:
@@ -406,9 +406,9 @@ const minRSABits = 2048
 // of at least 2048 bits, ES384 for ECDSA on P-384. Any other key (ECDSA on
 // P-256 or P-521, Ed25519, short RSA) could not sign an assertion the EHR
 // accepts, so it is refused here, at New, rather than at the first token
-// request. field names the
-// ClientAuth in errors.
-func signingAlgorithm(field string, s crypto.Signer) (string, error) {
+// request. The error says what the key is and is meant to follow the name
+// of the field that holds it.
+func signingAlgorithm(s crypto.Signer) (string, error) {
 	want := ""
 	switch k := s.Public().(type) {
 	case *rsa.PublicKey:
@@ -417,7 +417,7 @@ func signingAlgorithm(field string, s crypto.Signer) (string, error) {
 			if k.N != nil {
 				bits = k.N.BitLen()
 			}
-			return "", configError(field+".Signer", "is a %d-bit RSA key; RS384 needs at least %d bits", bits, minRSABits)
+			return "", fmt.Errorf("is a %d-bit RSA key; RS384 needs at least %d bits", bits, minRSABits)
 		}
 		want = "RS384"
 	case *ecdsa.PublicKey:
@@ -426,11 +426,11 @@ func signingAlgorithm(field string, s crypto.Signer) (string, error) {
 			if k.Curve != nil {
 				name = k.Curve.Params().Name
 			}
-			return "", configError(field+".Signer", "is an ECDSA key on %s; ES384 needs P-384 (or use an RSA key, for RS384)", name)
+			return "", fmt.Errorf("is an ECDSA key on %s; ES384 needs P-384 (or use an RSA key, for RS384)", name)
 		}
 		want = "ES384"
 	default:
-		return "", configError(field+".Signer", "has a %T public key; SMART needs RSA of at least %d bits (RS384) or ECDSA on P-384 (ES384)", s.Public(), minRSABits)
+		return "", fmt.Errorf("has a %T public key; SMART needs RSA of at least %d bits (RS384) or ECDSA on P-384 (ES384)", s.Public(), minRSABits)
 	}
 	return want, nil
 }

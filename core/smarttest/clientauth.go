@@ -1,6 +1,7 @@
 package smarttest
 
 import (
+	"context"
 	"crypto"
 	"crypto/subtle"
 	"errors"
@@ -41,8 +42,15 @@ type Client struct {
 	// Secret is the shared secret for the client_secret methods.
 	Secret string
 	// PublicKey verifies private_key_jwt assertions: an *rsa.PublicKey, an
-	// *ecdsa.PublicKey or a jose.JSONWebKey.
+	// *ecdsa.PublicKey or a jose.JSONWebKey. When it is set, JWKSURL is
+	// not used.
 	PublicKey crypto.PublicKey
+	// JWKSURL registers a private_key_jwt client by the URL of its JWK
+	// Set: an assertion must name a kid, and is verified with the key of
+	// that kid, used for signatures and the assertion's algorithm. The
+	// set is fetched at the first assertion and cached; a kid the cached
+	// set lacks fetches it once more, so a client can rotate its keys.
+	JWKSURL string
 	// RedirectURIs lists the accepted redirect_uri values. When empty, any
 	// absolute URL is accepted.
 	RedirectURIs []string
@@ -123,7 +131,7 @@ func (s *Server) authenticateClient(r *http.Request, tokenURL string) (Client, e
 			return Client{}, errors.New("wrong client secret")
 		}
 	case AuthPrivateKeyJWT:
-		if err := s.verifyAssertion(c, form.Get("client_assertion_type"), assertion, tokenURL); err != nil {
+		if err := s.verifyAssertion(r.Context(), c, form.Get("client_assertion_type"), assertion, tokenURL); err != nil {
 			return Client{}, err
 		}
 	}
@@ -135,21 +143,28 @@ func secretEqual(got, want string) bool {
 }
 
 // verifyAssertion checks a private_key_jwt client assertion: RS384 or ES384
-// signed by the client's key, iss = sub = client id, aud the token URL, exp
-// present and at most five minutes ahead, jti never seen before.
-func (s *Server) verifyAssertion(c Client, assertionType, assertion, tokenURL string) error {
+// signed by the client's key (its PublicKey, or the key of the assertion's
+// kid in its JWKS), iss = sub = client id, aud the token URL, exp present
+// and at most five minutes ahead, jti never seen before.
+func (s *Server) verifyAssertion(ctx context.Context, c Client, assertionType, assertion, tokenURL string) error {
 	if assertionType != jwtBearer {
 		return fmt.Errorf("client_assertion_type must be %s", jwtBearer)
 	}
-	if c.PublicKey == nil {
+	if c.PublicKey == nil && c.JWKSURL == "" {
 		return fmt.Errorf("client %q has no registered public key", c.ID)
 	}
 	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.RS384, jose.ES384})
 	if err != nil {
 		return fmt.Errorf("client_assertion: %w", err)
 	}
+	var pub any = c.PublicKey
+	if pub == nil {
+		if pub, err = s.clientKeys.key(ctx, c.JWKSURL, tok.Headers[0]); err != nil {
+			return err
+		}
+	}
 	var claims jwt.Claims
-	if err := tok.Claims(c.PublicKey, &claims); err != nil {
+	if err := tok.Claims(pub, &claims); err != nil {
 		return fmt.Errorf("client_assertion: %w", err)
 	}
 	now := s.opts.Now()

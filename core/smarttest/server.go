@@ -97,6 +97,8 @@ type Server struct {
 	rotatedRefresh map[string]*grant
 	assertionIDs   map[string]bool
 	store          *resourceStore
+
+	clientKeys clientKeySets // of clients registered by JWKS URL
 }
 
 // NewServer returns a started Server, listening on Options.Addr or a random

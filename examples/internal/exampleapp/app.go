@@ -12,7 +12,7 @@ import (
 )
 
 // The paths of every example: the SMART routes and the app under /fhir,
-// and the health check outside the browser session.
+// and the health check and the JWKS outside the browser session.
 const (
 	Prefix       = "/fhir"
 	LaunchPath   = Prefix + "/launch"
@@ -21,6 +21,9 @@ const (
 	ContextPath  = Prefix + "/api/context"
 	PatientPath  = Prefix + "/api/patient"
 	HealthPath   = "/healthz"
+	// JWKSPath publishes the app's public key when it signs with
+	// -private-key (private_key_jwt), for the EHR to register.
+	JWKSPath = "/.well-known/jwks.json"
 )
 
 //go:embed templates/page.html

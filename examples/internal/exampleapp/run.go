@@ -61,9 +61,11 @@ const shutdownTimeout = 10 * time.Second
 // Run serves the example until ctx ends: it reads the command line (args,
 // then the environment through getenv), opens the session store, starts the
 // embedded sandbox EHR when no issuer is given, builds the handler with
-// mount and listens. It logs to stdout, and prints there the URL to open
-// (the sandbox's patient list) or, with real issuers, the launch URL and
-// redirect URI to register.
+// mount and listens. With -private-key it also serves the app's public key
+// as a JWKS at JWKSPath, by which the sandbox registers the app. It logs to
+// stdout, and prints there the URL to open (the sandbox's patient list) or,
+// with real issuers, the launch URL, the redirect URI and the JWKS URL to
+// register.
 func Run(ctx context.Context, router string, mount Mount, args []string, getenv func(string) string, stdout io.Writer) error {
 	s, err := parseSettings(router, args, getenv, stdout)
 	if err != nil {
@@ -137,6 +139,11 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 	if err != nil {
 		return err
 	}
+	if auth.Signer != nil {
+		if handler, err = withJWKS(handler, auth); err != nil {
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -148,9 +155,13 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 	log.Info("listening", "router", router, "app", base+PagePath, "launch_url", base+LaunchPath,
 		"redirect_uri", base+CallbackPath, "issuers", issuerList(cfg.Issuers), "store", storeName(s.store),
 		"locker", store.lockerName(), "client_auth", authMethod(auth))
-	if sandbox != nil {
+	switch {
+	case sandbox != nil:
 		fmt.Fprintf(stdout, "\nOpen %s/ and click \"Launch app\" next to a patient.\n\n", sandbox.URL())
-	} else {
+	case auth.Signer != nil:
+		fmt.Fprintf(stdout, "\nLaunch URL:   %s\nRedirect URI: %s\nJWKS URL:     %s\nRegister all three with your EHR, then launch the app from it.\n\n",
+			base+LaunchPath, base+CallbackPath, base+JWKSPath)
+	default:
 		fmt.Fprintf(stdout, "\nLaunch URL:   %s\nRedirect URI: %s\nRegister both with your EHR, then launch the app from it.\n\n",
 			base+LaunchPath, base+CallbackPath)
 	}
@@ -173,9 +184,9 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 }
 
 // startSandbox starts the embedded sandbox EHR, whose patient list links
-// to the app's launch URL, registers the app's client there, and makes it
-// the only issuer of cfg. The sandbox is plain http on loopback, so cfg
-// allows http.
+// to the app's launch URL, registers the app's client there (by the URL
+// of its JWKS when it signs), and makes it the only issuer of cfg. The
+// sandbox is plain http on loopback, so cfg allows http.
 func startSandbox(cfg *adapters.Config, base string, auth core.ClientAuth) *smarttest.Server {
 	sandbox := smarttest.NewServer(smarttest.Options{AppLaunchURL: base + LaunchPath})
 	if cfg.ClientID == "" {
@@ -188,12 +199,28 @@ func startSandbox(cfg *adapters.Config, base string, auth core.ClientAuth) *smar
 		RedirectURIs: []string{cfg.CallbackURL},
 	}
 	if auth.Signer != nil {
-		client.PublicKey = auth.Signer.Public()
+		client.JWKSURL = base + JWKSPath
 	}
 	sandbox.RegisterClient(client)
 	cfg.Issuers = []core.Issuer{{URL: sandbox.FHIRBaseURL(), Auth: auth}}
 	cfg.AllowInsecureHTTP = true
 	return sandbox
+}
+
+// withJWKS answers JWKSPath with the public key of auth's signer, and
+// every other path with app.
+func withJWKS(app http.Handler, auth core.ClientAuth) (http.Handler, error) {
+	jwks, err := core.JWKSHandler(auth)
+	if err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == JWKSPath {
+			jwks.ServeHTTP(w, r)
+			return
+		}
+		app.ServeHTTP(w, r)
+	}), nil
 }
 
 // authMethod names the token endpoint authentication of auth, as OAuth

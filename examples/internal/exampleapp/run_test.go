@@ -2,19 +2,27 @@ package exampleapp
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/internal/browsertest"
@@ -224,6 +232,70 @@ func TestRunWithEachStore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With -private-key the app publishes its public key at JWKSPath, the
+// sandbox registers it by that URL, and a private_key_jwt launch works.
+func TestRunPrivateKeyJWKS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ehr, out := runSandbox(t, "-private-key", keyFile, "-kid", "example-2026")
+	c, pageURL, page := launchInBrowser(t, ehr)
+	if !strings.Contains(page, `<h1 id="patient-name">Daniel Adams</h1>`) {
+		t.Errorf("the app page does not show pat-2:\n%s", page)
+	}
+	if !strings.Contains(out.String(), "client_auth=private_key_jwt") {
+		t.Errorf("the startup log does not say private_key_jwt:\n%s", out)
+	}
+
+	resp, err := c.Get(pageURL.Scheme + "://" + pageURL.Host + JWKSPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/jwk-set+json" ||
+		resp.Header.Get("Cache-Control") != "public, max-age=3600" {
+		t.Errorf("GET %s: %s, Content-Type %q, Cache-Control %q", JWKSPath, resp.Status,
+			resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"))
+	}
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 1 {
+		t.Fatalf("%d keys, want 1", len(set.Keys))
+	}
+	k := set.Keys[0]
+	if k.KeyID != "example-2026" || k.Algorithm != "ES384" || k.Use != "sig" || !k.IsPublic() {
+		t.Errorf("key: kid %q, alg %q, use %q, public %t; want example-2026, ES384, sig, public", k.KeyID, k.Algorithm, k.Use, k.IsPublic())
+	}
+	if pub, ok := k.Key.(*ecdsa.PublicKey); !ok || !pub.Equal(key.Public()) {
+		t.Error("the published key is not the -private-key's public key")
+	}
+}
+
+// Without -private-key there is nothing to publish.
+func TestRunNoJWKSWithoutPrivateKey(t *testing.T) {
+	ehr, _ := runSandbox(t)
+	c, pageURL, _ := launchInBrowser(t, ehr)
+	resp, err := c.Get(pageURL.Scheme + "://" + pageURL.Host + JWKSPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET %s without -private-key: %s, want 404", JWKSPath, resp.Status)
 	}
 }
 

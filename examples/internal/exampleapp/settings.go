@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/fhirware/smart/core"
 )
 
@@ -66,7 +68,7 @@ func parseSettings(name string, args []string, getenv func(string) string, outpu
 	str(&s.clientID, "client-id", "", "the app's client `id` at the EHR (default "+sandboxClientID+" at the sandbox)")
 	str(&s.clientSecret, "client-secret", "", "client `secret` for client_secret_basic; prefer the environment variable, which ps does not show")
 	str(&s.privateKey, "private-key", "", "PEM `file` of the private key for private_key_jwt (PKCS#8, PKCS#1 or SEC 1)")
-	str(&s.kid, "kid", "", "`kid` of the private key in the app's published JWKS")
+	str(&s.kid, "kid", "", "`kid` of the private key in the app's published JWKS (default the key's RFC 7638 thumbprint)")
 	str(&s.scope, "scope", "", "the `scope` requested at launch (default: the library's, launch openid fhirUser patient/*.read offline_access)")
 	str(&s.store, "store", "memory", "session `store`: memory, redis://host:port[/db] or postgres://…; the last two also lock, for several instances")
 	var storeKey string
@@ -173,7 +175,15 @@ func (s *settings) clientAuth() (core.ClientAuth, error) {
 		if err != nil {
 			return core.ClientAuth{}, err
 		}
-		return core.ClientAuth{Signer: signer, KeyID: s.kid}, nil
+		kid := s.kid
+		if kid == "" {
+			// SMART asks for a kid in every assertion: name the key by
+			// its thumbprint, which stays the same across restarts.
+			if kid, err = thumbprint(signer); err != nil {
+				return core.ClientAuth{}, fmt.Errorf("-private-key: %s: %w", s.privateKey, err)
+			}
+		}
+		return core.ClientAuth{Signer: signer, KeyID: kid}, nil
 	case s.clientSecret != "":
 		return core.ClientAuth{Secret: core.Secret(s.clientSecret)}, nil
 	}
@@ -207,4 +217,14 @@ func readPrivateKey(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("-private-key: %s holds a %T, not a signing key", path, key)
 	}
 	return signer, nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of signer's public key,
+// base64url-encoded.
+func thumbprint(signer crypto.Signer) (string, error) {
+	t, err := (&jose.JSONWebKey{Key: signer.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(t), nil
 }

@@ -135,8 +135,16 @@ func TestClientAuth(t *testing.T) {
 		if got := authMethod(a); err != nil || got != tc.want {
 			t.Errorf("%+v: %v, %v; want %s", tc.s, got, err, tc.want)
 		}
-		if tc.want == "private_key_jwt" && (a.Signer == nil || a.KeyID != tc.s.kid) {
+		if tc.want == "private_key_jwt" && (a.Signer == nil || tc.s.kid != "" && a.KeyID != tc.s.kid) {
 			t.Errorf("%+v: %+v", tc.s, a)
+		}
+		if tc.want == "private_key_jwt" && tc.s.kid == "" {
+			// Without -kid, the key's SHA-256 thumbprint, the same at
+			// every start.
+			again, _ := tc.s.clientAuth()
+			if len(a.KeyID) != 43 || again.KeyID != a.KeyID {
+				t.Errorf("%+v: kid %q, then %q; want the same base64url SHA-256 thumbprint", tc.s, a.KeyID, again.KeyID)
+			}
 		}
 		if tc.want == "client_secret_basic" && a.Secret != core.Secret(tc.s.clientSecret) {
 			t.Errorf("%+v: the secret is not the flag's", tc.s)
