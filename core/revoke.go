@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 )
@@ -59,26 +58,12 @@ func (s *session) revokeLaunch(ctx context.Context, handle string) {
 }
 
 // revoke POSTs one token to the issuer's revocation endpoint with the
-// issuer's client authentication (a private_key_jwt assertion's aud is the
-// token endpoint, the audience SMART names for assertions). A 200 answer
-// is a revocation, of a token the EHR knew or not (RFC 7009 section 2.2);
-// anything else is logged with the issuer and the status, never the token.
+// issuer's client authentication (see postForm). A 200 answer is a
+// revocation, of a token the EHR knew or not (RFC 7009 section 2.2);
+// anything else is logged with the issuer and the status (or the network
+// error), never the token.
 func (e *Engine) revoke(ctx context.Context, is *Issuer, as *authServer, tok Secret, hint string) {
-	endpoint := as.disc.RevocationEndpoint
-	resp, err := e.send(ctx, is, func() (*http.Request, error) {
-		form := url.Values{"token": {string(tok)}, "token_type_hint": {hint}}
-		header := http.Header{}
-		if err := e.authenticate(is, as.disc.TokenEndpoint, form, header); err != nil {
-			return nil, err
-		}
-		req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-		if err != nil {
-			return nil, err
-		}
-		req.Header = header
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return req, nil
-	})
+	resp, err := e.postForm(ctx, is, as, as.disc.RevocationEndpoint, url.Values{"token": {string(tok)}, "token_type_hint": {hint}})
 	attrs := []slog.Attr{slogIssuer(is), slog.String("token_type_hint", hint)}
 	if err != nil {
 		var ue *url.Error
