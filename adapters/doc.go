@@ -23,7 +23,8 @@
 //     request context, where [FromContext] finds it. [URL] builds app
 //     links that keep the handle, so every tab stays on its own launch.
 //
-// POST /logout ends the browser's launches and answers 204, or sends a
+// POST /logout ends the browser's launches, revoking their tokens at EHRs
+// that advertise a revocation endpoint, and answers 204, or sends a
 // browser to Config.LogoutURL.
 //
 // Failures are answered by [Error]: the cause is logged with slog, and the

@@ -37,8 +37,11 @@ func (a *App) Launch() http.Handler { return a.launch }
 // same EHR user, and gets a new cookie; see sessions.Browser.Forwarded.
 func (a *App) Callback() http.Handler { return a.callback }
 
-// Logout returns the logout handler, for POST /logout only: it deletes
-// every launch of the browser, with its tokens, and answers 204 No Content,
+// Logout returns the logout handler, for POST /logout only: it ends every
+// launch of the browser with [core.Engine.Logout], which first revokes the
+// launches' tokens at EHRs that advertise a revocation_endpoint (a failed
+// revocation is logged and does not stop the logout), then deletes the
+// launches with their tokens; and it answers 204 No Content,
 // or, when Config.LogoutURL is set and the request does not ask for JSON,
 // 303 See Other to it. The browser session itself stays. A request from
 // another origin than the app's (its Sec-Fetch-Site is neither

@@ -30,8 +30,8 @@ func (tc discoverCase) run(t *testing.T) {
 	if d.AuthorizationEndpoint != h.ehr.AuthorizeURL() || d.TokenEndpoint != h.ehr.TokenURL() {
 		t.Errorf("endpoints %q and %q, want %q and %q", d.AuthorizationEndpoint, d.TokenEndpoint, h.ehr.AuthorizeURL(), h.ehr.TokenURL())
 	}
-	if d.RevocationEndpoint != "" {
-		t.Errorf("RevocationEndpoint %q; smarttest declares none", d.RevocationEndpoint)
+	if d.RevocationEndpoint != h.ehr.RevocationURL() {
+		t.Errorf("RevocationEndpoint %q, want %q", d.RevocationEndpoint, h.ehr.RevocationURL())
 	}
 	if tc.fromMetadata {
 		if d.Issuer != "" || d.JWKSURI != "" || len(d.Capabilities) != 0 || d.IssParameterSupported {

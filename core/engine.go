@@ -172,8 +172,21 @@ func (e *Engine) Ready(ctx context.Context, browser, handle string) (*ReadyClien
 	return e.session(browser).ready(ctx, handle)
 }
 
-// Logout deletes every launch of the browser, with its tokens, and every
-// launch it has started and not finished.
+// Logout ends every launch of the browser and every launch it has started
+// and not finished.
+//
+// When a launch's EHR advertises a revocation_endpoint (it must be on the
+// issuer's origin, as its other endpoints), Logout first asks it to revoke
+// the launch's refresh token and then its access token (RFC 7009), with
+// the issuer's client authentication, through the engine's HTTP client and
+// its retries. A launch whose issuer the engine no longer accepts is not
+// revoked. The revocations of all the browser's launches run at once and
+// take at most 5 seconds together; one that fails (unreachable, slow, an
+// answer other than 200) is logged at Warn with the issuer and the status,
+// never the token, and does not stop the logout.
+//
+// Then the launches are deleted from the storage, with their tokens. An
+// error is a storage failure; a revocation never makes one.
 func (e *Engine) Logout(ctx context.Context, browser string) error {
 	return e.session(browser).logout(ctx)
 }

@@ -379,15 +379,24 @@ func (s *session) handles(ctx context.Context) ([]string, error) {
 	return idx.Handles, err
 }
 
-// Logout deletes every launch of the session, with its tokens, and every
-// launch it has started and not finished.
+// Logout revokes the tokens of the session's launches at EHRs that
+// advertise a revocation endpoint, then deletes every launch of the
+// session, with its tokens, and every launch it has started and not
+// finished. The revocation runs before the index's lock is taken, so a
+// slow EHR never holds the lock.
 func (s *session) logout(ctx context.Context) error {
+	handles, err := s.handles(ctx)
+	if err != nil {
+		return err
+	}
+	s.revokeLaunches(ctx, handles)
 	unlock, err := s.lockIndex(ctx, "logout")
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	handles, err := s.handles(ctx)
+	// Read again under the lock: a launch finished meanwhile ends too.
+	handles, err = s.handles(ctx)
 	if err != nil {
 		return err
 	}

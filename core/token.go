@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -42,25 +43,7 @@ type tokenResponse struct {
 // requestToken POSTs form to the issuer's token endpoint with the issuer's
 // client authentication.
 func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Issuer, as *authServer, form url.Values) (*tokenResponse, error) {
-	tokenURL := as.disc.TokenEndpoint
-	resp, err := e.send(ctx, is, func() (*http.Request, error) {
-		v := url.Values{}
-		for k, vs := range form {
-			v[k] = vs
-		}
-		header := http.Header{}
-		if err := e.authenticate(is, tokenURL, v, header); err != nil {
-			return nil, err
-		}
-		req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(v.Encode()))
-		if err != nil {
-			return nil, err
-		}
-		req.Header = header
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		return req, nil
-	})
+	resp, err := e.postForm(ctx, is, as, as.disc.TokenEndpoint, form)
 	if err != nil {
 		return nil, newError(op, code, "the token endpoint could not be reached", err)
 	}
@@ -69,6 +52,28 @@ func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Iss
 		return nil, newError(op, code, "the token endpoint's answer could not be read", err)
 	}
 	return parseTokenResponse(op, code, resp, body)
+}
+
+// postForm POSTs form to one of the issuer's OAuth endpoints (token,
+// revocation) with the issuer's client authentication, through send: a
+// client assertion is signed anew for every attempt, its aud the token
+// endpoint, the audience SMART names for assertions.
+func (e *Engine) postForm(ctx context.Context, is *Issuer, as *authServer, endpoint string, form url.Values) (*http.Response, error) {
+	return e.send(ctx, is, func() (*http.Request, error) {
+		v := maps.Clone(form)
+		header := http.Header{}
+		if err := e.authenticate(is, as.disc.TokenEndpoint, v, header); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(v.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = header
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	})
 }
 
 // parseTokenResponse reads a token endpoint's answer: an error status or an

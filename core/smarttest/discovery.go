@@ -51,6 +51,9 @@ func (s *Server) serveSmartConfiguration(w http.ResponseWriter, r *http.Request)
 		},
 		"code_challenge_methods_supported": []string{"S256"},
 	}
+	if !s.opts.NoRevocationEndpoint {
+		conf["revocation_endpoint"] = ref + "/auth/revoke"
+	}
 	if s.opts.AuthorizationResponseIss {
 		conf["authorization_response_iss_parameter_supported"] = true
 	}
@@ -82,6 +85,13 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 			"searchParam": searchParams(t),
 		})
 	}
+	uris := []any{
+		map[string]any{"url": "authorize", "valueUri": ref + "/auth/authorize"},
+		map[string]any{"url": "token", "valueUri": ref + "/auth/token"},
+	}
+	if !s.opts.NoRevocationEndpoint {
+		uris = append(uris, map[string]any{"url": "revoke", "valueUri": ref + "/auth/revoke"})
+	}
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
@@ -101,11 +111,8 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 					"code":   "SMART-on-FHIR",
 				}}}},
 				"extension": []any{map[string]any{
-					"url": oauthURIs,
-					"extension": []any{
-						map[string]any{"url": "authorize", "valueUri": ref + "/auth/authorize"},
-						map[string]any{"url": "token", "valueUri": ref + "/auth/token"},
-					},
+					"url":       oauthURIs,
+					"extension": uris,
 				}},
 			},
 			"resource":    resources,

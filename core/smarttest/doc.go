@@ -25,6 +25,14 @@
 //     online_access).
 //  4. The app reads and writes FHIR resources under FHIRBaseURL() with the
 //     bearer token.
+//  5. At logout the app may revoke its tokens at RevocationURL() (RFC 7009,
+//     advertised as revocation_endpoint unless
+//     Options.NoRevocationEndpoint), authenticating as at the token
+//     endpoint (a client assertion's aud is TokenURL()). A revoked refresh
+//     token ends its grant: it gets invalid_grant and the grant's access
+//     tokens 401; a revoked access token alone 401s. Unknown tokens are
+//     answered 200, as RFC 7009 asks. [Server.RevokedTokens] lists what
+//     was revoked.
 //
 // The sample data has deterministic ids: patients pat-1 (Amy Shaw, 12
 // observations), pat-2 (Daniel Adams, 5) and pat-3 (Maria Garcia, 3);

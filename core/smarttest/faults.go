@@ -30,6 +30,9 @@ const (
 	// EndpointTokenRefresh is a token request with grant_type
 	// refresh_token.
 	EndpointTokenRefresh Endpoint = "token_refresh"
+	// EndpointRevoke is POST /auth/revoke, the revocation endpoint (RFC
+	// 7009).
+	EndpointRevoke Endpoint = "revoke"
 	// EndpointJWKS is GET /auth/jwks.
 	EndpointJWKS Endpoint = "jwks"
 	// EndpointFHIR is any FHIR request under /fhir other than metadata and

@@ -122,7 +122,7 @@ func (s *Server) checkAccessToken(r *http.Request) string {
 		return "unknown access token"
 	case at.expired || !now.Before(at.expires):
 		return "access token expired"
-	case at.grant.revoked:
+	case at.revoked || at.grant.revoked:
 		return "access token revoked"
 	}
 	return ""

@@ -69,6 +69,13 @@ type Options struct {
 	// AppLaunchURL is the app's launch URL, linked from the EHR page at "/".
 	// The default is empty: the page then says there is no app to launch.
 	AppLaunchURL string
+
+	// NoRevocationEndpoint leaves revocation_endpoint out of the
+	// smart-configuration (and the revoke URI out of the
+	// CapabilityStatement), as an EHR without token revocation does. The
+	// endpoint itself still answers. The default is false: the server
+	// advertises RevocationURL().
+	NoRevocationEndpoint bool
 }
 
 // Server is a fake EHR: a SMART App Launch 2.2 authorization server and a
@@ -96,6 +103,7 @@ type Server struct {
 	refreshTokens  map[string]*grant
 	rotatedRefresh map[string]*grant
 	assertionIDs   map[string]bool
+	revokedTokens  []string
 	store          *resourceStore
 
 	clientKeys clientKeySets // of clients registered by JWKS URL
@@ -261,6 +269,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /auth/authorize", s.endpoint(EndpointAuthorize, s.serveAuthorize))
 	mux.Handle("POST /auth/token", s.endpoint(EndpointToken, s.serveToken))
 	mux.Handle("GET /auth/jwks", s.endpoint(EndpointJWKS, s.serveJWKS))
+	mux.Handle("POST /auth/revoke", s.endpoint(EndpointRevoke, s.serveRevoke))
 	return mux
 }
 

@@ -27,6 +27,7 @@ type accessToken struct {
 	grant   *grant
 	expires time.Time
 	expired bool // set by ExpireAccessTokens
+	revoked bool // at the revocation endpoint
 }
 
 func (g *grant) hasScope(scopes ...string) bool {

@@ -377,7 +377,13 @@ func logout(t *testing.T, r Router) {
 	b := e.browser()
 	app := b.launch(lcAmy)
 	b.patient(app.String())
+	revoked := e.ehr.Count(smarttest.EndpointRevoke)
 	expect(t, b.do(http.MethodPost, e.url("/fhir/logout")), http.StatusNoContent)
+	// The EHR advertises a revocation endpoint: the launch's refresh
+	// and access tokens are revoked there.
+	if n := e.ehr.Count(smarttest.EndpointRevoke) - revoked; n != 2 {
+		t.Errorf("the logout made %d revocation requests, want 2", n)
+	}
 	expect(t, b.get(app.String()), http.StatusUnauthorized)
 	expect(t, b.get(e.url("/guarded/patient")), http.StatusUnauthorized)
 	expect(t, e.browser().do(http.MethodPost, e.url("/fhir/logout")), http.StatusNoContent)
