@@ -160,7 +160,7 @@ func TestRefusedTokenIsNeverHandedBack(t *testing.T) {
 	env := launchForFHIR(t, fhirSetup{})
 	expired := env.rc // holds token A
 	env.clock.Advance(2 * time.Hour)
-	env.ready(t) // the expired token is refreshed: stores token B
+	env.ready(t)            // the expired token is refreshed: stores token B
 	refused := env.ready(t) // holds token B
 	env.ehr.ExpireAccessTokens()
 	env.ehr.ResetCounts()

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-
 // accessToken returns a fresh access token, refreshing first if it expires
 // within the leeway.
 func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {

@@ -145,13 +145,11 @@ func (tc revokeCase) run(t *testing.T) {
 	}
 	wantNoLaunch(t, h.eng)
 
-	// The refresh token the launch held no longer works.
-	held, err := kept.Ready(ctx, "b", rc.Handle())
-	if err != nil {
-		t.Fatalf("Ready over the copied records: %v", err)
-	}
+	// The refresh token the launch held no longer works: once the access
+	// token has expired, Ready over the copied records refreshes, and fails.
+	h.clock.Advance(2 * time.Hour)
 	var re *oauth2.RetrieveError
-	if err := held.Refresh(ctx); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+	if _, err := kept.Ready(ctx, "b", rc.Handle()); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 		t.Errorf("a refresh with the revoked refresh token: %v, want invalid_grant", err)
 	}
 	if got := fhirStatus(t, h.ehr, access); got != http.StatusUnauthorized {
@@ -209,11 +207,8 @@ func TestLogoutRevocationFailureDoesNotBlock(t *testing.T) {
 			}
 			// The refresh token is in the records the second engine holds.
 			h.ehr.SetFaults(smarttest.Faults{})
-			held, err := kept.Ready(ctx, "b", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := held.Refresh(ctx); err != nil {
+			h.clock.Advance(2 * time.Hour) // Ready refreshes the expired token
+			if _, err := kept.Ready(ctx, "b", ""); err != nil {
 				t.Fatalf("the refresh token should still work, the revocation failed: %v", err)
 			}
 			for _, tok := range h.ehr.FHIRTokens() {
@@ -240,11 +235,8 @@ func TestLogoutWithoutRevocationEndpoint(t *testing.T) {
 	if n := h.ehr.Count(smarttest.EndpointRevoke); n != 0 {
 		t.Errorf("the revocation endpoint was called %d times, want none: it is not advertised", n)
 	}
-	held, err := kept.Ready(ctx, "b", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := held.Refresh(ctx); err != nil {
+	h.clock.Advance(2 * time.Hour) // Ready refreshes the expired token
+	if _, err := kept.Ready(ctx, "b", ""); err != nil {
 		t.Errorf("the refresh token should still work: %v", err)
 	}
 }
