@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -173,7 +172,7 @@ func (s *Server) verifyAssertion(ctx context.Context, c Client, assertionType, a
 	switch {
 	case claims.Issuer != c.ID || claims.Subject != c.ID:
 		return errors.New("client_assertion: iss and sub must be the client id")
-	case !slices.Contains([]string(claims.Audience), tokenURL):
+	case !claims.Audience.Contains(tokenURL):
 		return fmt.Errorf("client_assertion: aud must be %s", tokenURL)
 	case claims.Expiry == nil:
 		return errors.New("client_assertion: exp is missing")
