@@ -33,7 +33,8 @@ type App struct {
 
 	redirect      *url.URL
 	logoutURL     string
-	origin        string // the app's origin, from its CallbackURL
+	origin        string        // the app's origin, from its CallbackURL
+	pendingTTL    time.Duration // the engine's PendingLaunchTTL
 	ehrLaunchOnly bool
 	requireHandle bool
 
@@ -90,14 +91,16 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	redirect, _ := url.Parse(cfg.RedirectURL) // checked
+	ec := engine.Config()                     // a copy: read once, not on each request
 	a := &App{
 		engine:        engine,
 		browser:       browser,
-		log:           engine.Config().Logger,
+		log:           ec.Logger,
 		render:        cfg.RenderError,
 		redirect:      redirect,
 		logoutURL:     cfg.LogoutURL,
-		origin:        originOf(engine.Config().CallbackURL),
+		origin:        originOf(ec.CallbackURL),
+		pendingTTL:    ec.PendingLaunchTTL,
 		ehrLaunchOnly: cfg.EHRLaunchOnly,
 		requireHandle: cfg.RequireHandle,
 	}

@@ -79,7 +79,7 @@ func (a *App) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	}
 	// A session made by this launch lives as long as its pending launch;
 	// the callback gives it the manager's whole Lifetime (Browser.Renew).
-	a.browser.Launched(ctx, id, a.engine.Config().PendingLaunchTTL)
+	a.browser.Launched(ctx, id, a.pendingTTL)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authorize, http.StatusFound)
 }
