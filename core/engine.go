@@ -38,6 +38,8 @@ type Engine struct {
 	decoded    *decodeCache       // launch records as last decoded
 	ring       *keyRing           // Config.StoreKeys; nil: records are stored unsealed
 	indexMu    [indexStripes]sync.Mutex
+
+	backends backends // Backend Services tokens (backend.go)
 }
 
 // decodeCacheSize bounds the launch records kept decoded: a few KiB each,

@@ -59,7 +59,9 @@ const (
 	// the error does not say (503).
 	CodeStorageUnavailable Code = "storage_unavailable"
 	// CodeInvalidConfig: the Config is incomplete or contradictory. It is
-	// only returned by [New].
+	// returned by [New], by [Engine.Backend] for an issuer whose Auth
+	// cannot do Backend Services, and by [Engine.Launch] of an engine
+	// without a CallbackURL.
 	CodeInvalidConfig Code = "invalid_config"
 )
 
