@@ -95,7 +95,7 @@ type Error struct {
 	// Code is the stable code.
 	Code Code
 	// Op is the operation that failed: "launch", "callback", "ready",
-	// "refresh", "fhir", "discover", "logout", "config".
+	// "refresh", "fhir", "discover", "logout", "config", "backend".
 	Op string
 	// Description is a sentence for people, such as which check failed.
 	// Pages show it, so it never carries text from the request or from an
