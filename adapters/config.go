@@ -170,6 +170,11 @@ func checkCookie(cfg *Config, engine *core.Engine, browser *sessions.Browser) er
 	}
 	sm := browser.SessionManager()
 	callback := engine.Config().CallbackURL
+	if callback == "" {
+		// core.New accepts none, for an engine of Backend Services only;
+		// the adapters serve launches.
+		return configError("CallbackURL", "must be the absolute URL of the callback route, got %q", callback)
+	}
 	u, err := url.Parse(callback)
 	if err != nil || u.Scheme != "http" || !sm.Cookie.Secure || loopback(u.Hostname()) {
 		return nil

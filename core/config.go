@@ -35,8 +35,8 @@ const (
 )
 
 // Config configures an [Engine]. Only ClientID, CallbackURL and
-// either Issuers or AllowAnyIssuer are required; every other field has a
-// default, named in its comment.
+// either Issuers or AllowAnyIssuer are required (CallbackURL only for
+// launches); every other field has a default, named in its comment.
 type Config struct {
 	// ClientID is the app's client id at the EHR's authorization server.
 	// An Issuer may override it.
@@ -61,7 +61,9 @@ type Config struct {
 	RequiredScope string
 
 	// CallbackURL is the absolute URL of the app's callback route: the
-	// OAuth redirect_uri registered with the EHR.
+	// OAuth redirect_uri registered with the EHR. An app that uses SMART
+	// Backend Services only ([Engine.Backend]) leaves it empty: its
+	// Launch then fails with CodeInvalidConfig.
 	CallbackURL string
 
 	// Storage keeps the engine's records: pending launches, launches with
@@ -443,9 +445,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Scope == "" {
 		cfg.Scope = defaultScope
 	}
-	cb, err := url.Parse(cfg.CallbackURL)
-	if cfg.CallbackURL == "" || err != nil || !cb.IsAbs() || cb.Host == "" {
-		return cfg, configError("CallbackURL", "must be the absolute URL of the callback route, got %q", cfg.CallbackURL)
+	if cfg.CallbackURL != "" { // none: Backend Services only (see CallbackURL)
+		cb, err := url.Parse(cfg.CallbackURL)
+		if err != nil || !cb.IsAbs() || cb.Host == "" {
+			return cfg, configError("CallbackURL", "must be the absolute URL of the callback route, got %q", cfg.CallbackURL)
+		}
 	}
 	if len(cfg.Issuers) == 0 && !cfg.AllowAnyIssuer {
 		return cfg, configError("Issuers", "is empty; list the EHRs the app accepts, or set AllowAnyIssuer")

@@ -39,7 +39,6 @@ func TestNewReportsTheField(t *testing.T) {
 		field string
 	}{
 		{"no client id", func(c *core.Config) { c.ClientID = "" }, "ClientID"},
-		{"no callback", func(c *core.Config) { c.CallbackURL = "" }, "CallbackURL"},
 		{"relative callback", func(c *core.Config) { c.CallbackURL = "/cb" }, "CallbackURL"},
 		{"no issuers", func(c *core.Config) { c.Issuers = nil }, "Issuers"},
 		{"relative issuer", func(c *core.Config) { c.Issuers[0].URL = "/fhir" }, "Issuers[0].URL"},

@@ -20,6 +20,12 @@
 //     launch's FHIR client ([ReadyClient.FHIR], a core/fhir client) with a
 //     token kept fresh.
 //
+// SMART Backend Services need no browser: [Engine.Backend] returns a FHIR
+// client for a configured issuer that acts as the app itself, over a
+// token got with grant_type=client_credentials and a private_key_jwt
+// assertion for system/ scopes, kept fresh and shared. An engine for
+// Backend Services only needs no Config.CallbackURL.
+//
 // The engine keeps its records in Config.Storage (in memory by default;
 // the sessions package makes one of any scs store) and takes
 // Config.Locker's lock when several app instances share them. The adapters

@@ -16,7 +16,8 @@ import (
 // Engine is the long-lived, concurrency-safe SMART client of an app. Build
 // one with [New] when the app starts and share it: it holds the HTTP client,
 // the per-issuer discovery cache and the id_token key sets. Call its
-// Launch, Callback, Ready and Logout with the browser's id.
+// Launch, Callback, Ready and Logout with the browser's id, and Backend
+// for SMART Backend Services, which need none.
 type Engine struct {
 	cfg     Config
 	client  *http.Client // discovery, JWKS, token
@@ -38,6 +39,8 @@ type Engine struct {
 	decoded    *decodeCache       // launch records as last decoded
 	ring       *keyRing           // Config.StoreKeys; nil: records are stored unsealed
 	indexMu    [indexStripes]sync.Mutex
+
+	backends backends // Backend Services tokens (backend.go)
 }
 
 // decodeCacheSize bounds the launch records kept decoded: a few KiB each,

@@ -59,7 +59,9 @@ const (
 	// the error does not say (503).
 	CodeStorageUnavailable Code = "storage_unavailable"
 	// CodeInvalidConfig: the Config is incomplete or contradictory. It is
-	// only returned by [New].
+	// returned by [New], by [Engine.Backend] for an issuer whose Auth
+	// cannot do Backend Services, and by [Engine.Launch] of an engine
+	// without a CallbackURL.
 	CodeInvalidConfig Code = "invalid_config"
 )
 
@@ -93,7 +95,7 @@ type Error struct {
 	// Code is the stable code.
 	Code Code
 	// Op is the operation that failed: "launch", "callback", "ready",
-	// "refresh", "fhir", "discover", "logout", "config".
+	// "refresh", "fhir", "discover", "logout", "config", "backend".
 	Op string
 	// Description is a sentence for people, such as which check failed.
 	// Pages show it, so it never carries text from the request or from an

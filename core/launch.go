@@ -26,6 +26,9 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 	if s.id == "" {
 		return "", newError(op, CodeNoLaunch, "the request has no browser session", nil)
 	}
+	if is.CallbackURL == "" {
+		return "", newError(op, CodeInvalidConfig, "Config.CallbackURL is empty: this engine serves Backend Services only, not launches", nil)
+	}
 	as, err := e.server(ctx, op, is)
 	if err != nil {
 		return "", err

@@ -76,6 +76,11 @@ type ReadyClient struct {
 
 	fhirOnce   sync.Once
 	fhirClient *fhir.Client
+
+	// backend, when set, makes this the carrier of a Backend Services
+	// FHIR client (Engine.Backend): its token comes from backend, and
+	// session, handle and rec are unused.
+	backend *backendToken
 }
 
 // Browser returns the id of the browser the launch belongs to: with
@@ -268,7 +273,7 @@ func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Respons
 			break
 		}
 	}
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && rc.backend == nil {
 		// Refused with a token just refreshed: the launch is over for this
 		// server, and the user must launch again.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -43,9 +43,14 @@ type Client struct {
 	// Secret is the shared secret for the client_secret methods.
 	Secret string
 	// PublicKey verifies private_key_jwt assertions: an *rsa.PublicKey, an
-	// *ecdsa.PublicKey or a jose.JSONWebKey. When it is set, JWKSURL is
-	// not used.
+	// *ecdsa.PublicKey or a jose.JSONWebKey. When it is set, JWKS and
+	// JWKSURL are not used.
 	PublicKey crypto.PublicKey
+	// JWKS registers a private_key_jwt client by its JWK Set, given
+	// here: an assertion must name a kid, and is verified with the key of
+	// that kid, used for signatures and the assertion's algorithm. When it
+	// has keys, JWKSURL is not used.
+	JWKS jose.JSONWebKeySet
 	// JWKSURL registers a private_key_jwt client by the URL of its JWK
 	// Set: an assertion must name a kid, and is verified with the key of
 	// that kid, used for signatures and the assertion's algorithm. The
@@ -55,6 +60,15 @@ type Client struct {
 	// RedirectURIs lists the accepted redirect_uri values. When empty, any
 	// absolute URL is accepted.
 	RedirectURIs []string
+	// SystemScope is the space-separated system scopes the client may get
+	// with grant_type=client_credentials (SMART Backend Services), such
+	// as "system/Patient.rs system/Observation.rs" or "system/*.rs". A
+	// request for a scope they do not cover (read as the scope package's
+	// Set.Missing reads it: system/*.rs covers system/Patient.read) is
+	// refused with invalid_scope. Such requests need Auth
+	// AuthPrivateKeyJWT. The default is "": the client may not use
+	// client_credentials (unauthorized_client).
+	SystemScope string
 }
 
 // jwtBearer is the client_assertion_type of private_key_jwt.
@@ -70,6 +84,7 @@ func (s *Server) RegisterClient(c Client) {
 		c.Auth = AuthPublic
 	}
 	c.RedirectURIs = append([]string(nil), c.RedirectURIs...)
+	c.JWKS.Keys = append([]jose.JSONWebKey(nil), c.JWKS.Keys...)
 	s.mu.Lock()
 	s.clients[c.ID] = c
 	s.mu.Unlock()
@@ -151,7 +166,7 @@ func (s *Server) verifyAssertion(ctx context.Context, c Client, assertionType, a
 	if assertionType != jwtBearer {
 		return fmt.Errorf("client_assertion_type must be %s", jwtBearer)
 	}
-	if c.PublicKey == nil && c.JWKSURL == "" {
+	if c.PublicKey == nil && len(c.JWKS.Keys) == 0 && c.JWKSURL == "" {
 		return fmt.Errorf("client %q has no registered public key", c.ID)
 	}
 	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.RS384, jose.ES384})
@@ -159,7 +174,18 @@ func (s *Server) verifyAssertion(ctx context.Context, c Client, assertionType, a
 		return fmt.Errorf("client_assertion: %w", err)
 	}
 	var pub any = c.PublicKey
-	if pub == nil {
+	switch {
+	case pub != nil:
+	case len(c.JWKS.Keys) > 0:
+		k, err := keyOfSet(&c.JWKS, tok.Headers[0])
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			return fmt.Errorf("client_assertion: kid %q is not in the client's JWKS", tok.Headers[0].KeyID)
+		}
+		pub = k
+	default:
 		if pub, err = s.clientKeys.key(ctx, c.JWKSURL, tok.Headers[0]); err != nil {
 			return err
 		}
@@ -219,8 +245,8 @@ func (c *clientKeySets) key(ctx context.Context, jwksURL string, h jose.Header) 
 	set := c.sets[jwksURL]
 	c.mu.Unlock()
 	if set != nil {
-		if k := set.Key(h.KeyID); len(k) > 0 {
-			return checkClientKey(&k[0], h)
+		if k, err := keyOfSet(set, h); k != nil || err != nil {
+			return k, err
 		}
 	}
 	set, err := fetchJWKS(ctx, jwksURL)
@@ -233,10 +259,22 @@ func (c *clientKeySets) key(ctx context.Context, jwksURL string, h jose.Header) 
 	}
 	c.sets[jwksURL] = set
 	c.mu.Unlock()
+	if k, err := keyOfSet(set, h); k != nil || err != nil {
+		return k, err
+	}
+	return nil, fmt.Errorf("client_assertion: kid %q is not in the client's JWKS", h.KeyID)
+}
+
+// keyOfSet returns the key of set whose kid is h's, checked by
+// checkClientKey, or nil and no error when set has none.
+func keyOfSet(set *jose.JSONWebKeySet, h jose.Header) (*jose.JSONWebKey, error) {
+	if h.KeyID == "" {
+		return nil, errors.New("client_assertion: kid is missing; the client is registered by a JWKS")
+	}
 	if k := set.Key(h.KeyID); len(k) > 0 {
 		return checkClientKey(&k[0], h)
 	}
-	return nil, fmt.Errorf("client_assertion: kid %q is not in the client's JWKS", h.KeyID)
+	return nil, nil
 }
 
 // checkClientKey refuses a key that is not meant to verify the assertion:

@@ -18,6 +18,7 @@ func scopesSupported() []string {
 		"offline_access", "online_access",
 		"patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds",
 		"patient/*.read", "patient/*.write", "user/*.read", "user/*.write",
+		"system/*.rs", "system/*.cruds", "system/*.read", "system/*.write",
 	}
 }
 
@@ -36,7 +37,7 @@ func (s *Server) serveSmartConfiguration(w http.ResponseWriter, r *http.Request)
 		"jwks_uri":               ref + "/auth/jwks",
 		"authorization_endpoint": ref + "/auth/authorize",
 		"token_endpoint":         ref + "/auth/token",
-		"grant_types_supported":  []string{"authorization_code", "refresh_token"},
+		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials"},
 		"token_endpoint_auth_methods_supported": []AuthMethod{
 			AuthPrivateKeyJWT, AuthClientSecretBasic, AuthClientSecretPost, AuthPublic,
 		},

@@ -34,6 +34,17 @@
 //     answered 200, as RFC 7009 asks. [Server.RevokedTokens] lists what
 //     was revoked.
 //
+// SMART Backend Services skip the browser: a client registered with
+// private_key_jwt (by its PublicKey, its JWKS or its JWKSURL) and the
+// system scopes it may get (Client.SystemScope) posts
+// grant_type=client_credentials with a client assertion (iss = sub =
+// client id, aud = TokenURL(), exp at most five minutes ahead, a jti never
+// used before, signed by the key its kid names) and a scope of system/
+// scopes, and gets an access token, without refresh token or launch
+// context, that reads any patient. Each refused token request is answered
+// with its OAuth error (invalid_client, invalid_scope,
+// unauthorized_client, invalid_grant) and listed by [Server.Refusals].
+//
 // The sample data has deterministic ids: patients pat-1 (Amy Shaw, 12
 // observations), pat-2 (Daniel Adams, 5) and pat-3 (Maria Garcia, 3);
 // practitioners prac-1 and prac-2; encounters enc-1 and enc-2 (pat-1), enc-3

@@ -30,6 +30,9 @@ const (
 	// EndpointTokenRefresh is a token request with grant_type
 	// refresh_token.
 	EndpointTokenRefresh Endpoint = "token_refresh"
+	// EndpointTokenClientCredentials is a token request with grant_type
+	// client_credentials: SMART Backend Services.
+	EndpointTokenClientCredentials Endpoint = "token_client_credentials"
 	// EndpointRevoke is POST /auth/revoke, the revocation endpoint (RFC
 	// 7009).
 	EndpointRevoke Endpoint = "revoke"

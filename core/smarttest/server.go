@@ -104,6 +104,7 @@ type Server struct {
 	rotatedRefresh map[string]*grant
 	assertionIDs   map[string]bool
 	revokedTokens  []string
+	refusals       map[Endpoint][]Refusal
 	store          *resourceStore
 
 	clientKeys clientKeySets // of clients registered by JWKS URL
@@ -154,6 +155,7 @@ func NewUnstarted(opts Options) *Server {
 		refreshTokens:  make(map[string]*grant),
 		rotatedRefresh: make(map[string]*grant),
 		assertionIDs:   make(map[string]bool),
+		refusals:       make(map[Endpoint][]Refusal),
 		store:          newSampleStore(opts.Now()),
 	}
 	s.handler = s.routes()
@@ -275,17 +277,20 @@ func (s *Server) routes() http.Handler {
 
 // Count returns the number of requests served by an endpoint since the
 // server started or since ResetCounts. A token request counts for
-// EndpointToken and for EndpointTokenCode or EndpointTokenRefresh.
+// EndpointToken and for EndpointTokenCode, EndpointTokenRefresh or
+// EndpointTokenClientCredentials.
 func (s *Server) Count(e Endpoint) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts[e]
 }
 
-// ResetCounts sets every endpoint's count to zero.
+// ResetCounts sets every endpoint's count to zero, and forgets the
+// Refusals.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	clear(s.counts)
+	clear(s.refusals)
 	s.mu.Unlock()
 }
 

@@ -20,6 +20,7 @@ type grant struct {
 	lc       LaunchContext
 	revoked  bool
 	refresh  string // the current refresh token, "" when none
+	system   bool   // a client_credentials grant (Backend Services)
 }
 
 // accessToken is an issued access token.
@@ -61,9 +62,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		sub = EndpointTokenCode
 	case "refresh_token":
 		sub = EndpointTokenRefresh
+	case "client_credentials":
+		sub = EndpointTokenClientCredentials
 	default:
-		s.writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type",
-			"grant_type must be authorization_code or refresh_token", EndpointToken)
+		s.refuse(w, http.StatusBadRequest, "unsupported_grant_type",
+			"grant_type must be authorization_code, refresh_token or client_credentials", EndpointToken)
 		return
 	}
 	if !s.enter(w, r, sub, false) {
@@ -72,7 +75,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	root := s.root(r)
 	client, err := s.authenticateClient(r, root+"/auth/token")
 	if err != nil {
-		s.writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error(), EndpointToken, sub)
+		s.refuse(w, http.StatusUnauthorized, "invalid_client", err.Error(), EndpointToken, sub)
 		return
 	}
 	s.mu.Lock()
@@ -84,13 +87,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp map[string]any
 	var desc string
-	if sub == EndpointTokenCode {
+	errCode := "invalid_grant"
+	switch sub {
+	case EndpointTokenCode:
 		resp, desc = s.exchangeCode(root, client, r)
-	} else {
+	case EndpointTokenRefresh:
 		resp, desc = s.refresh(root, client, r)
+	default:
+		resp, errCode, desc = s.clientCredentials(root, client, r)
 	}
 	if resp == nil {
-		s.writeOAuthError(w, http.StatusBadRequest, "invalid_grant", desc, EndpointToken, sub)
+		s.refuse(w, http.StatusBadRequest, errCode, desc, EndpointToken, sub)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -227,6 +234,9 @@ func (s *Server) tokenResponse(root string, g *grant) (map[string]any, string) {
 			return nil, "signing the id_token: " + err.Error()
 		}
 		resp["id_token"] = idt
+	}
+	if g.system {
+		return resp, "" // no user, no launch: no launch context
 	}
 	lc := g.lc
 	resp["need_patient_banner"] = lc.NeedPatientBanner

@@ -20,6 +20,7 @@ var sources = []string{
 	"../../../sessions/example_readme_test.go",
 	"../../../core/fhir/example_readme_test.go",
 	"../../../core/smarttest/example_readme_test.go",
+	"../../../core/example_readme_test.go",
 }
 
 var goBlock = regexp.MustCompile("(?ms)^[ \t]*```go\n(.*?)^[ \t]*```")
