@@ -253,6 +253,7 @@ type authServer struct {
 	disc     *Discovery
 	fetched  time.Time
 	verifier idTokenVerifier
+	gap      *idTokenGap // why verifier is nil while the app asks for openid; nil otherwise
 }
 
 // server returns the issuer's discovered configuration, fetching it when
@@ -278,7 +279,11 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		if err := e.bind(is, d); err != nil {
 			return nil, err
 		}
-		next := &authServer{disc: d, fetched: e.cfg.Now()}
+		gap, err := e.lookUpOpenID(fctx, is, d)
+		if err != nil {
+			return nil, err
+		}
+		next := &authServer{disc: d, fetched: e.cfg.Now(), gap: gap}
 		if as != nil && as.disc.JWKSURI == d.JWKSURI && as.disc.Issuer == d.Issuer {
 			next.verifier = as.verifier // keep the cached keys
 		} else {
