@@ -149,7 +149,7 @@ func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL
 // OAuth endpoints, and its FHIR version.
 type capabilityStatement struct {
 	ResourceType string `json:"resourceType"`
-	FHIRVersion  string `json:"fhirVersion"`
+	FHIRVersion  any    `json:"fhirVersion"` // a string, or it is ignored: never a reason to fail discovery
 	Rest         []struct {
 		Security struct {
 			Extension []struct {
@@ -175,7 +175,9 @@ func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docUR
 	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
 		return nil, err
 	}
-	d.FHIRVersion = fhirVersion(cs.FHIRVersion)
+	if v, ok := cs.FHIRVersion.(string); ok {
+		d.FHIRVersion = fhirVersion(v)
+	}
 	d.fromMetadata = true
 	return d, nil
 }

@@ -128,6 +128,14 @@ func (e *Engine) session(browser string) *session {
 // Each call makes its own pending launch, so overlapping launches in one
 // browser (several tabs) never overwrite each other. A refused issuer fails
 // before anything is stored or fetched.
+//
+// A launch whose scope has openid from an EHR that names no issuer and key
+// set for its id_tokens (neither in a smart-configuration nor in its
+// authorization server's OpenID configuration, see [Engine.Discover])
+// fails with CodeDiscoveryFailed before anything is stored and before the
+// browser goes to the EHR: its id_token could not be verified at the
+// callback. The Description says what the EHR lacks and what the app can
+// do.
 func (e *Engine) Launch(ctx context.Context, browser, iss, launch string) (string, error) {
 	return e.session(browser).launch(ctx, iss, launch)
 }

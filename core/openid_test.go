@@ -380,3 +380,29 @@ func TestOpenIDConfigurationWithAllowAnyIssuer(t *testing.T) {
 		})
 	}
 }
+
+// A CapabilityStatement's fhirVersion is the EHR's text: only a version
+// is kept, and nothing else reaches the launch's request headers.
+func TestHostileFHIRVersionIsDropped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, v := range []any{"4.0\r\nX-Injected: 1", "4.0; q=0", "R4", "4", "4.0.1.0", "../4.0", 4.01, strings.Repeat("1", 100)} {
+		h := newHarness(t, smarttest.Options{NoSmartConfiguration: true, NoOpenIDConfiguration: true}, smarttest.Client{},
+			core.Config{Scope: "launch patient/*.read"}, core.Issuer{})
+		h.ehr.SetFaults(smarttest.Faults{DocumentFields: map[smarttest.Endpoint]map[string]any{smarttest.EndpointMetadata: {"fhirVersion": v}}})
+		d, err := h.eng.Discover(ctx, h.ehr.FHIRBaseURL())
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if d.FHIRVersion != "" {
+			t.Errorf("fhirVersion %q kept as %q", v, d.FHIRVersion)
+		}
+		rc := h.complete("b", &pat1)
+		if err := rc.FHIR().Read(ctx, "Patient/pat-1", new(struct{})); err != nil {
+			t.Fatal(err)
+		}
+		if a := h.ehr.FHIRAccepts(); len(a) != 1 || a[0] != "application/fhir+json" {
+			t.Errorf("fhirVersion %q: Accept headers %q", v, a)
+		}
+	}
+}
