@@ -112,7 +112,15 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 	}
 	lc := launchContextFrom(is.URL, tr, e.cfg.Now())
 	requested := p.requestedScope(e, is)
-	if tr.IDToken == "" && grantsOpenID(tr.Scope, requested) {
+	// An id_token the launch did not ask for, from an EHR that names no
+	// key set to verify it, is left unread rather than failing a launch
+	// that needs no identity.
+	ignoreIDToken := as.verifier == nil && !hasScope(requested, "openid")
+	if ignoreIDToken && tr.IDToken != "" {
+		e.log.LogAttrs(ctx, logDebug, "the EHR sent an id_token the launch did not ask for and names no key set to verify it; it is ignored", slogIssuer(is))
+		tr.IDToken = ""
+	}
+	if tr.IDToken == "" && grantsOpenID(tr.Scope, requested) && !ignoreIDToken {
 		return nil, newError(op, CodeInvalidIDToken, "the EHR granted openid but sent no id_token", nil)
 	}
 	if tr.IDToken != "" {
@@ -152,6 +160,8 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 		Context:   lc,
 		Created:   e.cfg.Now(),
 		Requested: requested,
+
+		FHIRVersion: as.disc.FHIRVersion,
 	}
 	if err := e.putRecord(ctx, s.store, op, launchKey(rec.Handle), &rec, e.cfg.LaunchTTL); err != nil {
 		return nil, err

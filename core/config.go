@@ -47,6 +47,12 @@ type Config struct {
 	// standalone launch (one without a launch parameter) asks for it with
 	// "launch" replaced by "launch/patient", so the EHR asks the user for a
 	// patient.
+	//
+	// With openid, the EHR must name the issuer and key set of its
+	// id_tokens (in its smart-configuration, or its authorization server's
+	// OpenID configuration): a launch from an EHR that names none is
+	// refused by [Engine.Launch] with CodeDiscoveryFailed, before the user
+	// logs in.
 	Scope string
 
 	// RequiredScope is the space-separated scope the app cannot work
@@ -297,6 +303,13 @@ type Issuer struct {
 	// endpoint must be on URL's own origin. Either way, what an issuer's
 	// discovery document says can never point the app at another origin
 	// than the one the app's configuration names. See SECURITY.md.
+	//
+	// It is also where the engine reads the OpenID configuration
+	// ({AuthorizationServer}/.well-known/openid-configuration, which must
+	// declare exactly this issuer) when the scope has openid and the
+	// smart-configuration names no issuer or jwks_uri, or there is none;
+	// see [Engine.Discover]. It may be on URL's own origin, for an EHR
+	// whose OpenID issuer is not where its endpoints suggest.
 	AuthorizationServer string
 
 	// CallbackURL overrides Config.CallbackURL as the redirect_uri sent

@@ -8,18 +8,25 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // Discovery is what an issuer's SMART configuration says, as far as the
 // engine uses it: from {iss}/.well-known/smart-configuration, or the
 // oauth-uris extension of the CapabilityStatement at {iss}/metadata when
-// there is none. Relative URLs are resolved, and every endpoint has passed
-// the issuer-binding rule (SECURITY.md).
+// there is none. When the scope the app asks of the issuer has openid and
+// the configuration names no issuer or jwks_uri (a CapabilityStatement
+// never does), they come from the authorization server's OpenID Connect
+// Discovery document (see [Engine.Discover]). Relative URLs are resolved,
+// and every endpoint has passed the issuer-binding rule (SECURITY.md).
 type Discovery struct {
 	// Issuer is the authorization server's issuer identifier: the iss of
-	// its id_tokens. It is empty when the configuration came from the
-	// CapabilityStatement, which does not carry one.
-	Issuer                string `json:"issuer"`
+	// its id_tokens. It is empty when neither the smart-configuration nor
+	// an OpenID configuration named one, or the latter was not asked for
+	// (the scope has no openid).
+	Issuer string `json:"issuer"`
+	// JWKSURI is the URL of the key set that verifies its id_tokens; empty
+	// as Issuer is.
 	JWKSURI               string `json:"jwks_uri"`
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
@@ -30,12 +37,37 @@ type Discovery struct {
 	// IssParameterSupported says the server sends RFC 9207's iss with
 	// every authorization response.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// FHIRVersion is the FHIR version of the server, the
+	// CapabilityStatement's fhirVersion, such as "4.0.1". It is known only
+	// when the CapabilityStatement was fetched, that is when the issuer
+	// has no smart-configuration, and is empty otherwise, or when the
+	// CapabilityStatement names none (or something that is not a
+	// version). When it is known, the launch's FHIR requests ask for it
+	// (Accept: application/fhir+json; fhirVersion=4.0).
+	FHIRVersion string `json:"-"`
+
+	fromMetadata bool // the configuration came from the CapabilityStatement
 }
 
 // Discover returns what the issuer iss (a FHIR base URL the app accepts)
 // declares: its endpoints and capabilities, fetched on first use and cached
 // for an hour, as a launch would find them. The result is the
 // caller's copy.
+//
+// When the scope the app asks of iss (Issuer.Scope or Config.Scope) has
+// openid and the smart-configuration names no issuer or jwks_uri, or there
+// is none, the OpenID Connect Discovery document of the authorization
+// server is read for them: at {issuer}/.well-known/openid-configuration,
+// where the issuer is Issuer.AuthorizationServer when configured, else
+// the smart-configuration's issuer, else the URL the authorization and
+// token endpoints share (their origin and the path both begin with: for
+// https://ehr.example/oauth2/authorize and https://ehr.example/oauth2/token,
+// https://ehr.example/oauth2). The document's issuer must be the one it is
+// published under (OpenID Connect Discovery 1.0 section 4.3; when the
+// issuer was guessed from the endpoints, with or without a trailing "/")
+// and, with its jwks_uri, pass the issuer-binding rule; otherwise it is
+// not used. Discover does not fail when nothing names an issuer and key
+// set: a launch that asks for openid does ([Engine.Launch]).
 func (e *Engine) Discover(ctx context.Context, iss string) (*Discovery, error) {
 	const op = "discover"
 	if len(iss) > maxParamLen {
@@ -75,7 +107,10 @@ func (e *Engine) discover(ctx context.Context, is *Issuer) (*Discovery, error) {
 	return d, nil
 }
 
-func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept string, v any) error {
+// fetchJSON fetches a JSON document through the engine's client and
+// decodes it into v. It returns the answer's status, 0 when there was
+// none.
+func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept string, v any) (int, error) {
 	resp, err := e.send(ctx, is, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 		if err == nil {
@@ -84,24 +119,24 @@ func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept strin
 		return req, err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	body, err := readBody(resp)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("answered %s", resp.Status)
+		return resp.StatusCode, fmt.Errorf("answered %s", resp.Status)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
+		return resp.StatusCode, fmt.Errorf("malformed JSON: %w", err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*Discovery, error) {
 	var d Discovery
-	if err := e.fetchJSON(ctx, is, docURL, "application/json", &d); err != nil {
+	if _, err := e.fetchJSON(ctx, is, docURL, "application/json", &d); err != nil {
 		return nil, err
 	}
 	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
@@ -111,9 +146,10 @@ func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL
 }
 
 // capabilityStatement holds the parts of a CapabilityStatement that carry
-// OAuth endpoints.
+// OAuth endpoints, and its FHIR version.
 type capabilityStatement struct {
 	ResourceType string `json:"resourceType"`
+	FHIRVersion  any    `json:"fhirVersion"` // a string, or it is ignored: never a reason to fail discovery
 	Rest         []struct {
 		Security struct {
 			Extension []struct {
@@ -129,7 +165,7 @@ type capabilityStatement struct {
 
 func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docURL string) (*Discovery, error) {
 	var cs capabilityStatement
-	if err := e.fetchJSON(ctx, is, docURL, "application/fhir+json", &cs); err != nil {
+	if _, err := e.fetchJSON(ctx, is, docURL, "application/fhir+json", &cs); err != nil {
 		return nil, err
 	}
 	d, err := cs.oauthEndpoints()
@@ -139,7 +175,45 @@ func (e *Engine) fetchCapabilityStatement(ctx context.Context, is *Issuer, docUR
 	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
 		return nil, err
 	}
+	if v, ok := cs.FHIRVersion.(string); ok {
+		d.FHIRVersion = fhirVersion(v)
+	}
+	d.fromMetadata = true
 	return d, nil
+}
+
+// majorMinor returns the major.minor form of a FHIR version ("4.0" of
+// "4.0.1"), the value of FHIR's fhirVersion media type parameter, or ""
+// when v is not a version.
+func majorMinor(v string) string {
+	if v = fhirVersion(v); v == "" {
+		return ""
+	}
+	major, rest, _ := strings.Cut(v, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	minor, _, _ = strings.Cut(minor, "-")
+	return major + "." + minor
+}
+
+// fhirVersion returns v when it is a FHIR version as CapabilityStatements
+// write them ("4.0.1", "4.3.0", "5.0.0-ballot"): two or three numbers of
+// at most three digits, and an optional label of letters, digits and
+// dots; "" otherwise. It is the EHR's text, and goes into a header.
+func fhirVersion(v string) string {
+	number, label, labelled := strings.Cut(v, "-")
+	parts := strings.Split(number, ".")
+	if len(v) > 32 || len(parts) < 2 || len(parts) > 3 || (labelled && label == "") {
+		return ""
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return ""
+		}
+	}
+	if strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.") != "" {
+		return ""
+	}
+	return v
 }
 
 // oauthEndpoints reads the oauth-uris extension.

@@ -14,8 +14,10 @@ type discoverCase struct {
 	name string
 	opts smarttest.Options
 	// fromMetadata: the configuration comes from the CapabilityStatement,
-	// which names no issuer, key set or capabilities.
-	fromMetadata bool
+	// which names no issuer, key set or capabilities, but the FHIR
+	// version; the issuer and key set then come from the OpenID
+	// configuration, unless the EHR has none (noOpenID).
+	fromMetadata, noOpenID bool
 }
 
 func (tc discoverCase) run(t *testing.T) {
@@ -34,13 +36,25 @@ func (tc discoverCase) run(t *testing.T) {
 		t.Errorf("RevocationEndpoint %q, want %q", d.RevocationEndpoint, h.ehr.RevocationURL())
 	}
 	if tc.fromMetadata {
-		if d.Issuer != "" || d.JWKSURI != "" || len(d.Capabilities) != 0 || d.IssParameterSupported {
-			t.Errorf("from the CapabilityStatement: %+v, want only the endpoints", d)
+		if len(d.Capabilities) != 0 || d.IssParameterSupported || d.FHIRVersion != "4.0.1" {
+			t.Errorf("from the CapabilityStatement: %+v, want the endpoints and FHIR version 4.0.1", d)
 		}
-		if h.ehr.Count(smarttest.EndpointMetadata) != 1 {
-			t.Errorf("the CapabilityStatement was fetched %d times, want once", h.ehr.Count(smarttest.EndpointMetadata))
+		if h.ehr.Count(smarttest.EndpointMetadata) != 1 || h.ehr.Count(smarttest.EndpointOpenIDConfiguration) != 1 {
+			t.Errorf("the CapabilityStatement and OpenID configuration were fetched %d and %d times, want once each",
+				h.ehr.Count(smarttest.EndpointMetadata), h.ehr.Count(smarttest.EndpointOpenIDConfiguration))
+		}
+		want := [2]string{h.ehr.AuthIssuer(), h.ehr.JWKSURL()}
+		if tc.noOpenID {
+			want = [2]string{}
+		}
+		if got := [2]string{d.Issuer, d.JWKSURI}; got != want {
+			t.Errorf("issuer and jwks_uri %q, want %q", got, want)
 		}
 		return
+	}
+	if d.FHIRVersion != "" || h.ehr.Count(smarttest.EndpointMetadata) != 0 || h.ehr.Count(smarttest.EndpointOpenIDConfiguration) != 0 {
+		t.Errorf("FHIRVersion %q with a smart-configuration, after %d requests for the CapabilityStatement and %d for the OpenID configuration; want none",
+			d.FHIRVersion, h.ehr.Count(smarttest.EndpointMetadata), h.ehr.Count(smarttest.EndpointOpenIDConfiguration))
 	}
 	if d.Issuer != h.ehr.AuthIssuer() || d.JWKSURI != h.ehr.JWKSURL() {
 		t.Errorf("issuer %q and jwks_uri %q, want %q and %q", d.Issuer, d.JWKSURI, h.ehr.AuthIssuer(), h.ehr.JWKSURL())
@@ -62,6 +76,7 @@ func TestDiscover(t *testing.T) {
 		{name: "relative endpoints resolved", opts: smarttest.Options{RelativeEndpoints: true}},
 		{name: "CapabilityStatement", opts: smarttest.Options{NoSmartConfiguration: true}, fromMetadata: true},
 		{name: "CapabilityStatement with relative endpoints", opts: smarttest.Options{NoSmartConfiguration: true, RelativeEndpoints: true}, fromMetadata: true},
+		{name: "CapabilityStatement without OpenID configuration", opts: smarttest.Options{NoSmartConfiguration: true, NoOpenIDConfiguration: true}, fromMetadata: true, noOpenID: true},
 	} {
 		t.Run(tc.name, tc.run)
 	}

@@ -131,6 +131,14 @@ func (e *Engine) session(browser string) *session {
 // Each call makes its own pending launch, so overlapping launches in one
 // browser (several tabs) never overwrite each other. A refused issuer fails
 // before anything is stored or fetched.
+//
+// A launch whose scope has openid from an EHR that names no issuer and key
+// set for its id_tokens (neither in a smart-configuration nor in its
+// authorization server's OpenID configuration, see [Engine.Discover])
+// fails with CodeDiscoveryFailed before anything is stored and before the
+// browser goes to the EHR: its id_token could not be verified at the
+// callback. The Description says what the EHR lacks and what the app can
+// do.
 func (e *Engine) Launch(ctx context.Context, browser, iss, launch string) (string, error) {
 	return e.session(browser).launch(ctx, iss, launch)
 }
@@ -256,6 +264,7 @@ type authServer struct {
 	disc     *Discovery
 	fetched  time.Time
 	verifier idTokenVerifier
+	gap      *idTokenGap // why verifier is nil while the app asks for openid; nil otherwise
 }
 
 // server returns the issuer's discovered configuration, fetching it when
@@ -281,7 +290,11 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		if err := e.bind(is, d); err != nil {
 			return nil, err
 		}
-		next := &authServer{disc: d, fetched: e.cfg.Now()}
+		gap, err := e.lookUpOpenID(fctx, is, d)
+		if err != nil {
+			return nil, err
+		}
+		next := &authServer{disc: d, fetched: e.cfg.Now(), gap: gap}
 		if as != nil && as.disc.JWKSURI == d.JWKSURI && as.disc.Issuer == d.Issuer {
 			next.verifier = as.verifier // keep the cached keys
 		} else {

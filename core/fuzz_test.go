@@ -47,17 +47,37 @@ func FuzzCapabilityStatement(f *testing.F) {
 	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":[{"security":{"extension":[{"url":"` + oauthURIs + `","extension":[{"url":"authorize","valueUri":"https://ehr.test/a"},{"url":"token","valueUri":"/t"}]}]}}]}`))
 	f.Add([]byte(`{"resourceType":"Patient"}`))
 	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":null}`))
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"security":{"extension":[{"url":"` + oauthURIs + `","extension":[{"url":"authorize","valueUri":"/o/a%2F/authorize"},{"url":"token","valueUri":"../o/token?x#y"}]}]}}]}`))
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","fhirVersion":"4.0\r\nX: 1"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var cs capabilityStatement
 		if json.Unmarshal(data, &cs) != nil {
 			return
 		}
+		// The version goes into a header: only a version's characters.
+		if v, ok := cs.FHIRVersion.(string); ok {
+			if got := fhirVersion(v); strings.Trim(got, "0123456789.-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" ||
+				(got != "" && majorMinor(got) == "") {
+				t.Fatalf("fhirVersion(%q) = %q", v, got)
+			}
+		}
 		d, err := cs.oauthEndpoints()
 		if err != nil {
 			return
 		}
-		if d.resolve("https://ehr.test/fhir/metadata", false) == nil && (d.AuthorizationEndpoint == "" || d.TokenEndpoint == "") {
+		if d.resolve("https://ehr.test/fhir/metadata", false) != nil {
+			return
+		}
+		if d.AuthorizationEndpoint == "" || d.TokenEndpoint == "" {
 			t.Fatal("resolve accepted a statement without endpoints")
+		}
+		// The OpenID issuer guessed from the endpoints is on their origin,
+		// without query or fragment.
+		if iss := sharedIssuer(d.AuthorizationEndpoint, d.TokenEndpoint); iss != "" {
+			u, err := url.Parse(iss)
+			if err != nil || originOf(iss) != originOf(d.TokenEndpoint) || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(iss, "/") {
+				t.Fatalf("sharedIssuer(%q, %q) = %q", d.AuthorizationEndpoint, d.TokenEndpoint, iss)
+			}
 		}
 	})
 }

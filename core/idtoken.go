@@ -111,7 +111,7 @@ type idClaims struct {
 func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, raw, nonce string) (*idClaims, error) {
 	fail := func(desc string, err error) error { return newError(op, CodeInvalidIDToken, desc, err) }
 	if as.verifier == nil {
-		return nil, fail("the issuer's smart-configuration lacks issuer or jwks_uri, so its id_token cannot be verified", nil)
+		return nil, fail("the EHR names no issuer or key set (jwks_uri) to verify its id_token with", nil)
 	}
 	tok, err := as.verifier.Verify(ctx, raw)
 	if err != nil {

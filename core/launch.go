@@ -34,6 +34,15 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 		return "", err
 	}
 	scope := e.requestedScope(is, launch != "")
+	if as.verifier == nil && hasScope(scope, "openid") {
+		// The id_token openid asks for could not be verified: refuse now,
+		// before the clinician logs in, rather than at the callback.
+		if as.gap != nil {
+			return "", as.gap.error(op)
+		}
+		return "", newError(op, CodeDiscoveryFailed, "the EHR names no issuer or key set (jwks_uri) to verify the id_token that the scope's openid asks for; "+
+			"drop openid and fhirUser from the scope, or name the EHR's OpenID issuer in the issuer's AuthorizationServer", nil)
+	}
 	p := pendingLaunch{
 		V:           recordVersion,
 		Session:     s.id,

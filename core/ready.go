@@ -170,9 +170,29 @@ func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
 // FHIR media type sent as Accept.
 const fhirJSON = "application/fhir+json"
 
+// fhirVersion is the launch's FHIR version, "" when unknown.
+func (rc *ReadyClient) fhirVersion() string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.rec.FHIRVersion
+}
+
+// accept is the Accept header of the launch's FHIR requests that set none:
+// FHIR JSON, in the launch's FHIR version when it is known.
+func (rc *ReadyClient) accept() string {
+	if mm := majorMinor(rc.fhirVersion()); mm != "" {
+		return fhirJSON + "; fhirVersion=" + mm
+	}
+	return fhirJSON
+}
+
 // FHIR returns the launch's FHIR client: a [fhir.Client] for the launch's
 // FHIR server whose requests carry the launch's bearer token, refreshed as
-// needed. Its HTTPClient hands the same to any other FHIR library. It is
+// needed. When the FHIR version is known (Discovery.FHIRVersion, when the
+// launch's discovery read the CapabilityStatement), the client asks for
+// it: Accept: application/fhir+json; fhirVersion=4.0 for "4.0.1" (see
+// [fhir.Client.WithVersion]), also on requests through its HTTPClient
+// that set no Accept of their own. Its HTTPClient hands the same to any other FHIR library. It is
 // made once per ReadyClient, at the first call.
 //
 // The token, and the issuer's extra headers (Issuer.Header), are added
@@ -211,7 +231,8 @@ func (rc *ReadyClient) FHIR() *fhir.Client {
 		hc := &http.Client{Transport: readyTransport{rc}, CheckRedirect: noRedirects}
 		// The base is the launch's issuer URL, checked by New or by the
 		// issuer rule: NewClient cannot refuse it.
-		rc.fhirClient, _ = fhir.NewClient(rc.issuer.URL, hc)
+		c, _ := fhir.NewClient(rc.issuer.URL, hc)
+		rc.fhirClient = c.WithVersion(rc.fhirVersion())
 	})
 	return rc.fhirClient
 }
@@ -310,7 +331,7 @@ func (rc *ReadyClient) checkOutside(req *http.Request) error {
 // address guard (see newOutsideClient).
 func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", fhirJSON)
+		req.Header.Set("Accept", rc.accept())
 	}
 	client := rc.session.engine.fhir
 	if !rc.sameOrigin(req.URL) {

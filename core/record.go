@@ -79,6 +79,10 @@ type launchRecord struct {
 	Created time.Time     `json:"created"`
 	// Requested is the scope the launch asked for.
 	Requested string `json:"req,omitempty"`
+	// FHIRVersion is the FHIR server's version (Discovery.FHIRVersion) at
+	// the callback, which its FHIR requests ask for; empty when unknown,
+	// as in records stored before it was kept.
+	FHIRVersion string `json:"fv,omitempty"`
 }
 
 // launchIndex lists a session's launch handles, oldest first.

@@ -151,7 +151,7 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 		fe.Code = CodeTokenExchangeFailed
 		return refreshResult{}, fe
 	}
-	if tr.IDToken != "" {
+	if tr.IDToken != "" && (as.verifier != nil || hasScope(rec.Requested, "openid")) { // else unasked and unverifiable: left unread, as at the callback
 		claims, err := e.verifyIDToken(ctx, op, as, tr.IDToken, "")
 		if err != nil {
 			s.endLaunch(base, handle, refused)

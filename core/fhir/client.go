@@ -32,6 +32,7 @@ type Client struct {
 	baseURL  string // base.String() without a trailing "/"
 	basePath string // base.EscapedPath() without a trailing "/"
 	hc       *http.Client
+	accept   string // the Accept header sent: fhirJSON, with fhirVersion when WithVersion set one
 
 	maxAnswer int64 // maxAnswerBytes; smaller in tests
 }
@@ -69,7 +70,57 @@ func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: u, baseURL: u.String(), basePath: u.EscapedPath(), hc: hc, maxAnswer: maxAnswerBytes}, nil
+	return &Client{base: u, baseURL: u.String(), basePath: u.EscapedPath(), hc: hc, accept: fhirJSON, maxAnswer: maxAnswerBytes}, nil
+}
+
+// WithVersion returns a copy of c that asks the server for FHIR version
+// version, such as "4.0.1" (a CapabilityStatement's fhirVersion): its
+// requests carry Accept: application/fhir+json; fhirVersion=4.0, the
+// major.minor form of FHIR's version parameter
+// (https://hl7.org/fhir/R4/http.html#version-parameter), so that a
+// server serving several versions at one base URL answers in this one,
+// or with 406. An empty version, or one that is not a FHIR version
+// (digits, a dot, digits, and optionally more), gives a copy that sends
+// no version, as c does by default. c itself is not changed.
+func (c *Client) WithVersion(version string) *Client {
+	d := *c
+	d.accept = fhirJSON
+	if mm := majorMinor(version); mm != "" {
+		d.accept = fhirJSON + "; fhirVersion=" + mm
+	}
+	return &d
+}
+
+// majorMinor returns the major.minor form of a FHIR version ("4.0" of
+// "4.0.1", "5.0" of "5.0.0-ballot"), or "" when v is not a version.
+func majorMinor(v string) string {
+	if len(v) > 64 {
+		return ""
+	}
+	number, _, _ := strings.Cut(v, "-") // a label, such as "-ballot", is not in the parameter
+	parts := strings.Split(number, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return ""
+	}
+	for _, p := range parts {
+		if !digits(p) {
+			return ""
+		}
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// digits reports whether s is one to three decimal digits.
+func digits(s string) bool {
+	if s == "" || len(s) > 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // BaseURL returns the FHIR base URL, without a trailing "/".
@@ -86,8 +137,9 @@ func (c *Client) HTTPClient() *http.Client { return c.hc }
 // request. The body is not bounded: read it through io.LimitReader or
 // http.MaxBytesReader when the server is not trusted.
 //
-// It sets Accept: application/fhir+json on a copy of req when req has no
-// Accept header; req itself is never modified. req goes to its own URL,
+// It sets Accept: application/fhir+json (with the version of
+// [Client.WithVersion], if any) on a copy of req when req has no Accept
+// header; req itself is never modified. req goes to its own URL,
 // which may be any (unlike [Client.Read], which stays on the base URL's
 // origin): whatever hc's Transport adds goes with it. The request is
 // bounded by req.Context(), as with any *http.Client. A request that gets
@@ -98,7 +150,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		if out.Header == nil {
 			out.Header = make(http.Header)
 		}
-		out.Header.Set("Accept", fhirJSON)
+		out.Header.Set("Accept", c.accept)
 		req = out
 	}
 	resp, err := c.hc.Do(req)
@@ -121,7 +173,7 @@ type answer struct {
 // and words what to take out of the server's text (see requestWords),
 // nil for the request's own.
 func (c *Client) exchange(req *http.Request, resource string, words []string) (*answer, error) {
-	req.Header.Set("Accept", fhirJSON)
+	req.Header.Set("Accept", c.accept)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, transportError(req, resource, err)

@@ -58,7 +58,31 @@ func (s *Server) serveSmartConfiguration(w http.ResponseWriter, r *http.Request)
 	if s.opts.AuthorizationResponseIss {
 		conf["authorization_response_iss_parameter_supported"] = true
 	}
-	s.writeJSON(w, r, http.StatusOK, "application/json", conf, EndpointDiscovery)
+	s.writeJSON(w, r, http.StatusOK, "application/json", s.withDocumentFields(EndpointDiscovery, conf), EndpointDiscovery)
+}
+
+// serveOpenIDConfiguration serves the authorization server's OpenID
+// Connect Discovery 1.0 document: its issuer (AuthIssuer, under whose URL
+// the document is published) and key set, with the fields the
+// specification requires.
+func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	if s.opts.NoOpenIDConfiguration {
+		s.writeOAuthError(w, http.StatusNotFound, "not_found", "the OpenID configuration is switched off", EndpointOpenIDConfiguration)
+		return
+	}
+	root := s.root(r)
+	conf := map[string]any{
+		"issuer":                                root + "/auth",
+		"jwks_uri":                              root + "/auth/jwks",
+		"authorization_endpoint":                root + "/auth/authorize",
+		"token_endpoint":                        root + "/auth/token",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{s.opts.IDTokenAlg},
+		"scopes_supported":                      []string{"openid", "fhirUser", "profile", "offline_access"},
+		"code_challenge_methods_supported":      []string{"S256"},
+	}
+	s.writeJSON(w, r, http.StatusOK, "application/json", s.withDocumentFields(EndpointOpenIDConfiguration, conf), EndpointOpenIDConfiguration)
 }
 
 // resourceTypes returns the types the CapabilityStatement lists; the server
@@ -98,7 +122,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		"status":       "active",
 		"date":         "2024-01-01",
 		"kind":         "instance",
-		"fhirVersion":  "4.0.1",
+		"fhirVersion":  fhirVersion,
 		"format":       []string{"json"},
 		"implementation": map[string]any{
 			"description": "smarttest sandbox EHR",
@@ -120,5 +144,5 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 			"interaction": []any{map[string]any{"code": "batch"}, map[string]any{"code": "transaction"}},
 		}},
 	}
-	s.writeJSON(w, r, http.StatusOK, fhirJSON, cs, EndpointMetadata)
+	s.writeJSON(w, r, http.StatusOK, fhirJSON, s.withDocumentFields(EndpointMetadata, cs), EndpointMetadata)
 }

@@ -15,8 +15,11 @@
 // The flow the server plays:
 //
 //  1. The app fetches FHIRBaseURL()+"/.well-known/smart-configuration" (or
-//     the CapabilityStatement at /metadata) to find the endpoints. The
-//     issuer there, and in id_tokens, is AuthIssuer(), not the FHIR base.
+//     the CapabilityStatement at /metadata, FHIR 4.0.1) to find the
+//     endpoints. The issuer there, and in id_tokens, is AuthIssuer(), not
+//     the FHIR base; AuthIssuer()+"/.well-known/openid-configuration" is
+//     its OpenID Connect Discovery document, for apps that find no issuer
+//     or key set in the SMART configuration.
 //  2. The browser goes to AuthorizeURL(); the server approves at once (PKCE
 //     S256 and aud = FHIRBaseURL() required) and redirects back with a code.
 //  3. The app exchanges the code at TokenURL() with its registered client
@@ -115,7 +118,8 @@
 // search parameters per type.
 //
 // [Faults] make the server slow, failing, malformed or hostile, and
-// [Server.Count], [Server.FHIRTokens] let tests see what a client did. The
+// [Server.Count], [Server.FHIRTokens], [Server.FHIRAccepts] let tests see
+// what a client did. The
 // EHR page at URL()+"/" lists the patients with a launch link each, for
 // browser tests and the examples.
 //

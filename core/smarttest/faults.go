@@ -38,6 +38,10 @@ const (
 	EndpointRevoke Endpoint = "revoke"
 	// EndpointJWKS is GET /auth/jwks.
 	EndpointJWKS Endpoint = "jwks"
+	// EndpointOpenIDConfiguration is GET
+	// /auth/.well-known/openid-configuration, the authorization server's
+	// OpenID Connect Discovery document.
+	EndpointOpenIDConfiguration Endpoint = "openid_configuration"
 	// EndpointFHIR is any FHIR request under /fhir other than metadata and
 	// discovery: reads, searches, writes and batches.
 	EndpointFHIR Endpoint = "fhir"
@@ -64,6 +68,14 @@ type Faults struct {
 	// Oversize pads an endpoint's JSON bodies with an extra field to at
 	// least this many bytes.
 	Oversize map[Endpoint]int
+	// DocumentFields sets top-level fields of a discovery document,
+	// replacing the server's own values, as a hostile or broken EHR would:
+	// keyed by EndpointDiscovery, EndpointOpenIDConfiguration or
+	// EndpointMetadata (the CapabilityStatement), then by field name. A
+	// nil value removes the field, so {"issuer": nil, "jwks_uri": nil}
+	// makes a smart-configuration without OpenID Connect. Values are
+	// encoded as JSON as they are.
+	DocumentFields map[Endpoint]map[string]any
 	// Drip writes every JSON body one byte per Drip, flushing each byte.
 	Drip time.Duration
 	// AuthorizeError makes the authorize endpoint redirect back with this
@@ -116,6 +128,13 @@ func (s *Server) SetFaults(f Faults) {
 	f.FailTimes = maps.Clone(f.FailTimes)
 	f.MalformedJSON = maps.Clone(f.MalformedJSON)
 	f.Oversize = maps.Clone(f.Oversize)
+	if f.DocumentFields != nil {
+		fields := make(map[Endpoint]map[string]any, len(f.DocumentFields))
+		for e, m := range f.DocumentFields {
+			fields[e] = maps.Clone(m)
+		}
+		f.DocumentFields = fields
+	}
 	f.ExpiresIn = bytes.Clone(f.ExpiresIn)
 	s.mu.Lock()
 	s.faults = f
@@ -126,11 +145,12 @@ func (s *Server) SetFaults(f Faults) {
 func (s *Server) endpoint(e Endpoint, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e == EndpointFHIR {
+			s.mu.Lock()
 			if tok := bearerToken(r); tok != "" {
-				s.mu.Lock()
 				s.fhirTokens = append(s.fhirTokens, tok)
-				s.mu.Unlock()
 			}
+			s.fhirAccepts = append(s.fhirAccepts, r.Header.Get("Accept"))
+			s.mu.Unlock()
 		}
 		if s.enter(w, r, e, true) {
 			h(w, r)
@@ -245,6 +265,21 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, c
 			return
 		}
 	}
+}
+
+// withDocumentFields applies the DocumentFields fault of endpoint e to a
+// discovery document.
+func (s *Server) withDocumentFields(e Endpoint, doc map[string]any) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.faults.DocumentFields[e] {
+		if v == nil {
+			delete(doc, k)
+		} else {
+			doc[k] = v
+		}
+	}
+	return doc
 }
 
 // writeOAuthError writes an OAuth error body: {"error", "error_description"}.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,6 +46,32 @@ func bearerToken(r *http.Request) string {
 	return ""
 }
 
+// The FHIR version of the server: the CapabilityStatement's fhirVersion,
+// and its major.minor form, the value of the fhirVersion parameter of
+// FHIR's media types.
+const (
+	fhirVersion      = "4.0.1"
+	fhirVersionParam = "4.0"
+)
+
+// acceptedVersion returns the fhirVersion parameter of the Accept header's
+// first media range that has one (https://hl7.org/fhir/R4/http.html#version-parameter),
+// and whether there was one.
+func acceptedVersion(h http.Header) (string, bool) {
+	for _, v := range h.Values("Accept") {
+		for _, mr := range strings.Split(v, ",") {
+			_, params, err := mime.ParseMediaType(strings.TrimSpace(mr))
+			if err != nil {
+				continue
+			}
+			if fv, ok := params["fhirversion"]; ok {
+				return fv, true
+			}
+		}
+	}
+	return "", false
+}
+
 // strictHandling reports whether a request's Prefer header asks for
 // handling=strict: a search refuses the parameters it does not honour
 // rather than running without them. The first handling preference counts.
@@ -66,6 +93,11 @@ func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request) {
 	if reason := s.checkAccessToken(r); reason != "" {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="smarttest", error="invalid_token", error_description=%q`, reason))
 		s.writeOutcome(w, http.StatusUnauthorized, "login", reason, EndpointFHIR)
+		return
+	}
+	if v, ok := acceptedVersion(r.Header); ok && v != fhirVersionParam {
+		s.writeOutcome(w, http.StatusNotAcceptable, "not-supported",
+			fmt.Sprintf("this server speaks FHIR %s (fhirVersion=%s), not fhirVersion=%s", fhirVersion, fhirVersionParam, v), EndpointFHIR)
 		return
 	}
 	req := fhirRequest{

@@ -51,9 +51,19 @@ type Options struct {
 	StandaloneContext LaunchContext
 
 	// NoSmartConfiguration makes /fhir/.well-known/smart-configuration
-	// answer 404, so clients must fall back to /fhir/metadata. The default
-	// is false.
+	// answer 404, so clients must fall back to /fhir/metadata, whose
+	// CapabilityStatement names the endpoints (its oauth-uris extension)
+	// but no issuer or key set. The default is false.
 	NoSmartConfiguration bool
+
+	// NoOpenIDConfiguration makes the authorization server's OpenID
+	// Connect Discovery document, AuthIssuer()+
+	// "/.well-known/openid-configuration", answer 404. With
+	// NoSmartConfiguration, the EHR then names no issuer or key set
+	// anywhere, and no id_token it issues can be verified. The default is
+	// false: the document names the AuthIssuer(), JWKSURL() and the
+	// authorization and token endpoints.
+	NoOpenIDConfiguration bool
 
 	// RelativeEndpoints makes the smart-configuration give its endpoints as
 	// root-relative URLs ("/auth/token") and the CapabilityStatement as
@@ -96,6 +106,7 @@ type Server struct {
 	faults         Faults
 	counts         map[Endpoint]int
 	fhirTokens     []string
+	fhirAccepts    []string
 	clients        map[string]Client
 	launches       map[string]LaunchContext
 	codes          map[string]*authCode
@@ -271,6 +282,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /auth/authorize", s.endpoint(EndpointAuthorize, s.serveAuthorize))
 	mux.Handle("POST /auth/token", s.endpoint(EndpointToken, s.serveToken))
 	mux.Handle("GET /auth/jwks", s.endpoint(EndpointJWKS, s.serveJWKS))
+	mux.Handle("GET /auth/.well-known/openid-configuration", s.endpoint(EndpointOpenIDConfiguration, s.serveOpenIDConfiguration))
 	mux.Handle("POST /auth/revoke", s.endpoint(EndpointRevoke, s.serveRevoke))
 	return mux
 }
@@ -309,6 +321,16 @@ func (s *Server) FHIRTokens() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.fhirTokens...)
+}
+
+// FHIRAccepts returns the Accept headers of FHIR resource requests
+// (EndpointFHIR), in order of arrival, "" for a request without one, so
+// that a test can see which media type and FHIR version (the fhirVersion
+// parameter) a client asked for. The slice is a copy.
+func (s *Server) FHIRAccepts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.fhirAccepts...)
 }
 
 // ExpireAccessTokens expires every access token issued so far: the FHIR

@@ -36,8 +36,11 @@ func newInjector(t *testing.T, honest *smarttest.Server) *injector {
 	in := &injector{honest: honest}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", func(w http.ResponseWriter, r *http.Request) {
+		// A key set of its own, as any EHR the app's openid launch
+		// accepts names; the launch never gets as far as using it.
 		writeJSON(w, map[string]any{
 			"issuer":                 in.srv.URL + "/auth",
+			"jwks_uri":               in.srv.URL + "/auth/jwks",
 			"authorization_endpoint": in.srv.URL + "/auth/authorize",
 			"token_endpoint":         in.srv.URL + "/auth/token",
 		})
