@@ -22,7 +22,8 @@ const (
 	defaultScope              = "launch openid fhirUser patient/*.read offline_access"
 	defaultPendingLaunchTTL   = 10 * time.Minute
 	defaultLaunchTTL          = 12 * time.Hour
-	discoveryTTL              = time.Hour // how long an issuer's configuration is cached
+	discoveryTTL              = time.Hour   // how long an issuer's configuration is cached
+	fallbackRetryTTL          = time.Minute // the same, when read from the CapabilityStatement after the smart-configuration failed for a reason that may pass
 	defaultLeeway             = time.Minute
 	defaultHTTPTimeout        = 15 * time.Second
 	maxResponseBytes          = 1 << 20 // the cap of each discovery, JWKS and token response

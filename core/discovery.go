@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Discovery is what an issuer's SMART configuration says, as far as the
@@ -91,20 +92,28 @@ const oauthURIs = "http://fhir-registry.smarthealthit.org/StructureDefinition/oa
 
 // discover fetches {iss}/.well-known/smart-configuration and falls back to
 // the oauth-uris extension of {iss}/metadata. Relative endpoint URLs are
-// resolved against the document they came from.
-func (e *Engine) discover(ctx context.Context, is *Issuer) (*Discovery, error) {
+// resolved against the document they came from. It returns how long the
+// result may be cached: discoveryTTL, or only fallbackRetryTTL when the
+// smart-configuration could not be had for a reason that may pass (no
+// answer, a 5xx or a 429), so that an EHR that has one is not read from
+// its CapabilityStatement (without a key set, say) for an hour after a
+// blip.
+func (e *Engine) discover(ctx context.Context, is *Issuer) (*Discovery, time.Duration, error) {
 	wellKnown := is.URL + "/.well-known/smart-configuration"
-	d, err := e.fetchSmartConfiguration(ctx, is, wellKnown)
+	d, status, err := e.fetchSmartConfiguration(ctx, is, wellKnown)
 	if err == nil {
-		return d, nil
+		return d, discoveryTTL, nil
 	}
 	e.log.LogAttrs(ctx, logWarn, "smart-configuration unusable, trying the CapabilityStatement",
 		slogIssuer(is), attrErr(err))
 	d, err2 := e.fetchCapabilityStatement(ctx, is, is.URL+"/metadata")
 	if err2 != nil {
-		return nil, fmt.Errorf("%s: %w; %s/metadata: %w", wellKnown, err, is.URL, err2)
+		return nil, 0, fmt.Errorf("%s: %w; %s/metadata: %w", wellKnown, err, is.URL, err2)
 	}
-	return d, nil
+	if status == 0 || status >= 500 || status == http.StatusTooManyRequests {
+		return d, fallbackRetryTTL, nil
+	}
+	return d, discoveryTTL, nil
 }
 
 // fetchJSON fetches a JSON document through the engine's client and
@@ -134,15 +143,18 @@ func (e *Engine) fetchJSON(ctx context.Context, is *Issuer, rawURL, accept strin
 	return resp.StatusCode, nil
 }
 
-func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*Discovery, error) {
+// fetchSmartConfiguration fetches and checks a smart-configuration. It
+// returns the answer's status, 0 when there was none.
+func (e *Engine) fetchSmartConfiguration(ctx context.Context, is *Issuer, docURL string) (*Discovery, int, error) {
 	var d Discovery
-	if _, err := e.fetchJSON(ctx, is, docURL, "application/json", &d); err != nil {
-		return nil, err
+	status, err := e.fetchJSON(ctx, is, docURL, "application/json", &d)
+	if err != nil {
+		return nil, status, err
 	}
 	if err := d.resolve(docURL, e.cfg.AllowInsecureHTTP); err != nil {
-		return nil, err
+		return nil, status, err
 	}
-	return &d, nil
+	return &d, status, nil
 }
 
 // capabilityStatement holds the parts of a CapabilityStatement that carry
@@ -242,8 +254,10 @@ func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 	return &d, nil
 }
 
-// resolve makes every endpoint absolute against base and checks the ones the
-// launch needs.
+// resolve makes every endpoint absolute against base and checks the ones
+// every use needs. The authorization endpoint is checked at launch: an EHR
+// that serves only Backend Services may name none (SMART App Launch 2.2,
+// 2.0.10).
 func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	b, err := url.Parse(base)
 	if err != nil {
@@ -254,7 +268,7 @@ func (d *Discovery) resolve(base string, allowHTTP bool) error {
 		p        *string
 		required bool
 	}{
-		{"authorization_endpoint", &d.AuthorizationEndpoint, true},
+		{"authorization_endpoint", &d.AuthorizationEndpoint, false},
 		{"token_endpoint", &d.TokenEndpoint, true},
 		{"jwks_uri", &d.JWKSURI, false},
 		{"revocation_endpoint", &d.RevocationEndpoint, false},

@@ -262,20 +262,20 @@ func (e *Engine) issuer(op, iss string) (*Issuer, error) {
 // and the id_token verifier built on its JWKS.
 type authServer struct {
 	disc     *Discovery
-	fetched  time.Time
+	expires  time.Time // when it is fetched again
 	verifier idTokenVerifier
 	gap      *idTokenGap // why verifier is nil while the app asks for openid; nil otherwise
 }
 
 // server returns the issuer's discovered configuration, fetching it when
-// the cache has none or it is older than discoveryTTL. Concurrent callers
+// the cache has none or it has expired. Concurrent callers
 // for one issuer share one fetch.
 func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer, error) {
 	now := e.cfg.Now()
 	e.mu.RLock()
 	as := e.servers[is.URL]
 	e.mu.RUnlock()
-	if as != nil && now.Sub(as.fetched) < discoveryTTL {
+	if as != nil && now.Before(as.expires) {
 		return as, nil
 	}
 	ch := e.flight.DoChan(is.URL, func() (any, error) {
@@ -283,7 +283,7 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		// caller's cancellation fail the others.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultHTTPTimeout)
 		defer cancel()
-		d, err := e.discover(fctx, is)
+		d, ttl, err := e.discover(fctx, is)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +294,7 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		if err != nil {
 			return nil, err
 		}
-		next := &authServer{disc: d, fetched: e.cfg.Now(), gap: gap}
+		next := &authServer{disc: d, expires: e.cfg.Now().Add(ttl), gap: gap}
 		if as != nil && as.disc.JWKSURI == d.JWKSURI && as.disc.Issuer == d.Issuer {
 			next.verifier = as.verifier // keep the cached keys
 		} else {

@@ -34,7 +34,11 @@ func FuzzDiscovery(f *testing.F) {
 		if d.resolve("https://ehr.test/fhir/.well-known/smart-configuration", false) != nil {
 			return
 		}
-		for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint} {
+		endpoints := []string{d.TokenEndpoint}
+		if d.AuthorizationEndpoint != "" { // none for an EHR of Backend Services only
+			endpoints = append(endpoints, d.AuthorizationEndpoint)
+		}
+		for _, e := range endpoints {
 			u, err := url.Parse(e)
 			if err != nil || u.Scheme != "https" || u.Host == "" {
 				t.Fatalf("resolved endpoint %q is not an https URL", e)
@@ -68,8 +72,8 @@ func FuzzCapabilityStatement(f *testing.F) {
 		if d.resolve("https://ehr.test/fhir/metadata", false) != nil {
 			return
 		}
-		if d.AuthorizationEndpoint == "" || d.TokenEndpoint == "" {
-			t.Fatal("resolve accepted a statement without endpoints")
+		if d.TokenEndpoint == "" {
+			t.Fatal("resolve accepted a statement without a token endpoint")
 		}
 		// The OpenID issuer guessed from the endpoints is on their origin,
 		// without query or fragment.
