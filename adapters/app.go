@@ -48,6 +48,7 @@ func init() {
 		return app.(*App).ready(w, r, require)
 	}
 	hooks.Routes = func(app any) []hooks.Route { return app.(*App).routes() }
+	hooks.PrefetchReady = func(app any, r *http.Request) (*http.Request, func()) { return app.(*App).prefetch(r) }
 }
 
 // routes are the App's own routes.

@@ -18,7 +18,7 @@ import (
 // usable launch is answered with the error page: 401 when there is none or
 // it has ended, 503 when the store fails.
 func (a *App) RequireReady(next http.Handler) http.Handler {
-	return a.Sessions(a.readyHandler(next, true))
+	return a.readySessions(a.readyHandler(next, true))
 }
 
 // LoadReady is the ready middleware that lets requests without a launch
@@ -28,7 +28,7 @@ func (a *App) RequireReady(next http.Handler) http.Handler {
 // errors that RequireReady answers with 401). Other failures, such as a
 // failing store, are still answered with the error page.
 func (a *App) LoadReady(next http.Handler) http.Handler {
-	return a.Sessions(a.readyHandler(next, false))
+	return a.readySessions(a.readyHandler(next, false))
 }
 
 func (a *App) readyHandler(next http.Handler, require bool) http.Handler {
