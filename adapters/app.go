@@ -39,6 +39,7 @@ type App struct {
 	requireHandle bool
 
 	launch, callback, logout http.Handler
+	latest                   *latestGuesses // the handles of sessions' most recent launches, as guesses
 
 	warnOnce sync.Once
 }
@@ -104,6 +105,7 @@ func New(cfg Config) (*App, error) {
 		pendingTTL:    ec.PendingLaunchTTL,
 		ehrLaunchOnly: cfg.EHRLaunchOnly,
 		requireHandle: cfg.RequireHandle,
+		latest:        newLatestGuesses(),
 	}
 	if a.render == nil {
 		a.render = RenderError

@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/fhirware/smart/internal/hooks"
 )
@@ -28,19 +27,28 @@ func (a *App) readySessions(next http.Handler) http.Handler {
 	})
 }
 
-// prefetch starts reading the launch record the request's handle names,
-// unless the session is loaded already (nothing to overlap), the request
-// has no handle or no session cookie (there is no launch to find: no read
-// is started that the request would not have made), or the engine's
-// Storage is in the process. It returns the request to serve, which
-// carries the read to the engine's Ready, and the function that ends the
-// read, to call when the request is served.
+// prefetch starts reading the launch record the request's handle names
+// or, without a handle, the one the App guesses from the session cookie
+// (see latest.go), unless the session is loaded already (nothing to
+// overlap), the request has no session cookie (there is no launch to find:
+// no read is started that the request would not have made), or the
+// engine's Storage is in the process or cannot interrupt a read. It
+// returns the request to serve, which carries the read to the engine's
+// Ready, and the function that ends the read, to call when the request is
+// served.
 func (a *App) prefetch(r *http.Request) (*http.Request, func()) {
-	if a.browser.Loaded(r.Context()) {
+	if a.browser.Loaded(r.Context()) || !hooks.PrefetchesLaunch(a.engine) {
+		return r, noStop
+	}
+	cookie := cookieValue(r, a.browser.SessionManager().Cookie.Name)
+	if cookie == "" {
 		return r, noStop
 	}
 	handle := Handle(r)
-	if handle == "" || !hasCookie(r, a.browser.SessionManager().Cookie.Name) {
+	if handle == "" && !a.requireHandle {
+		handle = a.latest.get(cookie)
+	}
+	if handle == "" {
 		return r, noStop
 	}
 	ctx, stop := hooks.PrefetchLaunch(r.Context(), a.engine, handle)
@@ -51,25 +59,3 @@ func (a *App) prefetch(r *http.Request) (*http.Request, func()) {
 }
 
 func noStop() {}
-
-// hasCookie reports whether the request's Cookie headers name a cookie
-// name, without parsing them (which r.Cookie does, with allocations).
-func hasCookie(r *http.Request, name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, line := range r.Header["Cookie"] {
-		for {
-			i := strings.Index(line, name)
-			if i < 0 {
-				break
-			}
-			before, after := line[:i], line[i+len(name):]
-			if (i == 0 || strings.HasSuffix(strings.TrimRight(before, " "), ";")) && strings.HasPrefix(strings.TrimLeft(after, " "), "=") {
-				return true
-			}
-			line = after
-		}
-	}
-	return false
-}

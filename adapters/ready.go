@@ -103,12 +103,17 @@ func (a *App) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
 			Description: "the request carries no launch handle (" + HandleParam + " parameter or " + HandleHeader + " header)"}
 	}
-	if handle == "" {
-		if handle = a.browser.LatestHandle(ctx); handle == "" {
-			return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
-		}
+	if handle != "" {
+		return a.engine.Ready(ctx, id, handle)
 	}
-	return a.engine.Ready(ctx, id, handle)
+	if handle = a.browser.LatestHandle(ctx); handle == "" {
+		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
+	}
+	rc, err := a.engine.Ready(ctx, id, handle)
+	if err == nil {
+		a.remember(r, handle) // read it ahead next time (see latest.go)
+	}
+	return rc, err
 }
 
 // noLaunch reports whether err means the request has no usable launch, as

@@ -24,6 +24,10 @@ func init() {
 		}
 		return e.prefetchLaunch(ctx, handle)
 	}
+	hooks.PrefetchesLaunch = func(engine any) bool {
+		e, ok := engine.(*Engine)
+		return ok && overlaps(e.cfg.Storage)
+	}
 }
 
 // launchPrefetch is a launch record's read, started before the browser's

@@ -46,6 +46,25 @@ func TestReadyPathRoundTrips(t *testing.T) {
 		}
 	})
 
+	t.Run("without a handle", func(t *testing.T) {
+		// The browser's most recent launch: the first request with this
+		// cookie reads the session, then the record it names; the App
+		// remembers the handle, and the next request reads both at once.
+		_, browser := env.launch(t, "pat-3")
+		first, all, status, body := env.serve(t, browser, env.page(""), 1)
+		if !slices.Equal(all, []string{"GET session", "GET launch record"}) || len(first) != 1 || status != http.StatusOK || body != "pat-3" {
+			t.Fatalf("first request: %q before any answer, %q in all, %d %q", first, all, status, body)
+		}
+		first, all, status, body = env.serve(t, browser, env.page(""), 2)
+		want := []string{"GET session", "GET launch record"}
+		if !sameCommands(first, want) || len(all) != len(first) {
+			t.Fatalf("the ready request sent %q before any answer, and %q in all; want %q, all before any answer: one round trip", first, all, want)
+		}
+		if status != http.StatusOK || body != "pat-3" {
+			t.Fatalf("status %d, body %q; want 200, pat-3", status, body)
+		}
+	})
+
 	t.Run("another browser's handle", func(t *testing.T) {
 		// The record is read at once, as for its own browser, and refused
 		// once the session shows it belongs to another.

@@ -16,6 +16,11 @@ import (
 // core package sets it when it is initialised.
 var PrefetchLaunch func(ctx context.Context, engine any, handle string) (context.Context, func())
 
+// PrefetchesLaunch reports whether PrefetchLaunch would start a read from
+// the Storage of engine (a *core.Engine) as it is now. The core package
+// sets it.
+var PrefetchesLaunch func(engine any) bool
+
 // PrefetchReady starts, for the ready middleware of app (an
 // *adapters.App), reading the launch record that the request's handle
 // names, before the browser session loads. It returns the request to serve
