@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RedisGate stands between Redis clients and a real Redis and counts the
@@ -29,6 +30,7 @@ type RedisGate struct {
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
 	closed   bool
+	latency  time.Duration // added before each answer passes
 }
 
 // NewRedisGate listens on 127.0.0.1:0 and forwards to the Redis at target
@@ -69,6 +71,14 @@ func (g *RedisGate) Hold() {
 		g.open = make(chan struct{})
 	default: // held already
 	}
+}
+
+// SetLatency delays each of Redis's answers by d before it passes, as a
+// network between the app and Redis would: for benchmarks of round trips.
+func (g *RedisGate) SetLatency(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.latency = d
 }
 
 // Release passes the answers held, and those to come.
@@ -176,9 +186,12 @@ func (g *RedisGate) answersTo(client net.Conn, server net.Conn) {
 		n, err := server.Read(buf)
 		if n > 0 {
 			g.mu.Lock()
-			open := g.open
+			open, latency := g.open, g.latency
 			g.mu.Unlock()
 			<-open
+			if latency > 0 {
+				time.Sleep(latency)
+			}
 			if _, werr := client.Write(buf[:n]); werr != nil {
 				return
 			}
