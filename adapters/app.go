@@ -39,6 +39,7 @@ type App struct {
 	requireHandle bool
 
 	launch, callback, logout http.Handler
+	latest                   *latestGuesses // the handles of sessions' most recent launches, as guesses
 
 	warnOnce sync.Once
 }
@@ -48,6 +49,7 @@ func init() {
 		return app.(*App).ready(w, r, require)
 	}
 	hooks.Routes = func(app any) []hooks.Route { return app.(*App).routes() }
+	hooks.PrefetchReady = func(app any, r *http.Request) (*http.Request, func()) { return app.(*App).prefetch(r) }
 }
 
 // routes are the App's own routes.
@@ -103,6 +105,7 @@ func New(cfg Config) (*App, error) {
 		pendingTTL:    ec.PendingLaunchTTL,
 		ehrLaunchOnly: cfg.EHRLaunchOnly,
 		requireHandle: cfg.RequireHandle,
+		latest:        newLatestGuesses(),
 	}
 	if a.render == nil {
 		a.render = RenderError

@@ -18,7 +18,7 @@ import (
 // usable launch is answered with the error page: 401 when there is none or
 // it has ended, 503 when the store fails.
 func (a *App) RequireReady(next http.Handler) http.Handler {
-	return a.Sessions(a.readyHandler(next, true))
+	return a.readySessions(a.readyHandler(next, true))
 }
 
 // LoadReady is the ready middleware that lets requests without a launch
@@ -28,7 +28,7 @@ func (a *App) RequireReady(next http.Handler) http.Handler {
 // errors that RequireReady answers with 401). Other failures, such as a
 // failing store, are still answered with the error page.
 func (a *App) LoadReady(next http.Handler) http.Handler {
-	return a.Sessions(a.readyHandler(next, false))
+	return a.readySessions(a.readyHandler(next, false))
 }
 
 func (a *App) readyHandler(next http.Handler, require bool) http.Handler {
@@ -103,12 +103,17 @@ func (a *App) readyClient(r *http.Request) (*core.ReadyClient, error) {
 		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch,
 			Description: "the request carries no launch handle (" + HandleParam + " parameter or " + HandleHeader + " header)"}
 	}
-	if handle == "" {
-		if handle = a.browser.LatestHandle(ctx); handle == "" {
-			return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
-		}
+	if handle != "" {
+		return a.engine.Ready(ctx, id, handle)
 	}
-	return a.engine.Ready(ctx, id, handle)
+	if handle = a.browser.LatestHandle(ctx); handle == "" {
+		return nil, &core.Error{Op: op, Code: core.CodeNoLaunch, Description: "this browser has no launch"}
+	}
+	rc, err := a.engine.Ready(ctx, id, handle)
+	if err == nil {
+		a.remember(r, handle) // read it ahead next time (see latest.go)
+	}
+	return rc, err
 }
 
 // noLaunch reports whether err means the request has no usable launch, as

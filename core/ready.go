@@ -15,12 +15,16 @@ import (
 	"github.com/fhirware/smart/core/fhir"
 )
 
+// maxHandleLen bounds a launch handle a request may name: the engine's are
+// 43 bytes.
+const maxHandleLen = 128
+
 func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error) {
 	const op = "ready"
 	if s.id == "" {
 		return nil, newError(op, CodeNoLaunch, "the request has no browser session", nil)
 	}
-	if len(handle) > 128 {
+	if len(handle) > maxHandleLen {
 		return nil, newError(op, CodeNoLaunch, "the launch handle is malformed", nil)
 	}
 	if handle == "" {
@@ -33,7 +37,7 @@ func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error
 		}
 		handle = h
 	}
-	rec, err := s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
+	rec, err := s.loadLaunch(ctx, op, handle)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, newError(op, CodeNoLaunch, "this browser has no launch with that handle (expired, logged out or never made)", unsealed(err))
@@ -50,6 +54,16 @@ func (s *session) ready(ctx context.Context, handle string) (*ReadyClient, error
 		}
 	}
 	return rc, nil
+}
+
+// loadLaunch loads the session's launch record of handle: the one read
+// ahead for the request (see prefetch.go) when there is one, checked
+// against the session as the Storage's is.
+func (s *session) loadLaunch(ctx context.Context, op, handle string) (launchRecord, error) {
+	if rec, err, ok := s.engine.prefetched(ctx, handle); ok {
+		return ownedBy(rec, err, s.id)
+	}
+	return s.engine.loadLaunch(ctx, s.store, op, s.id, handle)
 }
 
 // readyClient makes the client of a launch record.

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,10 +156,32 @@ func decodeRecord(b []byte, v record) error {
 // same.
 func (e *Engine) loadLaunch(ctx context.Context, st Storage, op, sid, handle string) (launchRecord, error) {
 	rec, err := e.loadLaunchKey(ctx, st, op, launchKey(handle))
-	if err == nil && (sid == "" || rec.Session != sid) {
+	return ownedBy(rec, err, sid)
+}
+
+// ownedBy returns a launch record that was read (rec, err) if it belongs
+// to session sid, and ErrNotFound, as for a missing one, if it belongs to
+// another session or to none. The session ids are compared in constant
+// time: how long the comparison takes says nothing of the record's.
+func ownedBy(rec launchRecord, err error, sid string) (launchRecord, error) {
+	if err == nil && (sid == "" || !sameSecret(rec.Session, sid)) {
 		return launchRecord{}, ErrNotFound
 	}
 	return rec, err
+}
+
+// sameSecret reports whether a and b are equal, in a time that depends on
+// their lengths only (as crypto/subtle.ConstantTimeCompare, without
+// copying the strings to byte slices).
+func sameSecret(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
 }
 
 func (e *Engine) loadLaunchKey(ctx context.Context, st Storage, op, key string) (launchRecord, error) {

@@ -68,13 +68,16 @@ func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
 		orig := res.Writer
 		// The session's request ends with it: middleware above sees its own.
 		defer func() { res.Writer = orig; c.SetRequest(req) }()
+		// The launch record is read at the same time as the session.
+		r, stop := hooks.PrefetchReady(g.smart, req)
+		defer stop()
 		g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			res.Writer = w
 			c.SetRequest(r)
 			if err = next(c); err != nil {
 				c.Error(err)
 			}
-		})).ServeHTTP(orig, c.Request())
+		})).ServeHTTP(orig, r)
 		return err
 	}
 }

@@ -63,6 +63,9 @@ func (g *Group) session(c *gin.Context, require bool) {
 	// The session's request ends with it: middleware above sees its own.
 	defer func() { c.Request = req }()
 	ran := false
+	// The launch record is read at the same time as the session.
+	r, stop := hooks.PrefetchReady(g.smart, req)
+	defer stop()
 	g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, ran = hooks.Ready(g.smart, w, r, require)
 		if !ran {
@@ -74,7 +77,7 @@ func (g *Group) session(c *gin.Context, require bool) {
 			defer func() { c.Writer = orig }()
 		}
 		c.Next()
-	})).ServeHTTP(orig, c.Request)
+	})).ServeHTTP(orig, r)
 	if !ran {
 		c.Abort()
 	}

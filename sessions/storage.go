@@ -107,6 +107,19 @@ func (s *Storage) InProcess() bool {
 	return ok
 }
 
+// Interruptible reports whether s's store, as it is at the call, takes a
+// context (the context methods of scs.CtxStore, as goredisstore has), so
+// that a read stops as soon as its request is cancelled or no longer needs
+// it. The engine reads a launch record at the same time as the browser's
+// session only from such a store: from any other, a read that turns out
+// not to be needed would go on holding a connection.
+func (s *Storage) Interruptible() bool {
+	_, ok := s.store().(interface {
+		FindCtx(context.Context, string) ([]byte, bool, error)
+	})
+	return ok
+}
+
 // Get returns a copy of the value stored under key, or core.ErrNotFound when
 // there is none or its time-to-live has run out.
 func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/browsertest"
+	"github.com/fhirware/smart/internal/testservers"
 	"github.com/fhirware/smart/sessions"
 )
 
@@ -49,6 +50,16 @@ func BenchmarkReadyPath(b *testing.B) {
 		b.Run("store=redis/mw=scs-codec", func(b *testing.B) {
 			benchBaseline(b, goredisstore.NewWithPrefix(c, prefix(b)), sessions.Codec{})
 		})
+		// Redis 1 ms away, as across a network: the count of round trips
+		// shows in the time.
+		far := func(b *testing.B) scs.Store {
+			gate := testservers.NewRedisGate(b, os.Getenv("SMART_TEST_REDIS_ADDR"))
+			gate.SetLatency(time.Millisecond)
+			return goredisstore.NewWithPrefix(testservers.GoredisClient(b, gate.Addr()), prefix(b))
+		}
+		b.Run("store=redis-1ms/mw=scs", func(b *testing.B) { benchBaseline(b, far(b), nil) })
+		b.Run("store=redis-1ms/mw=smart", func(b *testing.B) { benchSmart(b, far(b)) })
+		b.Run("store=redis-1ms/mw=scs-codec", func(b *testing.B) { benchBaseline(b, far(b), sessions.Codec{}) })
 	}
 }
 

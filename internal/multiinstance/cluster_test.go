@@ -220,7 +220,7 @@ func (c *cluster) newInstance(name string, o clusterOptions) *instance {
 	// errors go to the test's output, shown when it fails.
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sm := scs.New()
-	sm.Store = inst.store
+	sm.Store = withContextOf(store, inst.store)
 	sm.Cookie.Name = sessions.InsecureCookieName // plain http: no __Host- prefix
 	sm.ErrorFunc = sessions.StoreErrorFunc(logger)
 	router, err := chiware.New(adapters.Config{

@@ -172,9 +172,28 @@ type prefixedStore struct {
 	prefix string
 }
 
-func underPrefix(inner scs.Store, prefix string) *prefixedStore {
-	return &prefixedStore{inner: inner, prefix: prefix}
+func underPrefix(inner scs.Store, prefix string) scs.Store {
+	return withContextOf(inner, &prefixedStore{inner: inner, prefix: prefix})
 }
+
+// withContextOf returns wrapper, which wraps inner, as an scs.CtxStore
+// only when inner is one, so that the library sees the store as it is: a
+// store that takes no context (pgxstore) is not made to look like one.
+func withContextOf(inner scs.Store, wrapper scs.CtxStore) scs.Store {
+	if _, ok := inner.(scs.CtxStore); ok {
+		return wrapper
+	}
+	return plainStore{wrapper}
+}
+
+// plainStore hides the context methods of the store it holds.
+type plainStore struct{ s scs.Store }
+
+func (p plainStore) Find(token string) ([]byte, bool, error) { return p.s.Find(token) }
+func (p plainStore) Commit(token string, b []byte, expiry time.Time) error {
+	return p.s.Commit(token, b, expiry)
+}
+func (p plainStore) Delete(token string) error { return p.s.Delete(token) }
 
 func (s *prefixedStore) Find(token string) ([]byte, bool, error) {
 	return s.FindCtx(context.Background(), token)
