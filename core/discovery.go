@@ -14,7 +14,8 @@ import (
 // engine uses it: from {iss}/.well-known/smart-configuration, or the
 // oauth-uris extension of the CapabilityStatement at {iss}/metadata when
 // there is none. Relative URLs are resolved, and every endpoint has passed
-// the issuer-binding rule (SECURITY.md).
+// the issuer-binding rule (SECURITY.md). AuthorizationEndpoint is empty for
+// a server of Backend Services only, which SMART lets leave it out.
 type Discovery struct {
 	// Issuer is the authorization server's issuer identifier: the iss of
 	// its id_tokens. It is empty when the configuration came from the
@@ -169,7 +170,9 @@ func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 }
 
 // resolve makes every endpoint absolute against base and checks the ones the
-// launch needs.
+// launch needs. The authorization endpoint may be absent (SMART requires it
+// only of servers that support launches: one of Backend Services only has
+// none, and Launch refuses such an issuer), but not unusable.
 func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	b, err := url.Parse(base)
 	if err != nil {
@@ -178,15 +181,16 @@ func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	for _, f := range []struct {
 		name     string
 		p        *string
-		required bool
+		required bool // must be usable when present
+		absentOK bool // may be absent
 	}{
-		{"authorization_endpoint", &d.AuthorizationEndpoint, true},
-		{"token_endpoint", &d.TokenEndpoint, true},
-		{"jwks_uri", &d.JWKSURI, false},
-		{"revocation_endpoint", &d.RevocationEndpoint, false},
+		{"authorization_endpoint", &d.AuthorizationEndpoint, true, true},
+		{"token_endpoint", &d.TokenEndpoint, true, false},
+		{"jwks_uri", &d.JWKSURI, false, true},
+		{"revocation_endpoint", &d.RevocationEndpoint, false, true},
 	} {
 		if *f.p == "" {
-			if f.required {
+			if !f.absentOK {
 				return fmt.Errorf("no %s", f.name)
 			}
 			continue

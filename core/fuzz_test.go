@@ -34,7 +34,13 @@ func FuzzDiscovery(f *testing.F) {
 		if d.resolve("https://ehr.test/fhir/.well-known/smart-configuration", false) != nil {
 			return
 		}
+		if d.TokenEndpoint == "" {
+			t.Fatal("resolve accepted a configuration without a token_endpoint")
+		}
 		for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint} {
+			if e == "" {
+				continue // no authorization endpoint: Backend Services only
+			}
 			u, err := url.Parse(e)
 			if err != nil || u.Scheme != "https" || u.Host == "" {
 				t.Fatalf("resolved endpoint %q is not an https URL", e)
@@ -56,7 +62,7 @@ func FuzzCapabilityStatement(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d.resolve("https://ehr.test/fhir/metadata", false) == nil && (d.AuthorizationEndpoint == "" || d.TokenEndpoint == "") {
+		if d.resolve("https://ehr.test/fhir/metadata", false) == nil && d.TokenEndpoint == "" {
 			t.Fatal("resolve accepted a statement without endpoints")
 		}
 	})

@@ -33,6 +33,9 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 	if err != nil {
 		return "", err
 	}
+	if as.disc.AuthorizationEndpoint == "" {
+		return "", newError(op, CodeDiscoveryFailed, "the issuer's SMART configuration names no authorization_endpoint: it serves Backend Services only, not launches", nil)
+	}
 	scope := e.requestedScope(is, launch != "")
 	p := pendingLaunch{
 		V:           recordVersion,

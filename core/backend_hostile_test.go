@@ -1,0 +1,209 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
+)
+
+// evilBackendEHR is a Backend Services "EHR" whose every answer a test
+// writes: its discovery document, its token endpoint's answers and its
+// FHIR server's. It records what reached it.
+type evilBackendEHR struct {
+	srv *httptest.Server
+
+	// discovery edits the smart-configuration before it is sent.
+	discovery func(d map[string]any)
+	// token answers the n-th token request (from 1): status and body.
+	token func(n int) (int, string)
+	// fhir answers FHIR requests; the default answers 200 with a Patient.
+	fhir http.HandlerFunc
+
+	mu         sync.Mutex
+	tokenReqs  int
+	assertions []string
+	fhirAuth   []string // the Authorization header of every FHIR request
+}
+
+func newEvilBackendEHR(t testing.TB) *evilBackendEHR {
+	t.Helper()
+	e := &evilBackendEHR{
+		token: func(int) (int, string) {
+			return 200, `{"access_token":"evil-token","token_type":"Bearer","expires_in":3600,"scope":"system/Patient.rs"}`
+		},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", func(w http.ResponseWriter, r *http.Request) {
+		d := map[string]any{
+			"issuer":                 e.srv.URL + "/auth",
+			"authorization_endpoint": e.srv.URL + "/auth/authorize",
+			"token_endpoint":         e.srv.URL + "/auth/token",
+			"grant_types_supported":  []string{"client_credentials"},
+		}
+		if e.discovery != nil {
+			e.discovery(d)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(d)
+	})
+	mux.HandleFunc("POST /auth/token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		e.mu.Lock()
+		e.tokenReqs++
+		n := e.tokenReqs
+		e.assertions = append(e.assertions, r.PostForm.Get("client_assertion"))
+		e.mu.Unlock()
+		status, body := e.token(n)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	})
+	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.fhirAuth = append(e.fhirAuth, r.Header.Get("Authorization"))
+		h := e.fhir
+		e.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Write([]byte(`{"resourceType":"Patient","id":"pat-1"}`))
+	})
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *evilBackendEHR) iss() string { return e.srv.URL + "/fhir" }
+
+func (e *evilBackendEHR) tokenRequests() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tokenReqs
+}
+
+// engine returns a Backend Services engine for the evil EHR alone, its
+// log written to logs when that is not nil.
+func (e *evilBackendEHR) engine(t testing.TB, logs *bytes.Buffer) *core.Engine {
+	t.Helper()
+	cfg := core.Config{
+		ClientID:          "backend-app",
+		Issuers:           []core.Issuer{{URL: e.iss(), Auth: core.ClientAuth{Signer: mustEC(t), KeyID: "k1"}}},
+		AllowInsecureHTTP: true,
+	}
+	if logs != nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	eng, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// An EHR that serves Backend Services only publishes no
+// authorization_endpoint (SMART requires it only of servers that support
+// launches): Backend works with it.
+func TestBackendWithoutAuthorizationEndpoint(t *testing.T) {
+	t.Parallel()
+	ehr := newEvilBackendEHR(t)
+	ehr.discovery = func(d map[string]any) { delete(d, "authorization_endpoint") }
+	c, err := ehr.engine(t, nil).Backend(context.Background(), ehr.iss(), "system/Patient.rs")
+	if err != nil {
+		t.Fatalf("Backend with a discovery document of Backend Services only: %v", err)
+	}
+	if _, err := fhir.Read[fhirPatient](context.Background(), c, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Whatever lifetime a hostile token endpoint names, Backend works and the
+// token is reused rather than asked for on every call.
+func TestBackendOddLifetimes(t *testing.T) {
+	t.Parallel()
+	for _, exp := range []string{`0`, `-5`, `1e300`, `99999999999999999999`, `"3600"`, `3600.9`, `null`} {
+		t.Run(exp, func(t *testing.T) {
+			t.Parallel()
+			ehr := newEvilBackendEHR(t)
+			ehr.token = func(int) (int, string) {
+				return 200, `{"access_token":"evil-token","token_type":"Bearer","expires_in":` + exp + `}`
+			}
+			eng := ehr.engine(t, nil)
+			ctx := context.Background()
+			for range 3 {
+				c, err := eng.Backend(ctx, ehr.iss(), "system/Patient.rs")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := ehr.tokenRequests(); got != 1 {
+				t.Errorf("%d token requests, want 1", got)
+			}
+		})
+	}
+}
+
+// An EHR that echoes the client assertion in its error answer does not get
+// it into the error's message or the engine's log: a reader of the logs
+// could redeem it at the EHR for minutes.
+func TestBackendEchoedAssertionStaysOutOfErrorsAndLogs(t *testing.T) {
+	t.Parallel()
+	ehr := newEvilBackendEHR(t)
+	ehr.token = func(n int) (int, string) {
+		ehr.mu.Lock()
+		a := ehr.assertions[n-1]
+		ehr.mu.Unlock()
+		b, _ := json.Marshal(map[string]string{"error": "invalid_scope", "error_description": a})
+		return 400, string(b)
+	}
+	var logs bytes.Buffer
+	_, err := ehr.engine(t, &logs).Backend(context.Background(), ehr.iss(), "system/Patient.rs")
+	wantCode(t, err, core.CodeTokenExchangeFailed)
+	ehr.mu.Lock()
+	a := ehr.assertions[0]
+	ehr.mu.Unlock()
+	sig := a[strings.LastIndexByte(a, '.')+1:]
+	if strings.Contains(err.Error(), sig) {
+		t.Errorf("the error carries the client assertion: %v", err)
+	}
+	if strings.Contains(logs.String(), sig) {
+		t.Errorf("the log carries the client assertion:\n%s", logs.String())
+	}
+}
+
+// A launch at an EHR of Backend Services only (no authorization_endpoint)
+// fails with discovery_failed, before anything is stored.
+func TestLaunchWithoutAuthorizationEndpoint(t *testing.T) {
+	t.Parallel()
+	ehr := newEvilBackendEHR(t)
+	ehr.discovery = func(d map[string]any) { delete(d, "authorization_endpoint") }
+	store := newMemStorage(nil)
+	eng, err := core.New(core.Config{
+		ClientID:          "app",
+		CallbackURL:       "https://app.test/callback",
+		Issuers:           []core.Issuer{{URL: ehr.iss()}},
+		Storage:           store,
+		AllowInsecureHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eng.Launch(context.Background(), "browser-1", ehr.iss(), "")
+	wantCode(t, err, core.CodeDiscoveryFailed)
+	if n := store.len(); n != 0 {
+		t.Errorf("the refused launch stored %d records", n)
+	}
+}
