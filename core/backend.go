@@ -223,7 +223,7 @@ func (b *backendToken) renew(ctx context.Context, op string, stale Secret) (tok 
 			return "", false, r.Err
 		}
 		res := r.Val.(backendResult)
-		if stale != "" && res.tok.Access == stale && attempt < 3 {
+		if stale != "" && res.tok.Access == stale && !res.renewed && attempt < 3 {
 			continue // joined a flight that found this very token fresh: go again
 		}
 		b.mu.Lock()

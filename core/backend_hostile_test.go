@@ -127,6 +127,26 @@ func TestBackendWithoutAuthorizationEndpoint(t *testing.T) {
 	}
 }
 
+// A hostile EHR that answers every FHIR request 401 and every token
+// request with the same token makes one token request per refused FHIR
+// request, no more: the engine does not ask three times for a token the
+// EHR just gave.
+func TestBackendSameTokenAgainIsNotAskedForAgain(t *testing.T) {
+	t.Parallel()
+	ehr := newEvilBackendEHR(t)
+	ehr.fhir = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) }
+	ctx := context.Background()
+	c, err := ehr.engine(t, nil).Backend(ctx, ehr.iss(), "system/Patient.rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fhir.Read[fhirPatient](ctx, c, "Patient/pat-1")
+	wantFHIRStatus(t, err, http.StatusUnauthorized)
+	if got := ehr.tokenRequests(); got != 2 {
+		t.Errorf("%d token requests (the first and the renewal after the 401), want 2", got)
+	}
+}
+
 // Whatever lifetime a hostile token endpoint names, Backend works and the
 // token is reused rather than asked for on every call.
 func TestBackendOddLifetimes(t *testing.T) {
