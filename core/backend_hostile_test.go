@@ -3,6 +3,8 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -226,4 +228,134 @@ func TestLaunchWithoutAuthorizationEndpoint(t *testing.T) {
 	if n := store.len(); n != 0 {
 		t.Errorf("the refused launch stored %d records", n)
 	}
+}
+
+// backendStoreKey is the storage key of the Backend Services token of an
+// issuer, client id and scope (sorted), as core/backend.go names it.
+func backendStoreKey(iss, clientID, scope string) string {
+	sum := sha256.Sum256([]byte(iss + "\x00" + clientID + "\x00" + scope))
+	return "backend:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// One engine serves a hostile issuer and an honest one, over one unsealed
+// Storage. The hostile issuer's token never reaches the honest FHIR
+// server: not through the engine's memory, and not when its stored record
+// is copied under the honest issuer's key (by a co-tenant that writes the
+// Storage). Nor does the honest token reach the hostile issuer.
+func TestBackendTokensStayWithTheirIssuer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	evil := newEvilBackendEHR(t)
+	honest := newBackendEnv(t, backendSetup{})
+	store := newMemStorage(honest.clock.Now)
+	eng, err := core.New(core.Config{
+		Now:      honest.clock.Now,
+		ClientID: "backend-app",
+		Issuers: []core.Issuer{
+			{URL: evil.iss(), Auth: honest.auth},
+			{URL: honest.iss, Auth: honest.auth},
+		},
+		Storage:           store,
+		AllowInsecureHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := eng.Backend(ctx, evil.iss(), backendScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fhir.Read[fhirPatient](ctx, ec, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	// The co-tenant plants the hostile issuer's record under the honest
+	// issuer's key, before the honest issuer's first call.
+	store.mu.Lock()
+	const sorted = "system/Observation.rs system/Patient.rs" // backendScope
+	planted := store.data[backendStoreKey(evil.iss(), "backend-app", sorted)]
+	store.data[backendStoreKey(honest.iss, "backend-app", sorted)] = planted
+	store.mu.Unlock()
+	if planted.b == nil {
+		t.Fatal("the hostile issuer's token is not in the Storage under the key this test computes")
+	}
+	hc, err := eng.Backend(ctx, honest.iss, backendScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fhir.Read[fhirPatient](ctx, hc, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range honest.ehr.FHIRTokens() {
+		if tok == "evil-token" {
+			t.Error("the honest FHIR server received the hostile issuer's token")
+		}
+	}
+	if honest.tokenRequests() != 1 {
+		t.Errorf("the honest issuer got %d token requests, want 1", honest.tokenRequests())
+	}
+	if _, err := fhir.Read[fhirPatient](ctx, ec, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	evil.mu.Lock()
+	defer evil.mu.Unlock()
+	for _, a := range evil.fhirAuth {
+		if a != "Bearer evil-token" {
+			t.Errorf("the hostile FHIR server received %q", a)
+		}
+	}
+}
+
+// The hostile EHR's FHIR server redirects to another origin, and its
+// token endpoint does too: nothing follows, and the other origin sees no
+// token and no assertion.
+func TestBackendRedirectsStayOnTheOrigin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var elsewhere []string
+	var mu sync.Mutex
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Header.Get("Authorization")+r.PostForm.Get("client_assertion"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"resourceType":"Patient","id":"x","access_token":"other","token_type":"Bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(other.Close)
+
+	ehr := newEvilBackendEHR(t)
+	ehr.fhir = func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}
+	c, err := ehr.engine(t, nil).Backend(ctx, ehr.iss(), "system/Patient.rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fhir.Read[fhirPatient](ctx, c, "Patient/pat-1")
+	if err == nil {
+		t.Error("a read redirected to another origin succeeded")
+	}
+
+	ehr2 := newEvilBackendEHR(t)
+	ehr2.token = func(int) (int, string) { return 0, "" }
+	ehr2.srv.Config.Handler = redirectTokenTo(ehr2.srv.Config.Handler, other.URL+"/token")
+	_, err = ehr2.engine(t, nil).Backend(ctx, ehr2.iss(), "system/Patient.rs")
+	wantCode(t, err, core.CodeTokenExchangeFailed)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(elsewhere) != 0 {
+		t.Errorf("the other origin got %d requests: %q", len(elsewhere), elsewhere)
+	}
+}
+
+// redirectTokenTo answers POST /auth/token with a 307 to target.
+func redirectTokenTo(h http.Handler, target string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/token" {
+			http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
