@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/fhir"
@@ -358,4 +359,28 @@ func redirectTokenTo(h http.Handler, target string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// heldLocker is a Locker whose every lock is held by someone else, for
+// good: a co-tenant that keeps taking the key, or a broken Locker.
+type heldLocker struct{}
+
+func (heldLocker) TryLock(context.Context, string, time.Duration) (func(context.Context) error, bool, error) {
+	return nil, false, nil
+}
+
+// A lock that is never free costs Backend Services the wait for it (at
+// most RefreshLockTTL and a second), then a token request of its own, as
+// a failing Locker does: the lock only saves token requests, and a
+// co-tenant of the Locker cannot stop the app's backend jobs by holding it.
+func TestBackendLockNeverFreeAsksAnyway(t *testing.T) {
+	t.Parallel()
+	env := newBackendEnv(t, backendSetup{cfg: core.Config{Locker: heldLocker{}, RefreshLockTTL: 100 * time.Millisecond}})
+	c := env.backend(t)
+	if _, err := fhir.Read[fhirPatient](context.Background(), c, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.tokenRequests(); got != 1 {
+		t.Errorf("%d token requests, want 1", got)
+	}
 }
