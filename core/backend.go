@@ -66,7 +66,8 @@ const maxBackends = 256
 // Config.Storage, sealed with Config.StoreKeys as launch records are, and
 // with Config.Locker instances that share the storage make one token
 // request among them: an instance looks in the storage, under the lock,
-// before it asks the EHR. A failing Storage or Locker does not fail the
+// before it asks the EHR. A failing Storage or Locker, or a lock still
+// held after RefreshLockTTL and a second of waiting, does not fail the
 // client: it is logged, and the token asked for.
 //
 // The client adds the token, and the issuer's Header, only to requests to
@@ -223,7 +224,7 @@ func (b *backendToken) renew(ctx context.Context, op string, stale Secret) (tok 
 			return "", false, r.Err
 		}
 		res := r.Val.(backendResult)
-		if stale != "" && res.tok.Access == stale && attempt < 3 {
+		if stale != "" && res.tok.Access == stale && !res.renewed && attempt < 3 {
 			continue // joined a flight that found this very token fresh: go again
 		}
 		b.mu.Lock()
@@ -255,16 +256,14 @@ func (b *backendToken) fetch(ctx context.Context, op string, stale Secret) (back
 	}
 	if l := e.cfg.Locker; l != nil {
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.RefreshLockTTL+time.Second)
-		unlock, err := acquireFor(wctx, op, CodeTokenExchangeFailed, "another instance's Backend Services token request", l, "lock:"+b.key, e.cfg.RefreshLockTTL)
+		unlock, err := acquireFor(wctx, op, CodeStorageUnavailable, "another instance's Backend Services token request", l, "lock:"+b.key, e.cfg.RefreshLockTTL)
 		cancel()
-		switch {
-		case errors.Is(err, CodeStorageUnavailable):
-			// The lock is an economy, not a need: without it, this
+		if err != nil {
+			// The lock is an economy, not a need: without it (the Locker
+			// failed, or the lock stayed held past its time), this
 			// instance asks for a token of its own.
-			e.log.LogAttrs(ctx, logWarn, "Backend Services: Config.Locker failed; asking for a token without the lock", slogIssuer(b.issuer), attrErr(err))
-		case err != nil:
-			return backendResult{}, err
-		default:
+			e.log.LogAttrs(ctx, logWarn, "Backend Services: no lock of Config.Locker; asking for a token without it", slogIssuer(b.issuer), attrErr(err))
+		} else {
 			defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
 		}
 	}

@@ -20,6 +20,8 @@ import (
 // never does), they come from the authorization server's OpenID Connect
 // Discovery document (see [Engine.Discover]). Relative URLs are resolved,
 // and every endpoint has passed the issuer-binding rule (SECURITY.md).
+// AuthorizationEndpoint is empty for a server of Backend Services only,
+// which SMART lets leave it out.
 type Discovery struct {
 	// Issuer is the authorization server's issuer identifier: the iss of
 	// its id_tokens. It is empty when neither the smart-configuration nor
@@ -254,10 +256,10 @@ func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 	return &d, nil
 }
 
-// resolve makes every endpoint absolute against base and checks the ones
-// every use needs. The authorization endpoint is checked at launch: an EHR
-// that serves only Backend Services may name none (SMART App Launch 2.2,
-// 2.0.10).
+// resolve makes every endpoint absolute against base and checks them.
+// The authorization endpoint may be absent (SMART App Launch 2.2 requires
+// it only of servers that support launches: one of Backend Services only
+// has none, and Launch refuses such an issuer), but not unusable.
 func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	b, err := url.Parse(base)
 	if err != nil {
@@ -266,15 +268,16 @@ func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	for _, f := range []struct {
 		name     string
 		p        *string
-		required bool
+		required bool // must be usable when present
+		absentOK bool // may be absent
 	}{
-		{"authorization_endpoint", &d.AuthorizationEndpoint, false},
-		{"token_endpoint", &d.TokenEndpoint, true},
-		{"jwks_uri", &d.JWKSURI, false},
-		{"revocation_endpoint", &d.RevocationEndpoint, false},
+		{"authorization_endpoint", &d.AuthorizationEndpoint, true, true},
+		{"token_endpoint", &d.TokenEndpoint, true, false},
+		{"jwks_uri", &d.JWKSURI, false, true},
+		{"revocation_endpoint", &d.RevocationEndpoint, false, true},
 	} {
 		if *f.p == "" {
-			if f.required {
+			if !f.absentOK {
 				return fmt.Errorf("no %s", f.name)
 			}
 			continue

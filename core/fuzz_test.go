@@ -34,11 +34,13 @@ func FuzzDiscovery(f *testing.F) {
 		if d.resolve("https://ehr.test/fhir/.well-known/smart-configuration", false) != nil {
 			return
 		}
-		endpoints := []string{d.TokenEndpoint}
-		if d.AuthorizationEndpoint != "" { // none for an EHR of Backend Services only
-			endpoints = append(endpoints, d.AuthorizationEndpoint)
+		if d.TokenEndpoint == "" {
+			t.Fatal("resolve accepted a configuration without a token_endpoint")
 		}
-		for _, e := range endpoints {
+		for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint} {
+			if e == "" {
+				continue // no authorization endpoint: Backend Services only
+			}
 			u, err := url.Parse(e)
 			if err != nil || u.Scheme != "https" || u.Host == "" {
 				t.Fatalf("resolved endpoint %q is not an https URL", e)

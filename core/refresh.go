@@ -59,7 +59,7 @@ func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (to
 			return "", false, r.Err
 		}
 		res := r.Val.(refreshResult)
-		if stale != "" && res.rec.Tokens.Access == stale && attempt < 3 {
+		if stale != "" && res.rec.Tokens.Access == stale && !res.refreshed && attempt < 3 {
 			// This call joined a flight started by another caller, which
 			// found the stored token fresh: the very token this caller saw
 			// refused. Go again, as a flight of its own.
