@@ -348,6 +348,7 @@ func startApp(ctx context.Context, o options, issuer string) (*app, error) {
 	logf, _ := os.Create(filepath.Join(dir, "app.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	a := &app{cmd: cmd, base: "http://" + addr, dir: dir}
@@ -360,8 +361,9 @@ func startApp(ctx context.Context, o options, issuer string) (*app, error) {
 			}
 		}
 		if i == 100 {
-			a.stop()
-			return nil, fmt.Errorf("the app did not answer /healthz in 10 s (log: %s)", logf.Name())
+			log, _ := os.ReadFile(logf.Name())
+			a.stop() // removes the log
+			return nil, fmt.Errorf("the app did not answer /healthz in 10 s; the end of its log:\n%s", log[max(len(log)-2000, 0):])
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
