@@ -19,8 +19,10 @@
 // With -peer-cmd, it starts that command instead of an example: another
 // SMART library's app that serves the same paths (/fhir/launch,
 // /fhir/callback, /fhir/api/patient, /healthz), given SMART_ADDR,
-// SMART_ISSUER and SMART_CLIENT_ID in its environment, and runs only the
-// launches, to measure that app's CPU per launch beside ours:
+// SMART_ISSUER and SMART_CLIENT_ID in its environment (as the examples
+// read them), whose callback redirects to a URL with a launch_handle
+// parameter, as the examples' does. It runs only the launches, to measure
+// that app's CPU per launch beside ours:
 //
 //	go run ./internal/loadtest -peer-cmd 'node internal/loadtest/peer/fhirclient/server.js' -launches 1000
 //
