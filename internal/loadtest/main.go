@@ -16,6 +16,16 @@
 // (/fhir/api/patient, without the app page), and reports the app's CPU per
 // launch.
 //
+// With -peer-cmd, it starts that command instead of an example: another
+// SMART library's app that serves the same paths (/fhir/launch,
+// /fhir/callback, /fhir/api/patient, /healthz), given SMART_ADDR,
+// SMART_ISSUER and SMART_CLIENT_ID in its environment (as the examples
+// read them), whose callback redirects to a URL with a launch_handle
+// parameter, as the examples' does. It runs only the launches, to measure
+// that app's CPU per launch beside ours:
+//
+//	go run ./internal/loadtest -peer-cmd 'node internal/loadtest/peer/fhirclient/server.js' -launches 1000
+//
 // The app's CPU time comes from /proc/<pid>/stat (user + system) and its
 // peak RSS from VmHWM in /proc/<pid>/status, so it runs on Linux only.
 package main
@@ -58,6 +68,7 @@ type options struct {
 	hammer      int
 	launches    int
 	store       string
+	peerCmd     string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -69,11 +80,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.hammer, "hammer", 20000, "requests to /fhir/api/context after the flows (0: none)")
 	fs.IntVar(&o.launches, "launches", 200, "sequential launches (launch, callback, one FHIR read) to measure the app's CPU per launch (0: none)")
 	fs.StringVar(&o.store, "store", "memory", "the app's -store flag: memory, redis://… or postgres://…")
+	fs.StringVar(&o.peerCmd, "peer-cmd", "", "run this `command` (split at spaces, run without a shell, so that its CPU is its own) as the app instead of an example, and only the launches")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.flows < 1 || o.concurrency < 1 {
 		return errors.New("-flows and -concurrency must be positive")
+	}
+	if o.peerCmd != "" && o.launches < 1 {
+		return errors.New("-peer-cmd runs only the launches: -launches must be positive")
 	}
 
 	ehr := smarttest.NewServer(smarttest.Options{})
@@ -85,8 +100,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer app.stop()
-	fmt.Fprintf(out, "app: examples/%s, pid %d, %s, store %s; sandbox EHR in the load process at %s\n",
-		o.example, app.cmd.Process.Pid, app.base, o.store, ehr.URL())
+	if o.peerCmd != "" {
+		fmt.Fprintf(out, "app: %s, pid %d, %s; sandbox EHR in the load process at %s\n",
+			o.peerCmd, app.cmd.Process.Pid, app.base, ehr.URL())
+	} else {
+		fmt.Fprintf(out, "app: examples/%s, pid %d, %s, store %s; sandbox EHR in the load process at %s\n",
+			o.example, app.cmd.Process.Pid, app.base, o.store, ehr.URL())
+	}
 	fmt.Fprintf(out, "machine: %d CPUs; the app, this load generator and the sandbox EHR share them\n\n", numCPU())
 
 	browser := browsertest.New() // each flow a session of its own, over these connections
@@ -95,6 +115,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.launches > 0 {
 		tok0 := ehr.Count(smarttest.EndpointToken)
 		fhir0 := ehr.Count(smarttest.EndpointFHIR)
+		disc0 := ehr.Count(smarttest.EndpointDiscovery)
 		cpu0, err := app.cpu()
 		if err != nil {
 			return err
@@ -109,9 +130,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "launches: %d one after another (launch, authorize, callback, one FHIR read; no app page)\n", o.launches)
 		fmt.Fprintf(out, "  app CPU: %.2f ms per launch   wall p50 %s   p99 %s\n",
 			(cpu1-cpu0)/float64(o.launches)*1000, pct(lat, 50), pct(lat, 99))
-		fmt.Fprintf(out, "  EHR calls per launch: token %.2f, FHIR %.2f\n\n",
+		fmt.Fprintf(out, "  EHR calls per launch: token %.2f, FHIR %.2f, discovery %.2f\n\n",
 			float64(ehr.Count(smarttest.EndpointToken)-tok0)/float64(o.launches),
-			float64(ehr.Count(smarttest.EndpointFHIR)-fhir0)/float64(o.launches))
+			float64(ehr.Count(smarttest.EndpointFHIR)-fhir0)/float64(o.launches),
+			float64(ehr.Count(smarttest.EndpointDiscovery)-disc0)/float64(o.launches))
+	}
+	if o.peerCmd != "" {
+		return nil // a peer serves the launches' paths, not the app page or the ready path's API
 	}
 	sessions := make([]session, o.flows)
 	tok0, fhir0 := ehr.Count(smarttest.EndpointToken), ehr.Count(smarttest.EndpointFHIR)
@@ -293,29 +318,39 @@ type app struct {
 	dir  string
 }
 
+// startApp builds and starts the example o names, or starts o.peerCmd,
+// listening on a free port of 127.0.0.1 with issuer as its only issuer.
 func startApp(ctx context.Context, o options, issuer string) (*app, error) {
 	dir, err := os.MkdirTemp("", "smart-loadtest-")
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(dir, "app")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/"+o.example)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("building examples/%s (run from the repository root): %w", o.example, err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.CommandContext(ctx, bin, "-addr", addr, "-issuer", issuer, "-client-id", "loadtest",
-		"-insecure-http", "-store", o.store)
+	var cmd *exec.Cmd
+	if args := strings.Fields(o.peerCmd); len(args) > 0 {
+		cmd = exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "SMART_ADDR="+addr, "SMART_ISSUER="+issuer, "SMART_CLIENT_ID=loadtest")
+	} else {
+		bin := filepath.Join(dir, "app")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/"+o.example)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("building examples/%s (run from the repository root): %w", o.example, err)
+		}
+		cmd = exec.CommandContext(ctx, bin, "-addr", addr, "-issuer", issuer, "-client-id", "loadtest",
+			"-insecure-http", "-store", o.store)
+	}
 	logf, _ := os.Create(filepath.Join(dir, "app.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	a := &app{cmd: cmd, base: "http://" + addr, dir: dir}
@@ -328,8 +363,9 @@ func startApp(ctx context.Context, o options, issuer string) (*app, error) {
 			}
 		}
 		if i == 100 {
-			a.stop()
-			return nil, fmt.Errorf("the app did not answer /healthz in 10 s (log: %s)", logf.Name())
+			log, _ := os.ReadFile(logf.Name())
+			a.stop() // removes the log
+			return nil, fmt.Errorf("the app did not answer /healthz in 10 s; the end of its log:\n%s", log[max(len(log)-2000, 0):])
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
