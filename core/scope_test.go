@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,5 +102,30 @@ func TestScopeRequiredCoveredByWiderGrant(t *testing.T) {
 	rc := h.complete("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
 	if _, err := h.eng.Ready(context.Background(), "browser-1", rc.Handle()); err != nil {
 		t.Fatalf("Ready: %v", err)
+	}
+}
+
+// An EHR that grants a scope of more than 64 KiB (a hostile one, whose
+// scope would otherwise be parsed on every question the app asks of the
+// grant) fails the callback with token_exchange_failed, and nothing is
+// stored.
+func TestHugeGrantedScopeRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{}, core.Issuer{})
+	var b strings.Builder
+	b.WriteString("launch openid fhirUser patient/*.read offline_access")
+	for i := 0; b.Len() <= 64<<10; i++ {
+		b.WriteString(" patient/Type" + strconv.Itoa(i) + ".rs")
+	}
+	h.ehr.SetFaults(smarttest.Faults{GrantScope: b.String()})
+	cb := h.launch("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	stored := h.store.len()
+	_, err := h.eng.Callback(context.Background(), "browser-1", cb)
+	wantCode(t, err, core.CodeTokenExchangeFailed)
+	if !strings.Contains(err.Error(), "scope longer than 64 KiB") {
+		t.Errorf("error %q does not say the scope is too long", err)
+	}
+	if n := h.store.len(); n >= stored {
+		t.Errorf("%d records after the refused callback, %d before: the pending launch should be taken and no launch stored", n, stored)
 	}
 }

@@ -111,12 +111,22 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 	if tr.AccessToken == "" {
 		return nil, newError(op, code, "the token endpoint's answer has no access_token", nil)
 	}
+	if len(tr.Scope) > maxGrantedScopeLen {
+		return nil, newError(op, code, fmt.Sprintf("the token endpoint's answer has a scope longer than %d KiB", maxGrantedScopeLen>>10), nil)
+	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
 		return nil, newError(op, code, "the token endpoint issued a token that is not a Bearer token; only Bearer tokens are supported",
 			untrustedText("token_type", tr.TokenType))
 	}
 	return &tr, nil
 }
+
+// maxGrantedScopeLen bounds the scope a token response may grant. The
+// scope is kept with the launch and parsed whenever the app asks what was
+// granted: an EHR's scope of a megabyte must not cost every request.
+// Real grants, even of every resource type in two contexts, are a few
+// KiB.
+const maxGrantedScopeLen = 64 << 10
 
 // maxAccessTokenLifetime bounds the lifetime an access token is taken to
 // have: an expires_in above it counts as this much (30 days). An EHR's

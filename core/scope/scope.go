@@ -59,15 +59,32 @@ type Set struct {
 	resources []resourceScope // the tokens that are resource scopes
 }
 
+// linearDedupe is the number of tokens up to which Parse finds duplicates
+// by a scan, without a map.
+const linearDedupe = 32
+
 // Parse reads a space-separated scope. It never fails: a token that is not
 // a well-formed resource scope (an unknown context, permission letters out
 // of order, a malformed query) is kept as a plain token, which [Set.Has]
 // finds and [Set.Allows] never counts.
 func Parse(s string) Set {
 	var set Set
+	var seen map[string]bool // past a few tokens, so that a scope of many tokens costs linear time
 	for tok := range strings.FieldsSeq(s) {
-		if slices.Contains(set.tokens, tok) {
+		switch {
+		case seen != nil:
+			if seen[tok] {
+				continue
+			}
+			seen[tok] = true
+		case slices.Contains(set.tokens, tok):
 			continue
+		case len(set.tokens) == linearDedupe:
+			seen = make(map[string]bool, 2*linearDedupe)
+			for _, t := range set.tokens {
+				seen[t] = true
+			}
+			seen[tok] = true
 		}
 		set.tokens = append(set.tokens, tok)
 		if r, ok := parseResource(tok); ok {

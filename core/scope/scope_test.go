@@ -3,6 +3,8 @@ package scope_test
 import (
 	"net/url"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fhirware/smart/core/scope"
@@ -169,5 +171,37 @@ func TestParse(t *testing.T) {
 	}
 	if got := (scope.Read | scope.Search | scope.Create).String(); got != "crs" {
 		t.Errorf("Interaction.String() = %q, want crs", got)
+	}
+}
+
+// Duplicates are dropped however many tokens the scope has: past the first
+// few, Parse finds them with a map, so that an EHR's scope of many tokens
+// costs linear time (BenchmarkParseManyTokens).
+func TestParseDropsDuplicatesOfLongScopes(t *testing.T) {
+	var toks, want []string
+	for i := range 100 {
+		tok := "patient/T" + strconv.Itoa(i) + ".rs"
+		toks = append(toks, tok, tok)
+		want = append(want, tok)
+		if i%10 == 0 {
+			toks = append(toks, "patient/T0.rs") // a duplicate of the first, again
+		}
+	}
+	got := scope.Parse(strings.Join(toks, " ")).Tokens()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse kept %d tokens, want the %d distinct ones in order", len(got), len(want))
+	}
+}
+
+// BenchmarkParseManyTokens parses a scope of 64 KiB of distinct tokens,
+// the most a token response may grant.
+func BenchmarkParseManyTokens(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 64<<10; i++ {
+		sb.WriteString("patient/T" + strconv.Itoa(i) + ".rs ")
+	}
+	s := sb.String()
+	for b.Loop() {
+		scope.Parse(s)
 	}
 }
