@@ -493,15 +493,7 @@ func TestBackendConcurrentRenewalOnce(t *testing.T) {
 	if got := env.tokenRequests(); got != 1 {
 		t.Errorf("%d concurrent calls on an expired token made %d token requests, want 1", n, got)
 	}
-	tokens := env.ehr.FHIRTokens()
-	if len(tokens) != n {
-		t.Fatalf("the FHIR server saw %d requests with a token, want %d", len(tokens), n)
-	}
-	for _, tok := range tokens {
-		if tok != tokens[0] {
-			t.Fatal("the calls carried different tokens; want the one new token")
-		}
-	}
+	wantOneToken(t, env.ehr, n)
 }
 
 // A 401 asks for a new token and retries once with it; a second 401 is

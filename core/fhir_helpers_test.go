@@ -219,3 +219,18 @@ func wantFHIRStatus(t testing.TB, err error, status int) *fhir.Error {
 	}
 	return e
 }
+
+// wantOneToken checks that the EHR's FHIR server saw n requests with a
+// token, all with the same one: the one new token of a single refresh.
+func wantOneToken(t testing.TB, ehr *smarttest.Server, n int) {
+	t.Helper()
+	tokens := ehr.FHIRTokens()
+	if len(tokens) != n {
+		t.Fatalf("the FHIR server saw %d requests with a token, want %d", len(tokens), n)
+	}
+	for _, tok := range tokens {
+		if tok != tokens[0] {
+			t.Fatal("the requests carried different tokens; want the one new token")
+		}
+	}
+}

@@ -62,15 +62,7 @@ func TestConcurrentRequestsRefreshOnce(t *testing.T) {
 			if got := env.ehr.Count(smarttest.EndpointTokenRefresh); got != 1 {
 				t.Errorf("%d concurrent requests made %d refreshes, want 1", n, got)
 			}
-			tokens := env.ehr.FHIRTokens()
-			if len(tokens) != n {
-				t.Fatalf("the FHIR server saw %d requests with a token, want %d", len(tokens), n)
-			}
-			for _, tok := range tokens {
-				if tok != tokens[0] {
-					t.Fatal("the requests carried different tokens; want the one refreshed token")
-				}
-			}
+			wantOneToken(t, env.ehr, n)
 		})
 	}
 }
