@@ -205,14 +205,16 @@ func isResourceType(s string) bool {
 	return true
 }
 
-// isOperation reports whether s is a FHIR operation name, such as
-// $everything.
+// isOperation reports whether s has the shape of a FHIR operation name
+// as servers define them, such as $everything or $member-match: a lower
+// case letter, then letters and hyphens. Anything else in its place (a
+// digit, say, which ids and phone numbers have) is replaced.
 func isOperation(s string) bool {
-	if len(s) < 2 || len(s) > 64 || s[0] != '$' {
+	if len(s) < 2 || len(s) > 40 || s[0] != '$' || s[1] < 'a' || s[1] > 'z' {
 		return false
 	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+	for i := 2; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
 			return false
 		}
 	}

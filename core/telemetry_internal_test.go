@@ -52,3 +52,19 @@ func TestFHIRTemplate(t *testing.T) {
 		}
 	}
 }
+
+// Text in an operation's place that is not an operation name is replaced.
+func TestFHIRTemplateOperations(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]string{
+		"/fhir/Patient/$everything":          "/fhir/Patient/$everything",
+		"/fhir/$member-match":                "/fhir/$member-match",
+		"/fhir/Patient/$Call-IT-at-555-0100": "/fhir/Patient/{id}",
+		"/fhir/Patient/$call-555":            "/fhir/Patient/{id}",
+	} {
+		got, _ := fhirTemplate("/fhir", &url.URL{Path: path}, true)
+		if got != want {
+			t.Errorf("fhirTemplate(%s) = %s, want %s", path, got, want)
+		}
+	}
+}
