@@ -393,7 +393,7 @@ type outboundRecorder struct {
 
 type recordedRequest struct {
 	method, path string
-	header http.Header
+	header       http.Header
 }
 
 func (r *outboundRecorder) client() *http.Client { return &http.Client{Transport: r} }
