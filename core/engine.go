@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ const indexStripes = 64
 // Config gives an *Error with CodeInvalidConfig whose message names the
 // field.
 func New(cfg Config) (*Engine, error) {
+	globalTracer := cfg.TracerProvider == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -90,6 +92,9 @@ func New(cfg Config) (*Engine, error) {
 		callbackKeys: callbackKeys(&cfg),
 		tel:          newTelemetry(cfg.TracerProvider, cfg.MeterProvider),
 	}
+	if globalTracer && reflect.TypeOf(cfg.TracerProvider).Comparable() {
+		e.tel.global = cfg.TracerProvider // see startHot
+	}
 	e.store = instrumentStorage(cfg.Storage, e.tel)
 	for i := range e.cfg.Issuers {
 		is := &e.cfg.Issuers[i]
@@ -100,7 +105,11 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Config returns a copy of the engine's configuration, with its defaults
-// filled in. Changing it changes nothing in the engine.
+// filled in. Changing it changes nothing in the engine. The values it
+// shares with the engine (Storage, Locker, Logger, TracerProvider,
+// MeterProvider, the Signers) are the ones the engine uses, meant to be
+// shared: an engine built from the copy writes to the same store and the
+// same telemetry.
 func (e *Engine) Config() Config {
 	c := e.cfg
 	c.Issuers = slices.Clone(c.Issuers)
@@ -192,7 +201,7 @@ func (e *Engine) Callback(ctx context.Context, browser string, req CallbackReque
 // A handle names a launch only within its own browser: another browser's
 // handle gives CodeNoLaunch.
 func (e *Engine) Ready(ctx context.Context, browser, handle string) (*ReadyClient, error) {
-	ctx, span := e.tel.tracer.Start(ctx, spanReady)
+	ctx, span := e.tel.startHot(ctx, spanReady)
 	rc, err := e.session(browser).ready(ctx, handle)
 	endSpan(span, err)
 	return rc, err

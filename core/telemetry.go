@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fhirware/smart/core/fhir"
 )
@@ -71,6 +72,12 @@ const (
 type telemetry struct {
 	tracer trace.Tracer
 
+	// global is the global tracer provider when the engine took it by
+	// default (otel.GetTracerProvider at New), else nil; quiet is set
+	// when the provider is the API's no-op one. See startHot.
+	global trace.TracerProvider
+	quiet  bool
+
 	launches      metric.Int64Counter
 	callbacks     metric.Int64Counter
 	refreshes     metric.Int64Counter
@@ -101,6 +108,9 @@ var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 // error), and the error goes to OpenTelemetry's error handler.
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) *telemetry {
 	t := &telemetry{tracer: tp.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL))}
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		t.quiet = true
+	}
 	m := mp.Meter(scopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	var errs []error
 	keep := func(err error) { errs = append(errs, err) }
@@ -190,6 +200,23 @@ func issuerHost(iss string) string {
 	}
 	return u.Host
 }
+
+// startHot starts the span of a step every app request makes (the ready
+// step). When no span could record, it makes none and returns a no-op
+// span, so that an app without OpenTelemetry pays nothing on that path:
+// with the API's no-op provider, or with the global provider the engine
+// took by default while no SDK is installed behind it (the global
+// functions then still return the provider New took; once an SDK is
+// installed they return the SDK's, and spans are made again).
+func (t *telemetry) startHot(ctx context.Context, name string) (context.Context, trace.Span) {
+	if t.quiet || (t.global != nil && otel.GetTracerProvider() == t.global) {
+		return ctx, noSpan
+	}
+	return t.tracer.Start(ctx, name)
+}
+
+// noSpan is the API's non-recording span without a span context.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // start starts a span of the engine's, with attributes when it records.
 func (t *telemetry) start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {

@@ -224,11 +224,10 @@ func isOperation(s string) bool {
 // redactedURL is u without query, fragment and user info, with its path
 // replaced by template when there is one.
 func redactedURL(u *url.URL, template string) string {
-	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	if template != "" {
-		r.Path, r.RawPath = template, ""
-		return r.Scheme + "://" + r.Host + template // {id} stays unescaped, as in url.template
+		return u.Scheme + "://" + u.Host + template // {id} stays unescaped, as in url.template
 	}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return r.String()
 }
 

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
@@ -409,4 +410,28 @@ func (r *outboundRecorder) all() []recordedRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]recordedRequest(nil), r.reqs...)
+}
+
+// An engine that takes the global provider by default makes no ready span
+// while no SDK is installed, and makes them once one is, as the global
+// provider's other users do.
+func TestTelemetryGlobalProviderInstalledLater(t *testing.T) {
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{ID: "app"}, core.Config{}, core.Issuer{})
+	rc := h.complete("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	if _, err := h.eng.Ready(context.Background(), "browser-1", rc.Handle()); err != nil {
+		t.Fatal(err)
+	}
+	sdk := newOtelSDK(t)
+	otel.SetTracerProvider(sdk.tp)
+	t.Cleanup(func() { otel.SetTracerProvider(tracenoop.NewTracerProvider()) })
+	if _, err := h.eng.Ready(context.Background(), "browser-1", rc.Handle()); err != nil {
+		t.Fatal(err)
+	}
+	ready := sdk.named("smart.ready")
+	if len(ready) != 1 {
+		t.Fatalf("%d ready spans once the SDK is installed, want 1", len(ready))
+	}
+	if !hasEvent(ready[0], "smart.store.get") {
+		t.Errorf("the ready span has no smart.store.get event: %v", ready[0].Events())
+	}
 }
