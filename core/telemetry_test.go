@@ -23,6 +23,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fhirware/smart/core"
+	"github.com/fhirware/smart/core/fhir"
 	"github.com/fhirware/smart/core/smarttest"
 )
 
@@ -433,5 +434,31 @@ func TestTelemetryGlobalProviderInstalledLater(t *testing.T) {
 	}
 	if !hasEvent(ready[0], "smart.store.get") {
 		t.Errorf("the ready span has no smart.store.get event: %v", ready[0].Events())
+	}
+}
+
+// A Backend Services read is traced as a launch's: the client_credentials
+// token request, then the FHIR request, under the app's span, and the
+// token kept in the store shows as storage events.
+func TestTelemetryOfBackendServices(t *testing.T) {
+	t.Parallel()
+	sdk := newOtelSDK(t)
+	env := newBackendEnv(t, backendSetup{cfg: core.Config{TracerProvider: sdk.tp, MeterProvider: sdk.mp}})
+	ctx, root := sdk.tp.Tracer("test").Start(context.Background(), "job")
+	c, err := env.eng.Backend(ctx, env.iss, backendScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-2"); err != nil || p.ID != "pat-2" {
+		t.Fatalf("Read: %+v, %v", p, err)
+	}
+	root.End()
+	token := sdk.one(t, "smart.token", root.SpanContext())
+	wantAttr(t, token, "smart.grant_type", "client_credentials")
+	sdk.one(t, "POST", token.SpanContext())
+	read := sdk.one(t, "GET /fhir/Patient/{id}", root.SpanContext())
+	wantAttr(t, read, "http.response.status_code", 200)
+	if n := sdk.count(t, "smart.store.operation.duration", attribute.String("smart.store.operation", "set")); n != 1 {
+		t.Errorf("smart.store.operation.duration{set} counts %d, want the token's one", n)
 	}
 }
