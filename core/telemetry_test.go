@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,5 +461,54 @@ func TestTelemetryOfBackendServices(t *testing.T) {
 	wantAttr(t, read, "http.response.status_code", 200)
 	if n := sdk.count(t, "smart.store.operation.duration", attribute.String("smart.store.operation", "set")); n != 1 {
 		t.Errorf("smart.store.operation.duration{set} counts %d, want the token's one", n)
+	}
+}
+
+// Two instances that find one launch's token expired at once: the one that
+// takes Config.Locker's lock refreshes, in a refresh span with the lock
+// wait under it; the other waits for the lock, finds the token refreshed
+// and counts as waited, with no refresh span; no lock stays counted as
+// held.
+func TestTelemetryOfARefreshAcrossInstances(t *testing.T) {
+	t.Parallel()
+	sdk := newOtelSDK(t)
+	h, other, _ := twoInstances(t, smarttest.Options{}, core.Config{TracerProvider: sdk.tp, MeterProvider: sdk.mp})
+	handle := h.complete("b", &pat1).Handle()
+	h.clock.Advance(2 * time.Hour)
+	h.ehr.SetFaults(smarttest.Faults{Latency: 20 * time.Millisecond})
+	// Both Ready calls read the expired launch before either refreshes.
+	var reads sync.WaitGroup
+	reads.Add(2)
+	var first atomic.Int32
+	h.store.setOnGet(func(key string) {
+		if strings.HasPrefix(key, "launch:") && first.Add(1) <= 2 {
+			reads.Done()
+			reads.Wait()
+		}
+	})
+	var wg sync.WaitGroup
+	for _, eng := range []*core.Engine{h.eng, other} {
+		wg.Go(func() {
+			if _, err := eng.Ready(context.Background(), "b", handle); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := h.ehr.Count(smarttest.EndpointTokenRefresh); got != 1 {
+		t.Fatalf("%d refreshes at the EHR, want 1", got)
+	}
+	refresh := sdk.named("smart.refresh")
+	if len(refresh) != 1 {
+		t.Fatalf("%d refresh spans, want 1", len(refresh))
+	}
+	sdk.one(t, "smart.refresh.lock_wait", refresh[0].SpanContext())
+	ok := sdk.count(t, "smart.refreshes", attribute.String("smart.outcome", "ok"), attribute.String("smart.issuer", strings.TrimPrefix(h.ehr.URL(), "http://")))
+	waited := sdk.count(t, "smart.refreshes", attribute.String("smart.outcome", "waited"), attribute.String("smart.issuer", strings.TrimPrefix(h.ehr.URL(), "http://")))
+	if ok != 1 || waited != 1 {
+		t.Errorf("smart.refreshes: ok %d, waited %d; want 1 and 1", ok, waited)
+	}
+	if n := sdk.count(t, "smart.refresh.locks.active"); n != 0 {
+		t.Errorf("smart.refresh.locks.active = %d after the refresh, want 0", n)
 	}
 }
