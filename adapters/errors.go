@@ -54,7 +54,7 @@ func logError(log *slog.Logger, r *http.Request, err error) {
 		slog.String("code", codeOf(err)),
 		slog.Int("status", status),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("route", routeOf(r)),
 		slog.String("error", err.Error()))
 }
 
@@ -212,4 +212,15 @@ func wantsJSON(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// routeOf names a request's route for a log line: the pattern the router
+// matched (net/http's ServeMux and chi set Request.Pattern; echoware and
+// ginware set it from their router's), never the path, which may hold a
+// patient's id. It is "unmatched" when no router set one.
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return "unmatched"
 }

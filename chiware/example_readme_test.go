@@ -9,6 +9,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/go-chi/chi/v5"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/fhirware/smart/adapters"
 	"github.com/fhirware/smart/chiware"
@@ -141,4 +143,24 @@ func ExampleSmart_embeddedInEHR() {
 	c := resp.Cookies()[0]
 	fmt.Println(c.Name, c.SameSite == http.SameSiteNoneMode, c.Secure, c.Partitioned, c.HttpOnly)
 	// Output: __Host-smart_session true true true true
+}
+
+// The engine's spans and metrics go to the providers of the Config (the
+// README's Observability section).
+func ExampleSmart_observability() {
+	tp := sdktrace.NewTracerProvider() // add the exporter of your choice
+	mp := sdkmetric.NewMeterProvider() // and a reader
+	cfg := adapters.Config{
+		Config: core.Config{
+			ClientID:       "my-app",
+			CallbackURL:    "https://app.example.com/fhir/callback",
+			Issuers:        []core.Issuer{{URL: "https://ehr.example.com/fhir/r4"}},
+			TracerProvider: tp, // the default is otel.GetTracerProvider()
+			MeterProvider:  mp, // the default is otel.GetMeterProvider()
+		},
+		RedirectURL: "/fhir/",
+	}
+	s := chiware.Smart(cfg)
+	fmt.Println(s.Engine().Config().TracerProvider == tp)
+	// Output: true
 }

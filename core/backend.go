@@ -301,7 +301,7 @@ func (b *backendToken) fetch(ctx context.Context, op string, stale Secret) (back
 func (b *backendToken) load(ctx context.Context, op string) (tokens, bool) {
 	e := b.engine
 	var rec backendRecord
-	err := e.getRecord(ctx, e.cfg.Storage, op, b.key, &rec)
+	err := e.getRecord(ctx, e.store, op, b.key, &rec)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return tokens{}, false
@@ -326,7 +326,7 @@ func (b *backendToken) store(ctx context.Context, op string, t tokens) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(e.cfg.RefreshLockTTL/10, time.Second))
 	defer cancel()
 	rec := &backendRecord{V: recordVersion, Issuer: b.issuer.URL, ClientID: b.issuer.ClientID, Scope: b.scope, Tokens: t}
-	if err := e.putRecord(ctx, e.cfg.Storage, op, b.key, rec, ttl); err != nil {
+	if err := e.putRecord(ctx, e.store, op, b.key, rec, ttl); err != nil {
 		e.log.LogAttrs(ctx, logWarn, "Backend Services: storing the token in Config.Storage failed", slogIssuer(b.issuer), attrErr(err))
 	}
 }

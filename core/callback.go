@@ -97,6 +97,7 @@ func (s *session) callback(ctx context.Context, req CallbackRequest) (*ReadyClie
 	if err != nil {
 		return nil, err
 	}
+	noteIssuer(ctx, is)
 	if err := e.checkAnswerer(op, is, as, &p, q.Issuer, req.Query); err != nil {
 		return nil, err
 	}

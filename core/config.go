@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -179,6 +182,31 @@ type Config struct {
 	// Logger receives structured logs. It never receives a token. The
 	// default discards everything.
 	Logger *slog.Logger
+
+	// TracerProvider makes the engine's spans: launch, callback (with
+	// discovery, token, JWKS and id_token verification under it), ready,
+	// refresh, logout and every request to the EHR, children of the span
+	// in the context the engine is called with. The W3C traceparent of a
+	// request's span goes to the EHR when the global propagator writes one
+	// (otel.SetTextMapPropagator); nothing else it writes does. The
+	// default is the global provider (otel.GetTracerProvider), as
+	// otelhttp's; without an SDK installed, spans cost next to nothing.
+	//
+	// No span, event or attribute ever holds a token, code, state, nonce,
+	// assertion, cookie, session id, launch handle, patient, encounter or
+	// user id, or a URL query: issuers appear by host, FHIR URLs with
+	// every id replaced ("/fhir/Patient/{id}"), errors by their Code (as
+	// smart.error.code).
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider makes the engine's metrics: smart.launches and
+	// smart.callbacks (by outcome and issuer host), smart.refreshes (ok,
+	// failed or waited), smart.refresh.locks.active,
+	// smart.fhir.request.duration (by issuer host, method and status
+	// class) and smart.store.operation.duration (by operation). Their
+	// attributes are as few and as free of secrets as the spans'. The
+	// default is the global provider (otel.GetMeterProvider).
+	MeterProvider metric.MeterProvider
 
 	// Leeway is the clock skew allowed when checking id_token times, and how
 	// long before its expiry an access token is refreshed. The default is
@@ -491,6 +519,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
 	}
 	setDefault(&cfg.Leeway, defaultLeeway)
 	setDefault(&cfg.PendingLaunchTTL, defaultPendingLaunchTTL)

@@ -33,4 +33,11 @@
 // HTTP handlers. Every error is an [*Error] with a stable [Code]; a FHIR
 // server's error answer is a *fhir.Error. No token ever appears in an
 // error message, a log line or a URL.
+//
+// The engine makes OpenTelemetry spans and metrics through the API, with
+// Config.TracerProvider and Config.MeterProvider (the global providers by
+// default): a span for each launch, callback, ready step, refresh and
+// request to the EHR, children of the span in the context the engine is
+// called with. None of them holds a token, a code, a state, a handle, a
+// cookie, an id of a patient, encounter or user, or a URL query.
 package core

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ type Engine struct {
 	indexMu    [indexStripes]sync.Mutex
 
 	backends backends // Backend Services tokens (backend.go)
+
+	tel   *telemetry // Config.TracerProvider and MeterProvider's tracer and instruments
+	store Storage    // Config.Storage, timed and traced (instrumentStorage)
 }
 
 // decodeCacheSize bounds the launch records kept decoded: a few KiB each,
@@ -59,6 +63,7 @@ const indexStripes = 64
 // Config gives an *Error with CodeInvalidConfig whose message names the
 // field.
 func New(cfg Config) (*Engine, error) {
+	globalTracer := cfg.TracerProvider == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -85,7 +90,12 @@ func New(cfg Config) (*Engine, error) {
 		owned:   ownedOrigins(&cfg),
 
 		callbackKeys: callbackKeys(&cfg),
+		tel:          newTelemetry(cfg.TracerProvider, cfg.MeterProvider),
 	}
+	if globalTracer && reflect.TypeOf(cfg.TracerProvider).Comparable() {
+		e.tel.global = cfg.TracerProvider // see startHot
+	}
+	e.store = instrumentStorage(cfg.Storage, e.tel)
 	for i := range e.cfg.Issuers {
 		is := &e.cfg.Issuers[i]
 		e.issuers[is.URL] = is
@@ -95,7 +105,11 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Config returns a copy of the engine's configuration, with its defaults
-// filled in. Changing it changes nothing in the engine.
+// filled in. Changing it changes nothing in the engine. The values it
+// shares with the engine (Storage, Locker, Logger, TracerProvider,
+// MeterProvider, the Signers) are the ones the engine uses, meant to be
+// shared: an engine built from the copy writes to the same store and the
+// same telemetry.
 func (e *Engine) Config() Config {
 	c := e.cfg
 	c.Issuers = slices.Clone(c.Issuers)
@@ -116,7 +130,7 @@ type session struct {
 }
 
 func (e *Engine) session(browser string) *session {
-	return &session{engine: e, id: browser, store: e.cfg.Storage}
+	return &session{engine: e, id: browser, store: e.store}
 }
 
 // Launch starts a launch for the browser whose id is browser (an opaque,
@@ -140,7 +154,11 @@ func (e *Engine) session(browser string) *session {
 // callback. The Description says what the EHR lacks and what the app can
 // do.
 func (e *Engine) Launch(ctx context.Context, browser, iss, launch string) (string, error) {
-	return e.session(browser).launch(ctx, iss, launch)
+	ctx, op := e.tel.begin(ctx, spanLaunch)
+	op.span.SetAttributes(launchType(launch))
+	authorize, err := e.session(browser).launch(ctx, iss, launch)
+	e.tel.end(ctx, op, e.tel.launches, err)
+	return authorize, err
 }
 
 // Callback finishes a launch of the browser and returns its client; see
@@ -168,7 +186,10 @@ func (e *Engine) Launch(ctx context.Context, browser, iss, launch string) (strin
 // do), so that no identifier planted in the browser ever names a session
 // that holds the launch.
 func (e *Engine) Callback(ctx context.Context, browser string, req CallbackRequest) (*ReadyClient, error) {
-	return e.session(browser).callback(ctx, req)
+	ctx, op := e.tel.begin(ctx, spanCallback)
+	rc, err := e.session(browser).callback(ctx, req)
+	e.tel.end(ctx, op, e.tel.callbacks, err)
+	return rc, err
 }
 
 // Ready returns the client for one of the browser's launches: the one named
@@ -180,7 +201,10 @@ func (e *Engine) Callback(ctx context.Context, browser string, req CallbackReque
 // A handle names a launch only within its own browser: another browser's
 // handle gives CodeNoLaunch.
 func (e *Engine) Ready(ctx context.Context, browser, handle string) (*ReadyClient, error) {
-	return e.session(browser).ready(ctx, handle)
+	ctx, span := e.tel.startHot(ctx, spanReady)
+	rc, err := e.session(browser).ready(ctx, handle)
+	endSpan(span, err)
+	return rc, err
 }
 
 // Logout ends every launch of the browser and every launch it has started
@@ -199,7 +223,10 @@ func (e *Engine) Ready(ctx context.Context, browser, handle string) (*ReadyClien
 // Then the launches are deleted from the storage, with their tokens. An
 // error is a storage failure; a revocation never makes one.
 func (e *Engine) Logout(ctx context.Context, browser string) error {
-	return e.session(browser).logout(ctx)
+	ctx, span := e.tel.tracer.Start(ctx, spanLogout)
+	err := e.session(browser).logout(ctx)
+	endSpan(span, err)
+	return err
 }
 
 // launchIssuer returns the settings and parsed URL of a stored launch's
@@ -283,14 +310,16 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		// caller's cancellation fail the others.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultHTTPTimeout)
 		defer cancel()
+		fctx, span := e.tel.start(fctx, spanDiscovery, attrIssuer.String(issuerHost(is.URL)))
 		d, ttl, err := e.discover(fctx, is)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = e.bind(is, d)
 		}
-		if err := e.bind(is, d); err != nil {
-			return nil, err
+		var gap *idTokenGap
+		if err == nil {
+			gap, err = e.lookUpOpenID(fctx, is, d)
 		}
-		gap, err := e.lookUpOpenID(fctx, is, d)
+		endSpan(span, discoveryError(err))
 		if err != nil {
 			return nil, err
 		}

@@ -129,7 +129,7 @@ func FuzzIDToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	e := &Engine{cfg: Config{Now: time.Now, Leeway: time.Minute}}
+	e := &Engine{cfg: Config{Now: time.Now, Leeway: time.Minute}, tel: quietTelemetry()}
 	as := &authServer{verifier: newIDTokenVerifier("https://ehr.test/auth", "app",
 		&oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, time.Now)}
 	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2Voci50ZXN0L2F1dGgiLCJhdWQiOiJhcHAifQ.")

@@ -43,8 +43,10 @@ func (e *Engine) newVerifier(is *Issuer, d *Discovery) idTokenVerifier {
 	if d.JWKSURI == "" || d.Issuer == "" {
 		return nil
 	}
-	ctx := oidc.ClientContext(context.Background(), e.issuerClient(is))
-	keys := oidc.NewRemoteKeySet(ctx, d.JWKSURI)
+	keys := newTracedKeySet(e.tel)
+	client := *e.issuerClient(is)
+	client.Transport = &jwksTransport{base: client.Transport, keys: keys}
+	keys.KeySet = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), &client), d.JWKSURI)
 	issuer := d.Issuer
 	return newIDTokenVerifier(issuer, is.ClientID, keys, func() time.Time { return e.cfg.Now().Add(-e.cfg.Leeway) })
 }
@@ -108,7 +110,9 @@ type idClaims struct {
 // OpenID Connect Core section 3.1.3.7 asks, azp: it must be present when
 // aud names several audiences, and name this client when present; and
 // that the token's lifetime is at most maxIDTokenLifetime.
-func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, raw, nonce string) (*idClaims, error) {
+func (e *Engine) verifyIDToken(ctx context.Context, op string, as *authServer, raw, nonce string) (_ *idClaims, err error) {
+	ctx, span := e.tel.start(ctx, spanIDToken)
+	defer func() { endSpan(span, err) }()
 	fail := func(desc string, err error) error { return newError(op, CodeInvalidIDToken, desc, err) }
 	if as.verifier == nil {
 		return nil, fail("the EHR names no issuer or key set (jwks_uri) to verify its id_token with", nil)

@@ -23,7 +23,7 @@ func TestIDTokenAzpAndLifetime(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e := &Engine{cfg: Config{Now: func() time.Time { return now }, Leeway: time.Minute}}
+	e := &Engine{cfg: Config{Now: func() time.Time { return now }, Leeway: time.Minute}, tel: quietTelemetry()}
 	as := &authServer{verifier: newIDTokenVerifier("https://ehr.test/auth", "app",
 		&oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, func() time.Time { return now })}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, nil)

@@ -33,6 +33,7 @@ func (s *session) launch(ctx context.Context, iss, launch string) (string, error
 	if err != nil {
 		return "", err
 	}
+	noteIssuer(ctx, is)
 	if as.disc.AuthorizationEndpoint == "" {
 		return "", newError(op, CodeDiscoveryFailed, "the EHR names no authorization_endpoint: it serves Backend Services only, not launches", nil)
 	}

@@ -380,7 +380,7 @@ func (e *Engine) send(ctx context.Context, is *Issuer, build func() (*http.Reque
 		for k, v := range is.Header {
 			req.Header[k] = v
 		}
-		resp, err := e.client.Do(req.WithContext(ctx))
+		resp, err := e.tel.do(e.client, req.WithContext(ctx))
 		last := attempt >= e.cfg.MaxRetries || ctx.Err() != nil
 		switch {
 		case err != nil && (last || errors.Is(err, errResponseTooLarge)):

@@ -60,7 +60,7 @@ func (e *Engine) prefetchLaunch(ctx context.Context, handle string) (context.Con
 	p := &launchPrefetch{engine: e, handle: handle, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.rec, p.err = e.loadLaunchKey(fctx, e.cfg.Storage, "ready", launchKey(handle))
+		p.rec, p.err = e.loadLaunchKey(fctx, e.store, "ready", launchKey(handle))
 	}()
 	return context.WithValue(ctx, prefetchKey{}, p), func() {
 		cancel()

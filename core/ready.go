@@ -351,7 +351,7 @@ func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
 	if !rc.sameOrigin(req.URL) {
 		client = rc.session.engine.outside
 	}
-	resp, err := client.Do(req)
+	resp, err := rc.traced(client, req)
 	if err != nil {
 		return nil, newError("fhir", CodeFHIRRequestFailed, "the FHIR request failed", withoutURL(err))
 	}

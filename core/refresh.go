@@ -86,19 +86,23 @@ type refreshResult struct {
 
 // refreshLaunch does one refresh of a stored launch, under Config.Locker's
 // lock when it is set.
-func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret) (refreshResult, error) {
+func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret) (res refreshResult, err error) {
 	const op = "refresh"
 	e := s.engine
 	key := launchKey(handle)
+	rt := e.tel.refreshTrace()
+	defer func() { rt.end(ctx, res.refreshed, err) }()
 	if l := e.cfg.Locker; l != nil {
 		// Wait for another holder at most as long as its lock can last,
 		// and a last look after it ran out (a holder that died).
+		waited := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.RefreshLockTTL+time.Second)
 		unlock, err := acquireFor(wctx, op, CodeStorageUnavailable, "another instance's token refresh", l, refreshLockKey(s.id, handle), e.cfg.RefreshLockTTL)
 		cancel()
 		if err != nil {
 			return refreshResult{}, err
 		}
+		defer rt.locked(ctx, waited)()
 		defer func() { _ = unlock(context.WithoutCancel(ctx)) }()
 	}
 	// The refresh's time counts from here, whatever the wait used: it
@@ -117,9 +121,11 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	}
 	now := e.cfg.Now()
 	fresh := !rec.Tokens.stale(now, e.cfg.Leeway)
+	rt.issuer = issuerHost(rec.Context.Issuer)
 	if fresh && rec.Tokens.Access != stale {
 		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}
+	ctx = rt.begin(ctx)
 	if rec.Tokens.Refresh == "" {
 		return refreshResult{}, newError(op, CodeLaunchExpired, "the access token expired and the launch has no refresh token (ask for offline_access or online_access)", nil)
 	}

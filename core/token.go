@@ -42,7 +42,9 @@ type tokenResponse struct {
 
 // requestToken POSTs form to the issuer's token endpoint with the issuer's
 // client authentication.
-func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Issuer, as *authServer, form url.Values) (*tokenResponse, error) {
+func (e *Engine) requestToken(ctx context.Context, op string, code Code, is *Issuer, as *authServer, form url.Values) (_ *tokenResponse, err error) {
+	ctx, span := e.tel.start(ctx, spanToken, attrGrantType.String(form.Get("grant_type")), attrIssuer.String(issuerHost(is.URL)))
+	defer func() { endSpan(span, err) }()
 	resp, err := e.postForm(ctx, is, as, as.disc.TokenEndpoint, form)
 	if err != nil {
 		return nil, newError(op, code, "the token endpoint could not be reached", err)

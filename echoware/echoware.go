@@ -29,7 +29,7 @@ func New(g *echo.Group, cfg adapters.Config) (*Group, error) {
 		return nil, err
 	}
 	for _, rt := range hooks.Routes(s) {
-		g.Add(rt.Method, rt.Path, echo.WrapHandler(rt.Handler))
+		g.Add(rt.Method, rt.Path, routed(echo.WrapHandler(rt.Handler)))
 	}
 	sg := &Group{smart: s}
 	sg.Group = g.Group("", sg.RequireReady)
@@ -65,6 +65,7 @@ func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		res, req := c.Response(), c.Request()
+		routePattern(c)
 		orig := res.Writer
 		// The session's request ends with it: middleware above sees its own.
 		defer func() { res.Writer = orig; c.SetRequest(req) }()
@@ -110,4 +111,22 @@ func URL(c echo.Context, ref string) string { return adapters.URL(c.Request(), r
 func Error(c echo.Context, err error) error {
 	adapters.Error(c.Response(), c.Request(), err)
 	return nil
+}
+
+// routed notes the route on the request before next runs (see routePattern).
+func routed(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		routePattern(c)
+		return next(c)
+	}
+}
+
+// routePattern sets the request's Pattern to echo's route path, as
+// net/http's ServeMux and chi do, so that the adapters' logs name the
+// route ("/fhir/api/patient/:id") rather than the path, which may hold an
+// id.
+func routePattern(c echo.Context) {
+	if r := c.Request(); r.Pattern == "" {
+		r.Pattern = c.Path()
+	}
 }

@@ -30,7 +30,7 @@ func New(g *gin.RouterGroup, cfg adapters.Config) (*Group, error) {
 		return nil, err
 	}
 	for _, rt := range hooks.Routes(s) {
-		g.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
+		g.Handle(rt.Method, rt.Path, routePattern, gin.WrapH(rt.Handler))
 	}
 	sg := &Group{smart: s}
 	sg.RouterGroup = g.Group("", sg.RequireReady)
@@ -59,6 +59,7 @@ func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 // the ready step, with c.Writer wrapped so that the session is saved before
 // the headers go out.
 func (g *Group) session(c *gin.Context, require bool) {
+	routePattern(c)
 	orig, req := c.Writer, c.Request
 	// The session's request ends with it: middleware above sees its own.
 	defer func() { c.Request = req }()
@@ -119,4 +120,14 @@ func URL(c *gin.Context, ref string) string { return adapters.URL(c.Request, ref
 func Error(c *gin.Context, err error) {
 	adapters.Error(c.Writer, c.Request, err)
 	c.Abort()
+}
+
+// routePattern sets the request's Pattern to gin's route path, as
+// net/http's ServeMux and chi do, so that the adapters' logs name the
+// route ("/fhir/api/patient/:id") rather than the path, which may hold an
+// id.
+func routePattern(c *gin.Context) {
+	if c.Request.Pattern == "" {
+		c.Request.Pattern = c.FullPath()
+	}
 }

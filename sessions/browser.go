@@ -337,7 +337,7 @@ func StoreErrorFunc(logger *slog.Logger) func(http.ResponseWriter, *http.Request
 		l.LogAttrs(r.Context(), slog.LevelError, "sessions: session store failed",
 			slog.String("code", string(core.CodeStorageUnavailable)),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("route", routeOf(r)),
 			slog.String("error", err.Error()))
 		h := w.Header()
 		h.Del("Location")
@@ -354,4 +354,15 @@ func StoreErrorFunc(logger *slog.Logger) func(http.ResponseWriter, *http.Request
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "The session store is not available; try again later.\nError code: %s\n", string(core.CodeStorageUnavailable))
 	}
+}
+
+// routeOf names a request's route for a log line: the pattern the router
+// matched (net/http's ServeMux and chi set Request.Pattern; echoware and
+// ginware set it from their router's), never the path, which may hold a
+// patient's id. It is "unmatched" when no router set one.
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return "unmatched"
 }

@@ -38,7 +38,8 @@ type env struct {
 	clock *testclock.Clock
 	logs  *leakcheck.Buffer
 	tok   *leakcheck.TokenRecorder
-	iss   string // the issuer the EHR launches the app with
+	otel  *leakcheck.Telemetry // the engine's spans and metrics (checkTelemetry)
+	iss   string               // the issuer the EHR launches the app with
 
 	mu        sync.Mutex
 	responses []string // every response the browsers saw: status, headers, body
@@ -90,6 +91,9 @@ func newEnv(t *testing.T, s setup) *env {
 	if !s.defaultClient {
 		cfg.HTTPClient = &http.Client{Transport: e.tok, Timeout: 5 * time.Second}
 	}
+	e.otel = leakcheck.NewTelemetry()
+	cfg.TracerProvider, cfg.MeterProvider = e.otel.TracerProvider, e.otel.MeterProvider
+	t.Cleanup(e.checkTelemetry)
 	if s.cfg != nil {
 		s.cfg(e, &cfg)
 	}

@@ -84,6 +84,12 @@ func redisClient(b *testing.B) *redis.Client {
 // benchSmart measures the ready path on store, with records sealed by keys
 // (Config.StoreKeys) when there are any.
 func benchSmart(b *testing.B, store scs.Store, keys ...core.Secret) {
+	benchSmartWith(b, store, func(c *core.Config) { c.StoreKeys = keys })
+}
+
+// benchSmartWith measures the ready path on store, with the engine's
+// Config changed by edit.
+func benchSmartWith(b *testing.B, store scs.Store, edit func(*core.Config)) {
 	ehr := smarttest.NewServer(smarttest.Options{})
 	b.Cleanup(ehr.Close)
 	ehr.RegisterClient(smarttest.Client{ID: "app"})
@@ -93,12 +99,13 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.Secret) {
 	// The manager the adapters would make, with the store swapped in.
 	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP)).SessionManager()
 	sm.Store = store
+	cfg := core.Config{
+		ClientID: "app", CallbackURL: base + "/fhir/callback",
+		Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
+	}
+	edit(&cfg)
 	s := chiware.Smart(adapters.Config{
-		Config: core.Config{
-			ClientID: "app", CallbackURL: base + "/fhir/callback",
-			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
-			StoreKeys: keys,
-		},
+		Config:         cfg,
 		SessionManager: sm,
 		RedirectURL:    base + "/fhir/",
 		Cookies:        sessions.CookieInsecureHTTP,

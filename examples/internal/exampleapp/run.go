@@ -95,6 +95,11 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 	if err != nil {
 		return err
 	}
+	tp, stopTracing, err := tracing(ctx, router, getenv, stdout)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 
 	cfg := adapters.Config{
 		Config: core.Config{
@@ -104,6 +109,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 			AllowInsecureHTTP: s.insecureHTTP,
 			Logger:            log,
 			StoreKeys:         s.storeKeys,
+			TracerProvider:    tp, // nil: the global one
 		},
 		RedirectURL: base + PagePath,
 		LogoutURL:   base + PagePath,
@@ -143,6 +149,9 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 		if handler, err = withJWKS(handler, auth); err != nil {
 			return err
 		}
+	}
+	if tp != nil {
+		handler = serverSpans(tp, handler)
 	}
 	srv := &http.Server{
 		Handler:           handler,

@@ -1,0 +1,66 @@
+package exampleapp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runSandboxEnv is runSandbox with the environment kv.
+func runSandboxEnv(t *testing.T, kv map[string]string) *output {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &output{open: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, "nethttp", mountNetHTTP, []string{"-addr", "127.0.0.1:0"}, env(kv), out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case u := <-out.open:
+		launchFromSandbox(t, u)
+	case err := <-done:
+		t.Fatalf("Run ended before serving: %v\n%s", err, out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Run printed no URL:\n%s", out)
+	}
+	return out
+}
+
+// With OTEL_TRACES_EXPORTER=console, a launch prints its spans to stdout:
+// the launch, the callback with the token exchange and the id_token
+// verification under it, the ready step and the FHIR read, with the
+// patient's id nowhere.
+func TestConsoleTracesOfALaunch(t *testing.T) {
+	out := runSandboxEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "smart-test"})
+	s := out.String()
+	for _, want := range []string{`"Name":"smart.launch"`, `"Name":"smart.callback"`, `"Name":"smart.token"`,
+		`"Name":"smart.id_token.verify"`, `"Name":"smart.ready"`, `"Name":"GET /fhir/Patient/{id}"`, `"Value":"smart-test"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("stdout has no %s:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "pat-2") {
+		t.Errorf("stdout names the patient:\n%s", s)
+	}
+}
+
+// Without OTEL_TRACES_EXPORTER, nothing is traced to stdout; an unknown
+// exporter is a usage error.
+func TestTracesExporterSetting(t *testing.T) {
+	out := runSandboxEnv(t, nil)
+	if s := out.String(); strings.Contains(s, `"SpanContext"`) {
+		t.Errorf("stdout has spans without OTEL_TRACES_EXPORTER:\n%s", s)
+	}
+	err := Run(t.Context(), "nethttp", mountNetHTTP, []string{"-addr", "127.0.0.1:0"},
+		env(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}), io.Discard)
+	if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "OTEL_TRACES_EXPORTER") {
+		t.Errorf("OTEL_TRACES_EXPORTER=zipkin: %v, want a usage error naming it", err)
+	}
+}
