@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -86,6 +87,36 @@ type telemetry struct {
 	storeDuration metric.Float64Histogram
 
 	storeOK [storeOps]metric.RecordOption // the attributes of a successful store operation, made once
+
+	// hosts are the configured issuers' hosts, in lower case: the only
+	// issuer hosts a metric names (see metricIssuer). Read-only after New.
+	hosts map[string]bool
+}
+
+// otherIssuer is the smart.issuer of a metric for an issuer that is not
+// configured (one accepted by AllowAnyIssuer).
+const otherIssuer = "_OTHER"
+
+// nameIssuers makes the configured issuers' hosts the ones metrics name.
+func (t *telemetry) nameIssuers(issuers []Issuer) {
+	t.hosts = make(map[string]bool, len(issuers))
+	for i := range issuers {
+		t.hosts[strings.ToLower(issuerHost(issuers[i].URL))] = true
+	}
+}
+
+// metricIssuer is the smart.issuer of a metric for an issuer's host: the
+// host of a configured issuer, else otherIssuer. With AllowAnyIssuer,
+// anyone with a wildcard DNS record can launch the app from endless hosts;
+// each a value of its own would grow the SDK's attribute sets (and push
+// the configured issuers' points into its overflow point) and the
+// backend's series without bound. Spans, which are not aggregated, keep
+// the host.
+func (t *telemetry) metricIssuer(host string) string {
+	if host = strings.ToLower(host); t.hosts[host] {
+		return host
+	}
+	return otherIssuer
 }
 
 // Storage operations, as attrStoreOp names them.
@@ -171,7 +202,7 @@ func (t *telemetry) end(ctx context.Context, op *operation, counter metric.Int64
 		}
 		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 		if op.issuer != "" {
-			attrs = append(attrs, attrIssuer.String(op.issuer))
+			attrs = append(attrs, attrIssuer.String(t.metricIssuer(op.issuer)))
 		}
 		counter.Add(ctx, 1, metric.WithAttributes(attrs...))
 	}
@@ -335,7 +366,7 @@ func (r *refreshTrace) end(ctx context.Context, refreshed bool, err error) {
 	if r.tel.refreshes.Enabled(ctx) {
 		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 		if r.issuer != "" {
-			attrs = append(attrs, attrIssuer.String(r.issuer))
+			attrs = append(attrs, attrIssuer.String(r.tel.metricIssuer(r.issuer)))
 		}
 		if err != nil {
 			attrs = append(attrs, attrErrorCode.String(errorType(err)))
