@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 // server behind a wildcard DNS record, so that every launch may name an
 // issuer of a host never seen before. It serves a SMART configuration
 // with endpoints on the request's host, a token endpoint that grants any
-// code (and a refresh token), and a Patient read that refuses the first
-// token and takes the refreshed one.
+// code (and a refresh token), a Patient read that refuses the first
+// token and takes the refreshed one, and an Observation search whose next
+// page is at /fhir/JaneDoe.
 func anyHostEHR(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +53,14 @@ func anyHostEHR(t *testing.T) *httptest.Server {
 			})
 		case r.URL.Path == "/fhir/Patient/p1" && r.Header.Get("Authorization") != "Bearer refreshed":
 			w.WriteHeader(http.StatusUnauthorized)
+		case r.URL.Path == "/fhir/Observation":
+			// The next page's path is the server's own text, shaped as
+			// a resource type.
+			w.Header().Set("Content-Type", "application/fhir+json")
+			fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","url":"%s/fhir/JaneDoe?page=2"}]}`, base)
+		case r.URL.Path == "/fhir/JaneDoe":
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.Write([]byte(`{"resourceType":"Bundle","type":"searchset"}`))
 		case r.URL.Path == "/fhir/Patient/p1":
 			w.Header().Set("Content-Type", "application/fhir+json")
 			w.Write([]byte(`{"resourceType":"Patient","id":"p1"}`))
@@ -68,6 +78,27 @@ func dialTo(addr string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}, Timeout: 10 * time.Second}
+}
+
+// launchFrom launches the app from iss in browser, the EHR granting any
+// code, and returns the launch's client.
+func launchFrom(t *testing.T, eng *core.Engine, browser, iss string) *core.ReadyClient {
+	t.Helper()
+	ctx := context.Background()
+	authURL, err := eng.Launch(ctx, browser, iss, "l")
+	if err != nil {
+		t.Fatalf("Launch %s: %v", iss, err)
+	}
+	u, err := url.Parse(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := eng.Callback(ctx, browser, core.CallbackRequest{Query: url.Values{
+		"code": {"c"}, "state": {u.Query().Get("state")}, "iss": {iss}}})
+	if err != nil {
+		t.Fatalf("Callback %s: %v", iss, err)
+	}
+	return rc
 }
 
 // issuerValues returns, for each metric that has the smart.issuer
@@ -130,20 +161,7 @@ func TestTelemetryMetricsBoundIssuersOfAllowAnyIssuer(t *testing.T) {
 		if i == hosts {
 			iss = "http://configured.test/fhir"
 		}
-		browser := fmt.Sprintf("b%d", i)
-		authURL, err := eng.Launch(ctx, browser, iss, "l")
-		if err != nil {
-			t.Fatalf("Launch %s: %v", iss, err)
-		}
-		u, err := url.Parse(authURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := eng.Callback(ctx, browser, core.CallbackRequest{Query: url.Values{
-			"code": {"c"}, "state": {u.Query().Get("state")}, "iss": {iss}}})
-		if err != nil {
-			t.Fatalf("Callback %s: %v", iss, err)
-		}
+		rc := launchFrom(t, eng, fmt.Sprintf("b%d", i), iss)
 		var p map[string]any
 		if err := rc.FHIR().Read(ctx, rc.Patient().String(), &p); err != nil {
 			t.Fatalf("Read %s: %v", iss, err)
@@ -155,5 +173,48 @@ func TestTelemetryMetricsBoundIssuersOfAllowAnyIssuer(t *testing.T) {
 		if fmt.Sprint(got[name]) != fmt.Sprint(want) {
 			t.Errorf("%s: smart.issuer values %v, want %v", name, got[name], want)
 		}
+	}
+}
+
+// A FHIR server's text in a path segment shaped as a resource type (a
+// next link to /fhir/JaneDoe) is not a resource type, and stays out of
+// span names and URL templates as any id does: only FHIR's own resource
+// types are kept.
+func TestTelemetryURLTemplateKeepsOnlyResourceTypes(t *testing.T) {
+	t.Parallel()
+	ehr := anyHostEHR(t)
+	otelSDK := newOtelSDK(t)
+	cfg := core.Config{
+		ClientID: "app", CallbackURL: "https://app.test/cb",
+		Scope:             "launch patient/*.read",
+		AllowInsecureHTTP: true,
+		HTTPClient:        dialTo(ehr.Listener.Addr().String()),
+		Issuers:           []core.Issuer{{URL: "http://ehr.test/fhir"}},
+	}
+	otelSDK.configure(&cfg)
+	eng, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := launchFrom(t, eng, "b", "http://ehr.test/fhir")
+	for _, err := range rc.FHIR().Search(context.Background(), "Observation", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := 0
+	for _, sp := range otelSDK.spans.Ended() {
+		if v, ok := attr(sp, "url.template"); ok && strings.HasPrefix(v.AsString(), "/fhir/") && !strings.Contains(v.AsString(), "Observation") {
+			pages++
+			if sp.Name() != "GET /fhir/{id}" || v.AsString() != "/fhir/{id}" {
+				t.Errorf("the next page's span is %q with url.template %q, want GET /fhir/{id}", sp.Name(), v.AsString())
+			}
+		}
+		if strings.Contains(fmt.Sprint(sp.Name(), sp.Attributes(), sp.Events()), "JaneDoe") {
+			t.Errorf("span %q holds the server's text: %v", sp.Name(), sp.Attributes())
+		}
+	}
+	if pages != 1 {
+		t.Errorf("%d spans of the next page, want 1", pages)
 	}
 }
