@@ -134,7 +134,7 @@ func (rc *ReadyClient) traced(client *http.Client, req *http.Request) (*http.Res
 			class = strconv.Itoa(resp.StatusCode/100) + "xx"
 		}
 		t.fhirDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attrIssuer.String(t.metricIssuer(rc.base.Host)),
+			attrIssuer.String(t.metricIssuer(rc.issuer.URL)),
 			semconv.HTTPRequestMethodKey.String(knownMethod(req.Method)),
 			attrStatusClass.String(class)))
 	}
