@@ -204,7 +204,9 @@ type Config struct {
 	// failed or waited), smart.refresh.locks.active,
 	// smart.fhir.request.duration (by issuer host, method and status
 	// class) and smart.store.operation.duration (by operation). Their
-	// attributes are as few and as free of secrets as the spans'. The
+	// attributes are as few and as free of secrets as the spans': the
+	// issuer host (smart.issuer) is a configured issuer's, or "_OTHER" for
+	// any issuer AllowAnyIssuer accepts, so that no launch adds values. The
 	// default is the global provider (otel.GetMeterProvider).
 	MeterProvider metric.MeterProvider
 

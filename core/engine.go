@@ -101,6 +101,7 @@ func New(cfg Config) (*Engine, error) {
 		e.issuers[is.URL] = is
 		e.bases[is.URL], _ = url.Parse(is.URL) // checked by withDefaults
 	}
+	e.tel.nameIssuers(e.cfg.Issuers)
 	return e, nil
 }
 

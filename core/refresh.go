@@ -121,7 +121,7 @@ func (s *session) refreshLaunch(ctx context.Context, handle string, stale Secret
 	}
 	now := e.cfg.Now()
 	fresh := !rec.Tokens.stale(now, e.cfg.Leeway)
-	rt.issuer = issuerHost(rec.Context.Issuer)
+	rt.issuer, rt.metric = issuerHost(rec.Context.Issuer), e.tel.metricIssuer(rec.Context.Issuer)
 	if fresh && rec.Tokens.Access != stale {
 		return refreshResult{rec: &rec}, nil // refreshed meanwhile by someone else
 	}

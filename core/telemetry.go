@@ -86,6 +86,36 @@ type telemetry struct {
 	storeDuration metric.Float64Histogram
 
 	storeOK [storeOps]metric.RecordOption // the attributes of a successful store operation, made once
+
+	// configured are the configured issuers' URLs: the only issuers a
+	// metric names by host (see metricIssuer). Read-only after New.
+	configured map[string]bool
+}
+
+// otherIssuer is the smart.issuer of a metric for an issuer that is not
+// configured (one accepted by AllowAnyIssuer).
+const otherIssuer = "_OTHER"
+
+// nameIssuers makes the configured issuers the ones metrics name.
+func (t *telemetry) nameIssuers(issuers []Issuer) {
+	t.configured = make(map[string]bool, len(issuers))
+	for i := range issuers {
+		t.configured[issuers[i].URL] = true
+	}
+}
+
+// metricIssuer is the smart.issuer of a metric for an issuer URL: the
+// host of a configured issuer, else otherIssuer. With AllowAnyIssuer,
+// anyone with a wildcard DNS record can launch the app from endless hosts;
+// each a value of its own would grow the SDK's attribute sets (and push
+// the configured issuers' points into its overflow point) and the
+// backend's series without bound. Spans, which are not aggregated, keep
+// the host.
+func (t *telemetry) metricIssuer(iss string) string {
+	if t.configured[iss] {
+		return issuerHost(iss)
+	}
+	return otherIssuer
 }
 
 // Storage operations, as attrStoreOp names them.
@@ -148,7 +178,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) *telemetry {
 // outcome and issuer (launch, callback), with its span.
 type operation struct {
 	span   trace.Span
-	issuer string // the issuer's host, once accepted; "" before
+	issuer string // the issuer's URL, once accepted; "" before
 }
 
 type operationKey struct{}
@@ -171,7 +201,7 @@ func (t *telemetry) end(ctx context.Context, op *operation, counter metric.Int64
 		}
 		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 		if op.issuer != "" {
-			attrs = append(attrs, attrIssuer.String(op.issuer))
+			attrs = append(attrs, attrIssuer.String(t.metricIssuer(op.issuer)))
 		}
 		counter.Add(ctx, 1, metric.WithAttributes(attrs...))
 	}
@@ -187,8 +217,8 @@ func noteIssuer(ctx context.Context, is *Issuer) {
 	if !ok {
 		return
 	}
-	op.issuer = issuerHost(is.URL)
-	op.span.SetAttributes(attrIssuer.String(op.issuer))
+	op.issuer = is.URL
+	op.span.SetAttributes(attrIssuer.String(issuerHost(is.URL)))
 }
 
 // issuerHost is the host (and port) of an issuer URL: its path may name a
@@ -279,7 +309,8 @@ type refreshTrace struct {
 	start     time.Time
 	lockStart time.Time // zero without Config.Locker
 	lockEnd   time.Time
-	issuer    string
+	issuer    string     // the issuer's host, for the span
+	metric    string     // the issuer as the metric names it (metricIssuer)
 	span      trace.Span // nil until begin
 }
 
@@ -335,7 +366,7 @@ func (r *refreshTrace) end(ctx context.Context, refreshed bool, err error) {
 	if r.tel.refreshes.Enabled(ctx) {
 		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 		if r.issuer != "" {
-			attrs = append(attrs, attrIssuer.String(r.issuer))
+			attrs = append(attrs, attrIssuer.String(r.metric))
 		}
 		if err != nil {
 			attrs = append(attrs, attrErrorCode.String(errorType(err)))

@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fhirware/smart/internal/fhirnames"
 )
 
 // The spans of the engine's requests to the EHR follow OpenTelemetry's
@@ -132,7 +134,7 @@ func (rc *ReadyClient) traced(client *http.Client, req *http.Request) (*http.Res
 			class = strconv.Itoa(resp.StatusCode/100) + "xx"
 		}
 		t.fhirDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attrIssuer.String(rc.base.Host),
+			attrIssuer.String(t.metricIssuer(rc.issuer.URL)),
 			semconv.HTTPRequestMethodKey.String(knownMethod(req.Method)),
 			attrStatusClass.String(class)))
 	}
@@ -190,20 +192,11 @@ func fhirTemplate(basePath string, u *url.URL, sameOrigin bool) (template, resou
 	return b.String(), resourceType
 }
 
-// isResourceType reports whether s has the shape of a FHIR resource type
-// name: a capital letter and up to 63 more letters. Ids rarely have it,
-// and never need to: a segment after a type is an id whatever its shape.
-func isResourceType(s string) bool {
-	if len(s) < 2 || len(s) > 64 || s[0] < 'A' || s[0] > 'Z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
+// isResourceType reports whether s is a resource type of FHIR R4. A
+// segment that is only shaped as one ("JaneDoe", in a server's next link)
+// may be a server's text, as an id may, and is replaced; so is a type R4
+// does not name. A segment after a type is an id whatever its shape.
+func isResourceType(s string) bool { return fhirnames.ResourceTypes[s] }
 
 // isOperation reports whether s has the shape of a FHIR operation name
 // as servers define them, such as $everything or $member-match: a lower

@@ -40,6 +40,9 @@ func TestFHIRTemplate(t *testing.T) {
 		{"/fhir", "https://other/fhir/Patient/pat-1", false, "/{id}/Patient/{id}", "Patient"},
 		{"/fhir", "https://ehr/fhir/Patient/Smith", true, "/fhir/Patient/{id}", "Patient"},
 		{"/fhir", "https://ehr/fhir/pat-1", true, "/fhir/{id}", ""},
+		{"/fhir", "https://ehr/fhir/JaneDoe", true, "/fhir/{id}", ""},
+		{"/fhir", "https://ehr/fhir/$export-poll-status/JobToken", true, "/fhir/$export-poll-status/{id}", ""},
+		{"/fhir", "https://other/Users/JaneDoe/Practitioner/1", false, "/{id}/{id}/Practitioner/{id}", "Practitioner"},
 		{"/fhir", "https://ehr/fhir/Patient/a%2Fb", true, "/fhir/Patient/{id}", "Patient"},
 	} {
 		u, err := url.Parse(tc.url)

@@ -75,14 +75,26 @@ func tracing(ctx context.Context, router string, getenv func(string) string, std
 // serverSpans wraps the app's handler in a server span per request, so
 // that the engine's spans of one request (the ready step, the FHIR reads)
 // are one trace. The span is named by the method alone: the path may hold
-// an id. A browser's traceparent is not followed: each request starts a
-// trace of its own.
+// an id. A method HTTP does not define is _OTHER, as the conventions say:
+// it is the browser's text. A browser's traceparent is not followed: each
+// request starts a trace of its own.
 func serverSpans(tp trace.TracerProvider, next http.Handler) http.Handler {
 	tracer := tp.Tracer("github.com/fhirware/smart/examples/internal/exampleapp")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, span := tracer.Start(r.Context(), r.Method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method)))
+		method := knownMethod(r.Method)
+		ctx, span := tracer.Start(r.Context(), method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method)))
 		defer span.End()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// knownMethod is m when HTTP defines it, else "_OTHER".
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }

@@ -3,10 +3,16 @@ package exampleapp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // runSandboxEnv is runSandbox with the environment kv.
@@ -62,5 +68,38 @@ func TestTracesExporterSetting(t *testing.T) {
 		env(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}), io.Discard)
 	if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "OTEL_TRACES_EXPORTER") {
 		t.Errorf("OTEL_TRACES_EXPORTER=zipkin: %v, want a usage error naming it", err)
+	}
+}
+
+// A request's method is the browser's text: the server span's name and
+// method attribute are HTTP's own methods, or _OTHER for any other, so
+// that a browser can put no text of its own in them (nor make span names
+// without end for a collector that counts by name).
+func TestServerSpanMethodIsBounded(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	srv := httptest.NewServer(serverSpans(tp, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	t.Cleanup(srv.Close)
+	for _, method := range []string{"GET", "JANEDOE-555-0100"} {
+		req, err := http.NewRequest(method, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var names []string
+	for _, sp := range rec.Ended() {
+		names = append(names, sp.Name())
+		if s := fmt.Sprint(sp.Name(), sp.Attributes()); strings.Contains(s, "JANEDOE") {
+			t.Errorf("a span holds the request's method: %s", s)
+		}
+	}
+	if fmt.Sprint(names) != "[GET _OTHER]" {
+		t.Errorf("span names %v, want [GET _OTHER]", names)
 	}
 }
