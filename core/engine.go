@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -92,7 +91,7 @@ func New(cfg Config) (*Engine, error) {
 		callbackKeys: callbackKeys(&cfg),
 		tel:          newTelemetry(cfg.TracerProvider, cfg.MeterProvider),
 	}
-	if globalTracer && reflect.TypeOf(cfg.TracerProvider).Comparable() {
+	if globalTracer && apiGlobal(cfg.TracerProvider) {
 		e.tel.global = cfg.TracerProvider // see startHot
 	}
 	e.store = instrumentStorage(cfg.Storage, e.tel)
