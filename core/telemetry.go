@@ -73,9 +73,9 @@ const (
 type telemetry struct {
 	tracer trace.Tracer
 
-	// global is the API's global tracer provider when the engine took it
-	// by default (otel.GetTracerProvider at New) before any SDK was
-	// installed (see apiGlobal), else nil; quiet is set
+	// global is the API's global tracer provider when the engine was
+	// given it (by default, otel.GetTracerProvider at New) before any SDK
+	// was installed (see apiGlobal), else nil; quiet is set
 	// when the provider is the API's no-op one. See startHot.
 	global trace.TracerProvider
 	quiet  bool
