@@ -195,8 +195,8 @@ func acceptOf(version string) string {
 // launch's discovery read the CapabilityStatement), the client asks for
 // it: Accept: application/fhir+json; fhirVersion=4.0 for "4.0.1" (see
 // [fhir.Client.WithVersion]), also on requests through its HTTPClient
-// that set no Accept of their own. Its HTTPClient hands the same to any other FHIR library. It is
-// made once per ReadyClient, at the first call.
+// that set no Accept of their own. Its HTTPClient hands the same to any
+// other FHIR library. It is made once per ReadyClient, at the first call.
 //
 // The token, and the issuer's extra headers (Issuer.Header), are added
 // only to requests to the launch's FHIR server origin (scheme, host and
