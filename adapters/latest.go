@@ -75,15 +75,6 @@ func (a *App) remember(r *http.Request, handle string) {
 	}
 }
 
-// guess returns the handle remembered for the session cookie the request
-// carries, or "".
-func (a *App) guess(r *http.Request) string {
-	if v := cookieValue(r, a.browser.SessionManager().Cookie.Name); v != "" {
-		return a.latest.get(v)
-	}
-	return ""
-}
-
 // cookieValue returns the value of the first cookie named name in the
 // request's Cookie headers, without parsing them all (as r.Cookie does,
 // with allocations), or "".

@@ -134,8 +134,7 @@ func (e *Engine) backend(op, iss, scope string) (*backendToken, error) {
 	}
 	sum := sha256.Sum256([]byte(key))
 	b := &backendToken{engine: e, issuer: is, scope: sc, key: "backend:" + b64.EncodeToString(sum[:])}
-	rc := &ReadyClient{session: &session{engine: e}, issuer: is, base: e.bases[is.URL], backend: b}
-	b.client = rc.FHIR()
+	b.client = e.fhirClient(is, e.bases[is.URL], b, "")
 	e.backends.tokens[key] = b
 	return b, nil
 }
@@ -198,16 +197,20 @@ func (b *backendToken) accessToken(ctx context.Context) (Secret, error) {
 	if b.usable(t, "") {
 		return t.Access, nil
 	}
-	tok, _, err := b.renew(ctx, "backend", "")
+	tok, _, err := b.refresh(ctx, "backend", "")
 	return tok, err
 }
 
-// renew gets a new access token and returns it. stale is the token the
+// refusedRefreshed: the FHIR server's 401 to a token just got goes to
+// the caller as the server's answer, a *fhir.Error.
+func (b *backendToken) refusedRefreshed() error { return nil }
+
+// refresh gets a new access token and returns it. stale is the token the
 // caller found refused ("" when it merely expired): a fresh token other
 // than it, got meanwhile by another request or instance, is used instead.
 // renewed reports whether a token request made for this call (or one it
 // joined) got the token. Concurrent calls share one token request.
-func (b *backendToken) renew(ctx context.Context, op string, stale Secret) (tok Secret, renewed bool, err error) {
+func (b *backendToken) refresh(ctx context.Context, op string, stale Secret) (tok Secret, renewed bool, err error) {
 	for attempt := 1; ; attempt++ {
 		ch := b.flight.DoChan("", func() (any, error) {
 			// The request belongs to every waiting caller: the first one's

@@ -240,8 +240,8 @@ func wantRefused(t *testing.T, env *backendEnv, err error, oauthCode, says strin
 		t.Fatal("the EHR refused no client_credentials request")
 	}
 	last := refusals[len(refusals)-1]
-	if last.Error != oauthCode || !strings.Contains(last.Description, says) {
-		t.Errorf("the EHR refused with %q %q, want %s saying %q", last.Error, last.Description, oauthCode, says)
+	if last.Code != oauthCode || !strings.Contains(last.Description, says) {
+		t.Errorf("the EHR refused with %q %q, want %s saying %q", last.Code, last.Description, oauthCode, says)
 	}
 }
 

@@ -58,8 +58,9 @@ type Discovery struct {
 // caller's copy.
 //
 // When the scope the app asks of iss (Issuer.Scope or Config.Scope) has
-// openid and the smart-configuration names no issuer or jwks_uri, or there
-// is none, the OpenID Connect Discovery document of the authorization
+// openid, the engine launches (it has a CallbackURL), and the
+// smart-configuration names no issuer or jwks_uri, or there is none, the
+// OpenID Connect Discovery document of the authorization
 // server is read for them: at {issuer}/.well-known/openid-configuration,
 // where the issuer is Issuer.AuthorizationServer when configured, else
 // the smart-configuration's issuer, else the URL the authorization and

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,27 @@ func TestBackendOnlyEHRRefusesLaunches(t *testing.T) {
 	}
 	if n := env.store.len(); n != 1 { // the backend token alone
 		t.Errorf("%d records stored; want 1, the backend token", n)
+	}
+}
+
+// An engine of Backend Services only (no CallbackURL) never launches, so
+// it never verifies an id_token: with the default scope, which has openid,
+// an EHR whose smart-configuration names no issuer or key set, and whose
+// OpenID configuration is down, still serves Backend, and the OpenID
+// configuration is not asked for.
+func TestBackendOnlyEngineAsksNoOpenIDConfiguration(t *testing.T) {
+	t.Parallel()
+	env := newBackendEnv(t, backendSetup{})
+	env.ehr.SetFaults(smarttest.Faults{
+		DocumentFields: map[smarttest.Endpoint]map[string]any{
+			smarttest.EndpointDiscovery: {"issuer": nil, "jwks_uri": nil},
+		},
+		Status: map[smarttest.Endpoint]int{smarttest.EndpointOpenIDConfiguration: http.StatusServiceUnavailable},
+	})
+	if err := env.backend(t).Read(context.Background(), "Patient/pat-1", &map[string]any{}); err != nil {
+		t.Fatalf("Backend read: %v", err)
+	}
+	if n := env.ehr.Count(smarttest.EndpointOpenIDConfiguration); n != 0 {
+		t.Errorf("the OpenID configuration was asked for %d times by an engine that cannot launch", n)
 	}
 }

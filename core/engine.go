@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +62,6 @@ const indexStripes = 64
 // Config gives an *Error with CodeInvalidConfig whose message names the
 // field.
 func New(cfg Config) (*Engine, error) {
-	globalTracer := cfg.TracerProvider == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -92,7 +90,7 @@ func New(cfg Config) (*Engine, error) {
 		callbackKeys: callbackKeys(&cfg),
 		tel:          newTelemetry(cfg.TracerProvider, cfg.MeterProvider),
 	}
-	if globalTracer && reflect.TypeOf(cfg.TracerProvider).Comparable() {
+	if apiGlobal(cfg.TracerProvider) { // by default, from Engine.Config, or set by hand
 		e.tel.global = cfg.TracerProvider // see startHot
 	}
 	e.store = instrumentStorage(cfg.Storage, e.tel)

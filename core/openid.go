@@ -21,9 +21,11 @@ import (
 // lacks, rather than after.
 
 // wantsOpenID reports whether the scope the app asks of is has openid
-// (an EHR launch and a standalone one differ only in launch).
+// (an EHR launch and a standalone one differ only in launch). An issuer
+// without a callback URL (an engine of Backend Services only) makes no
+// launch, and so never needs an id_token verified.
 func (e *Engine) wantsOpenID(is *Issuer) bool {
-	return hasScope(e.requestedScope(is, true), "openid")
+	return is.CallbackURL != "" && hasScope(e.requestedScope(is, true), "openid")
 }
 
 // hasScope reports whether the space-separated scope has s.

@@ -90,11 +90,6 @@ type ReadyClient struct {
 
 	fhirOnce   sync.Once
 	fhirClient *fhir.Client
-
-	// backend, when set, makes this the carrier of a Backend Services
-	// FHIR client (Engine.Backend): its token comes from backend, and
-	// session, handle and rec are unused.
-	backend *backendToken
 }
 
 // Browser returns the id of the browser the launch belongs to: with
@@ -175,12 +170,6 @@ func (rc *ReadyClient) expiredLocked() bool {
 	return rc.rec.Tokens.stale(e.cfg.Now(), e.cfg.Leeway)
 }
 
-// sameOrigin reports whether u is on the launch's FHIR server origin:
-// same scheme, host and port.
-func (rc *ReadyClient) sameOrigin(u *url.URL) bool {
-	return strings.EqualFold(u.Scheme, rc.base.Scheme) && strings.EqualFold(u.Host, rc.base.Host)
-}
-
 // FHIR media type sent as Accept.
 const fhirJSON = "application/fhir+json"
 
@@ -191,10 +180,10 @@ func (rc *ReadyClient) fhirVersion() string {
 	return rc.rec.FHIRVersion
 }
 
-// accept is the Accept header of the launch's FHIR requests that set none:
-// FHIR JSON, in the launch's FHIR version when it is known.
-func (rc *ReadyClient) accept() string {
-	if mm := majorMinor(rc.fhirVersion()); mm != "" {
+// acceptOf is the Accept header of FHIR requests that set none: FHIR
+// JSON, in the FHIR version when it is known.
+func acceptOf(version string) string {
+	if mm := majorMinor(version); mm != "" {
 		return fhirJSON + "; fhirVersion=" + mm
 	}
 	return fhirJSON
@@ -206,8 +195,8 @@ func (rc *ReadyClient) accept() string {
 // launch's discovery read the CapabilityStatement), the client asks for
 // it: Accept: application/fhir+json; fhirVersion=4.0 for "4.0.1" (see
 // [fhir.Client.WithVersion]), also on requests through its HTTPClient
-// that set no Accept of their own. Its HTTPClient hands the same to any other FHIR library. It is
-// made once per ReadyClient, at the first call.
+// that set no Accept of their own. Its HTTPClient hands the same to any
+// other FHIR library. It is made once per ReadyClient, at the first call.
 //
 // The token, and the issuer's extra headers (Issuer.Header), are added
 // only to requests to the launch's FHIR server origin (scheme, host and
@@ -242,30 +231,67 @@ func (rc *ReadyClient) accept() string {
 // seconds unless Config.HTTPClient sets its own).
 func (rc *ReadyClient) FHIR() *fhir.Client {
 	rc.fhirOnce.Do(func() {
-		hc := &http.Client{Transport: readyTransport{rc}, CheckRedirect: noRedirects}
-		// The base is the launch's issuer URL, checked by New or by the
-		// issuer rule: NewClient cannot refuse it.
-		c, _ := fhir.NewClient(rc.issuer.URL, hc)
-		rc.fhirClient = c.WithVersion(rc.fhirVersion())
+		rc.fhirClient = rc.session.engine.fhirClient(rc.issuer, rc.base, rc, rc.fhirVersion())
 	})
 	return rc.fhirClient
 }
 
-// noRedirects leaves redirects to the engine's own clients, under whose
-// rules (same origin only) readyTransport's requests already ran.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// readyTransport is the RoundTripper of a launch's FHIR client.
-type readyTransport struct{ rc *ReadyClient }
-
-func (t readyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.rc.do(req.Context(), req)
+// tokenSource is where the bearer token of a FHIR client the engine hands
+// out comes from: a launch, refreshed with its refresh token
+// (*ReadyClient), or SMART Backend Services, asked for again
+// (*backendToken).
+type tokenSource interface {
+	// accessToken returns a fresh access token.
+	accessToken(ctx context.Context) (Secret, error)
+	// refresh returns a fresh access token other than stale, the one the
+	// FHIR server refused; refreshed reports whether a token request
+	// made for this call (or one it joined) got it.
+	refresh(ctx context.Context, op string, stale Secret) (tok Secret, refreshed bool, err error)
+	// refusedRefreshed is the error of a request that the FHIR server
+	// refuses with 401 even with a refreshed token, or nil when that
+	// answer goes to the caller as it is.
+	refusedRefreshed() error
 }
 
-// do sends req with the launch's bearer token; see [ReadyClient.FHIR].
-func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Response, error) {
-	if !rc.sameOrigin(req.URL) {
-		if err := rc.checkOutside(req); err != nil {
+// fhirClient returns a FHIR client for the FHIR server of is, at base,
+// whose requests carry the tokens of tokens and ask for the FHIR version
+// version ("" for none); see [ReadyClient.FHIR] for its rules.
+func (e *Engine) fhirClient(is *Issuer, base *url.URL, tokens tokenSource, version string) *fhir.Client {
+	t := &fhirTransport{engine: e, issuer: is, base: base, tokens: tokens, accept: acceptOf(version)}
+	hc := &http.Client{Transport: t, CheckRedirect: noRedirects}
+	// The base is the issuer's URL, checked by New or by the issuer rule:
+	// NewClient cannot refuse it.
+	c, _ := fhir.NewClient(is.URL, hc)
+	return c.WithVersion(version)
+}
+
+// noRedirects leaves redirects to the engine's own clients, under whose
+// rules (same origin only) fhirTransport's requests already ran.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// fhirTransport is the RoundTripper of a FHIR client the engine hands out.
+type fhirTransport struct {
+	engine *Engine
+	issuer *Issuer  // the issuer's settings; never changes
+	base   *url.URL // the FHIR base URL, parsed once; never changes
+	tokens tokenSource
+	accept string // the Accept header of requests that set none
+}
+
+func (t *fhirTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.do(req.Context(), req)
+}
+
+// sameOrigin reports whether u is on the FHIR server's origin: same
+// scheme, host and port.
+func (t *fhirTransport) sameOrigin(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, t.base.Scheme) && strings.EqualFold(u.Host, t.base.Host)
+}
+
+// do sends req with the bearer token; see [ReadyClient.FHIR].
+func (t *fhirTransport) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	if !t.sameOrigin(req.URL) {
+		if err := t.checkOutside(req); err != nil {
 			if req.Body != nil {
 				req.Body.Close() // as a RoundTripper must
 			}
@@ -273,16 +299,16 @@ func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Respons
 		}
 		out := req.Clone(ctx)
 		out.Header.Del("Authorization")
-		return rc.roundTrip(out)
+		return t.roundTrip(out)
 	}
-	tok, err := rc.accessToken(ctx)
+	tok, err := t.tokens.accessToken(ctx)
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close() // as a RoundTripper must
 		}
 		return nil, err
 	}
-	resp, err := rc.send(ctx, req, tok)
+	resp, err := t.send(ctx, req, tok)
 	// A 401 refreshes the token and retries. The token that comes back may
 	// be one another request stored meanwhile rather than a new one; when
 	// that one is refused too, the request refreshes and retries once more.
@@ -294,7 +320,7 @@ func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Respons
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		var refreshed bool
-		if tok, refreshed, err = rc.refresh(ctx, "fhir", tok); err != nil {
+		if tok, refreshed, err = t.tokens.refresh(ctx, "fhir", tok); err != nil {
 			return nil, err
 		}
 		retry := req.Clone(ctx)
@@ -303,37 +329,43 @@ func (rc *ReadyClient) do(ctx context.Context, req *http.Request) (*http.Respons
 				return nil, newError("fhir", CodeFHIRRequestFailed, "replaying the request body failed", err)
 			}
 		}
-		resp, err = rc.send(ctx, retry, tok)
+		resp, err = t.send(ctx, retry, tok)
 		if refreshed {
 			break
 		}
 	}
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && rc.backend == nil {
-		// Refused with a token just refreshed: the launch is over for this
-		// server, and the user must launch again.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		return nil, newError("fhir", CodeLaunchExpired, "the FHIR server refuses the launch's token, even refreshed", nil)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		if refused := t.tokens.refusedRefreshed(); refused != nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			return nil, refused
+		}
 	}
 	return resp, err
 }
 
+// refusedRefreshed: a launch whose token the FHIR server refuses, even
+// refreshed, is over for this server, and the user must launch again.
+func (rc *ReadyClient) refusedRefreshed() error {
+	return newError("fhir", CodeLaunchExpired, "the FHIR server refuses the launch's token, even refreshed", nil)
+}
+
 // send sends a copy of req to the FHIR origin with the issuer's headers
 // and the bearer token.
-func (rc *ReadyClient) send(ctx context.Context, req *http.Request, tok Secret) (*http.Response, error) {
+func (t *fhirTransport) send(ctx context.Context, req *http.Request, tok Secret) (*http.Response, error) {
 	out := req.Clone(ctx)
-	for k, v := range rc.issuer.Header {
+	for k, v := range t.issuer.Header {
 		out.Header[k] = v
 	}
 	out.Header.Set("Authorization", "Bearer "+string(tok))
-	return rc.roundTrip(out)
+	return t.roundTrip(out)
 }
 
 // checkOutside refuses a request outside the FHIR server's origin that is
 // not https (nor http with AllowInsecureHTTP).
-func (rc *ReadyClient) checkOutside(req *http.Request) error {
+func (t *fhirTransport) checkOutside(req *http.Request) error {
 	u := req.URL
-	if strings.EqualFold(u.Scheme, "https") || (strings.EqualFold(u.Scheme, "http") && rc.session.engine.cfg.AllowInsecureHTTP) {
+	if strings.EqualFold(u.Scheme, "https") || (strings.EqualFold(u.Scheme, "http") && t.engine.cfg.AllowInsecureHTTP) {
 		return nil
 	}
 	return newError("fhir", CodeInvalidRequest, "a request outside the FHIR server was refused: only https URLs are fetched there",
@@ -343,15 +375,15 @@ func (rc *ReadyClient) checkOutside(req *http.Request) error {
 // roundTrip sends a request the caller owns through the engine's FHIR
 // client: for a URL outside the FHIR server's origin, its twin with the
 // address guard (see newOutsideClient).
-func (rc *ReadyClient) roundTrip(req *http.Request) (*http.Response, error) {
+func (t *fhirTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", rc.accept())
+		req.Header.Set("Accept", t.accept)
 	}
-	client := rc.session.engine.fhir
-	if !rc.sameOrigin(req.URL) {
-		client = rc.session.engine.outside
+	client := t.engine.fhir
+	if !t.sameOrigin(req.URL) {
+		client = t.engine.outside
 	}
-	resp, err := rc.traced(client, req)
+	resp, err := t.traced(client, req)
 	if err != nil {
 		return nil, newError("fhir", CodeFHIRRequestFailed, "the FHIR request failed", withoutURL(err))
 	}

@@ -12,9 +12,6 @@ import (
 // accessToken returns a fresh access token, refreshing first if it expires
 // within the leeway.
 func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {
-	if rc.backend != nil {
-		return rc.backend.accessToken(ctx)
-	}
 	rc.mu.Lock()
 	tok, expired := rc.rec.Tokens.Access, rc.expiredLocked()
 	rc.mu.Unlock()
@@ -36,9 +33,6 @@ func (rc *ReadyClient) accessToken(ctx context.Context) (Secret, error) {
 // (single-flight). With Config.Locker, its lock makes it one
 // refresh across processes too.
 func (rc *ReadyClient) refresh(ctx context.Context, op string, stale Secret) (tok Secret, refreshed bool, err error) {
-	if rc.backend != nil {
-		return rc.backend.renew(ctx, op, stale)
-	}
 	s := rc.session
 	e := s.engine
 	for attempt := 1; ; attempt++ {

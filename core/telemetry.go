@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -72,8 +73,9 @@ const (
 type telemetry struct {
 	tracer trace.Tracer
 
-	// global is the global tracer provider when the engine took it by
-	// default (otel.GetTracerProvider at New), else nil; quiet is set
+	// global is the API's global tracer provider when the engine was
+	// given it (by default, otel.GetTracerProvider at New) before any SDK
+	// was installed (see apiGlobal), else nil; quiet is set
 	// when the provider is the API's no-op one. See startHot.
 	global trace.TracerProvider
 	quiet  bool
@@ -243,6 +245,16 @@ func (t *telemetry) startHot(ctx context.Context, name string) (context.Context,
 		return ctx, noSpan
 	}
 	return t.tracer.Start(ctx, name)
+}
+
+// apiGlobal reports whether tp is the OpenTelemetry API's own global
+// provider: the one otel.GetTracerProvider returns while no SDK is
+// installed, which makes nothing until one is and then hands its work to
+// it. A provider installed with otel.SetTracerProvider before New (an SDK,
+// say) is not it, and the engine's spans are then always made.
+func apiGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
 // noSpan is the API's non-recording span without a span context.

@@ -120,12 +120,12 @@ func (c *traceparentCarrier) Set(k, v string) {
 	}
 }
 
-// traced sends a launch's FHIR request through client in a client span,
-// and records its duration by issuer host, method and status class.
-func (rc *ReadyClient) traced(client *http.Client, req *http.Request) (*http.Response, error) {
-	t := rc.session.engine.tel
+// traced sends a FHIR request through client in a client span, and
+// records its duration by issuer host, method and status class.
+func (ft *fhirTransport) traced(client *http.Client, req *http.Request) (*http.Response, error) {
+	t := ft.engine.tel
 	start := time.Now()
-	_, span := t.clientSpan(req, rc.base, rc.sameOrigin(req.URL))
+	_, span := t.clientSpan(req, ft.base, ft.sameOrigin(req.URL))
 	resp, err := client.Do(req)
 	endClientSpan(span, resp, err)
 	if ctx := req.Context(); t.fhirDuration.Enabled(ctx) {
@@ -134,7 +134,7 @@ func (rc *ReadyClient) traced(client *http.Client, req *http.Request) (*http.Res
 			class = strconv.Itoa(resp.StatusCode/100) + "xx"
 		}
 		t.fhirDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attrIssuer.String(t.metricIssuer(rc.issuer.URL)),
+			attrIssuer.String(t.metricIssuer(ft.issuer.URL)),
 			semconv.HTTPRequestMethodKey.String(knownMethod(req.Method)),
 			attrStatusClass.String(class)))
 	}

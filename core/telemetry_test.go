@@ -512,3 +512,23 @@ func TestTelemetryOfARefreshAcrossInstances(t *testing.T) {
 		t.Errorf("smart.refresh.locks.active = %d after the refresh, want 0", n)
 	}
 }
+
+// An engine built after the app installed its SDK as the global provider
+// (the usual order: telemetry set up first, then the app's parts) takes
+// that provider by default and makes ready spans with it.
+func TestTelemetryGlobalProviderInstalledBefore(t *testing.T) {
+	sdk := newOtelSDK(t)
+	otel.SetTracerProvider(sdk.tp)
+	t.Cleanup(func() { otel.SetTracerProvider(tracenoop.NewTracerProvider()) })
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{ID: "app"}, core.Config{}, core.Issuer{})
+	rc := h.complete("browser-1", &smarttest.LaunchContext{Patient: "pat-1"})
+	if _, err := h.eng.Ready(context.Background(), "browser-1", rc.Handle()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sdk.named("smart.ready")); n != 1 {
+		t.Fatalf("%d ready spans with the SDK installed before core.New, want 1", n)
+	}
+	if n := len(sdk.named("smart.callback")); n != 1 {
+		t.Errorf("%d callback spans, want 1", n)
+	}
+}

@@ -109,10 +109,12 @@ func (s *Storage) InProcess() bool {
 
 // Interruptible reports whether s's store, as it is at the call, takes a
 // context (the context methods of scs.CtxStore, as goredisstore has), so
-// that a read stops as soon as its request is cancelled or no longer needs
-// it. The engine reads a launch record at the same time as the browser's
-// session only from such a store: from any other, a read that turns out
-// not to be needed would go on holding a connection.
+// that a read stops when its request is cancelled or no longer needs it,
+// as far as the store's client watches the context (go-redis does with
+// ContextTimeoutEnabled; without it, a read runs until its answer or the
+// client's own timeouts). The engine reads a launch record at the same
+// time as the browser's session only from such a store: from any other, a
+// read that turns out not to be needed would go on holding a connection.
 func (s *Storage) Interruptible() bool {
 	_, ok := s.store().(interface {
 		FindCtx(context.Context, string) ([]byte, bool, error)

@@ -8,11 +8,11 @@ import (
 )
 
 // Refusal is a token request the server refused: the OAuth error code it
-// answered (such as "invalid_client") and its error_description, which
-// names the check that failed (such as "client_assertion: jti was already
-// used").
+// answered (Code, such as "invalid_client") and its error_description,
+// which names the check that failed (such as "client_assertion: jti was
+// already used").
 type Refusal struct {
-	Error       string
+	Code        string
 	Description string
 }
 
@@ -32,7 +32,7 @@ func (s *Server) Refusals(e Endpoint) []Refusal {
 func (s *Server) refuse(w http.ResponseWriter, status int, code, description string, es ...Endpoint) {
 	s.mu.Lock()
 	for _, e := range es {
-		s.refusals[e] = append(s.refusals[e], Refusal{Error: code, Description: description})
+		s.refusals[e] = append(s.refusals[e], Refusal{Code: code, Description: description})
 	}
 	s.mu.Unlock()
 	s.writeOAuthError(w, status, code, description, es...)

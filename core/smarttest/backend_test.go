@@ -109,8 +109,8 @@ func TestClientCredentials(t *testing.T) {
 		t.Fatalf("%d refusals of %d requests listed, want %d", len(refusals), s.Count(smarttest.EndpointTokenClientCredentials), len(tests))
 	}
 	for i, r := range refusals {
-		if r.Error != tests[i].error {
-			t.Errorf("refusal %d is %q, want %q", i, r.Error, tests[i].error)
+		if r.Code != tests[i].error {
+			t.Errorf("refusal %d is %q, want %q", i, r.Code, tests[i].error)
 		}
 	}
 	if n := len(s.Refusals(smarttest.EndpointToken)); n != len(tests) {
