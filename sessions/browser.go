@@ -212,7 +212,7 @@ func (b *Browser) CheckCookie() error {
 // more, but its session loads and saves are bounded only by its store
 // client's timeouts.
 func (b *Browser) LoadAndSave(next http.Handler) http.Handler {
-	return b.boundedLoadAndSave(next, b.timeout)
+	return b.boundedLoadAndSave(next)
 }
 
 // LaunchID returns the SMART session id to start a launch with: the

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/alexedwards/scs/v2/memstore"
 )
 
 // DefaultStoreTimeout bounds each store operation that a [Browser] and its
@@ -30,34 +32,52 @@ func (s *Storage) WithTimeout(d time.Duration) *Storage {
 	return &c
 }
 
-// bound returns ctx with the Storage's per-operation deadline.
+// bound returns ctx with the Storage's per-operation deadline, or ctx as
+// it is for memstore, which never waits: a deadline on a map operation
+// costs a timer per call and bounds nothing.
 func (s *Storage) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.InProcess() {
+		return ctx, noCancel
+	}
 	return boundBy(ctx, s.timeout)
 }
 
-// bound returns ctx with the Browser's per-operation deadline.
+// bound returns ctx with the Browser's per-operation deadline (none for
+// memstore, as Storage's).
 func (b *Browser) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return boundBy(ctx, b.timeout)
+	return boundBy(ctx, b.storeTimeout())
 }
+
+// storeTimeout is the bound of each operation on the manager's store as
+// it is now: none for memstore, which never waits.
+func (b *Browser) storeTimeout() time.Duration {
+	if _, ok := b.sm.Store.(*memstore.MemStore); ok {
+		return 0
+	}
+	return b.timeout
+}
+
+func noCancel() {}
 
 // boundBy returns ctx with a deadline d ahead, or ctx as it is when d is
 // not positive (no bound).
 func boundBy(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d <= 0 {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, d)
 }
 
 // boundedLoadAndSave is the manager's LoadAndSave with the loading of the
-// session and its saving each bounded by d. scs uses the request's context
+// session and its saving each bounded by the store timeout (d, below: none
+// for memstore). scs uses the request's context
 // for both, so the request gets a context whose deadline is armed only
 // while scs talks to the store: the handler in between runs with the
 // request's own deadline, and calls to the EHR are not cut short.
 //
 // With d <= 0 nothing is bounded, and the context only marks the request
 // as inside the Browser's LoadAndSave ([Browser.Loaded]).
-func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Handler {
+func (b *Browser) boundedLoadAndSave(next http.Handler) http.Handler {
 	inner := b.sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sc, _ := r.Context().Value(storeCtxKey{}).(*storeCtx)
 		if sc == nil { // cannot happen: the outer handler put it there
@@ -80,8 +100,8 @@ func (b *Browser) boundedLoadAndSave(next http.Handler, d time.Duration) http.Ha
 			next.ServeHTTP(w, r.WithContext(&storeCtx{Context: r.Context(), browser: b}))
 			return
 		}
-		sc := &storeCtx{Context: r.Context(), browser: b, d: d}
-		if d > 0 {
+		sc := &storeCtx{Context: r.Context(), browser: b, d: b.storeTimeout()}
+		if sc.d > 0 {
 			ctx, cancel := context.WithCancelCause(r.Context())
 			defer cancel(nil)
 			sc.Context, sc.cancel = ctx, cancel
