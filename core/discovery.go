@@ -55,7 +55,8 @@ type Discovery struct {
 // Discover returns what the issuer iss (a FHIR base URL the app accepts)
 // declares: its endpoints and capabilities, fetched on first use and cached
 // for an hour, as a launch would find them. The result is the
-// caller's copy.
+// caller's copy. When fetching it again fails, the cached configuration is
+// used a minute longer at a time, for at most an hour past its expiry.
 //
 // When the scope the app asks of iss (Issuer.Scope or Config.Scope) has
 // openid, the engine launches (it has a CallbackURL), and the

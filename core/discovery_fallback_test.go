@@ -119,3 +119,56 @@ func TestBackendOnlyEngineAsksNoOpenIDConfiguration(t *testing.T) {
 		t.Errorf("the OpenID configuration was asked for %d times by an engine that cannot launch", n)
 	}
 }
+
+// When the EHR fails as its cached configuration expires (its
+// smart-configuration and CapabilityStatement answering 503), the cached
+// configuration is used a minute longer, then asked again, for at most an
+// hour past its expiry: launches and refreshes go on through the blip. A
+// degraded answer (the CapabilityStatement alone, after the
+// smart-configuration failed) does not replace a full configuration
+// either. Past the hour, the failure is the caller's.
+func TestDiscoveryServesTheCachedConfigurationThroughABlip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, smarttest.Options{}, smarttest.Client{}, core.Config{MaxRetries: -1}, core.Issuer{})
+	iss := h.ehr.FHIRBaseURL()
+	if _, err := h.eng.Discover(ctx, iss); err != nil {
+		t.Fatal(err)
+	}
+	down := smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointDiscovery: 503, smarttest.EndpointMetadata: 503}}
+	degraded := smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointDiscovery: 503}}
+	for _, step := range []struct {
+		advance time.Duration
+		faults  smarttest.Faults
+		asked   int // smart-configuration requests so far
+		fails   bool
+	}{
+		{61 * time.Minute, down, 2, false},               // expired, EHR down: the cached one
+		{30 * time.Second, down, 2, false},               // within the minute: not asked again
+		{31 * time.Second, degraded, 3, false},           // asked again, CapabilityStatement only: still the cached one
+		{61 * time.Second, smarttest.Faults{}, 4, false}, // the EHR is back: fetched
+		{61 * time.Minute, down, 5, false},               // expired again, down: the cached one
+		{58 * time.Minute, down, 6, false},               // still within the hour past expiry
+		{2 * time.Minute, down, 7, true},                 // past it: the failure
+	} {
+		h.clock.Advance(step.advance)
+		h.ehr.SetFaults(step.faults)
+		d, err := h.eng.Discover(ctx, iss)
+		switch {
+		case step.fails && err == nil:
+			t.Fatalf("after %v more, with the EHR down for over an hour past the expiry, Discover succeeded", step.advance)
+		case !step.fails && err != nil:
+			t.Fatalf("after %v more: %v", step.advance, err)
+		case !step.fails && (d.JWKSURI == "" || d.FHIRVersion != ""):
+			t.Fatalf("after %v more: a degraded configuration (jwks_uri %q, FHIR version %q) replaced the full one", step.advance, d.JWKSURI, d.FHIRVersion)
+		}
+		if n := h.ehr.Count(smarttest.EndpointDiscovery); n != step.asked {
+			t.Fatalf("after %v more: the smart-configuration was asked %d times, want %d", step.advance, n, step.asked)
+		}
+		if !step.fails {
+			if _, err := h.eng.Launch(ctx, "b", iss, ""); err != nil {
+				t.Fatalf("after %v more, a launch: %v", step.advance, err)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -287,15 +288,26 @@ func (e *Engine) issuer(op, iss string) (*Issuer, error) {
 // authServer is what the engine caches per issuer: its discovered endpoints
 // and the id_token verifier built on its JWKS.
 type authServer struct {
-	disc     *Discovery
-	expires  time.Time // when it is fetched again
-	verifier idTokenVerifier
-	gap      *idTokenGap // why verifier is nil while the app asks for openid; nil otherwise
+	disc    *Discovery
+	expires time.Time // when it is fetched again
+	// staleUntil is how long it may still be used when fetching it again
+	// fails or comes back degraded (see server).
+	staleUntil time.Time
+	verifier   idTokenVerifier
+	gap        *idTokenGap // why verifier is nil while the app asks for openid; nil otherwise
 }
 
 // server returns the issuer's discovered configuration, fetching it when
 // the cache has none or it has expired. Concurrent callers
 // for one issuer share one fetch.
+//
+// When fetching it again fails, or comes back degraded (read from the
+// CapabilityStatement after the smart-configuration failed for a reason
+// that may pass), the configuration already cached is used a minute
+// longer and then asked again, for at most an hour past its expiry: a
+// blip at the EHR as the hour turns must not fail every launch, callback
+// and refresh, nor swap a configuration that verifies id_tokens for one
+// that does not. What is used was fetched and checked before.
 func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer, error) {
 	now := e.cfg.Now()
 	e.mu.RLock()
@@ -319,10 +331,26 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 			gap, err = e.lookUpOpenID(fctx, is, d)
 		}
 		endSpan(span, discoveryError(err))
+		now := e.cfg.Now()
+		if (err != nil || ttl < discoveryTTL) && as != nil && now.Before(as.staleUntil) {
+			why := errors.New("the smart-configuration failed, and only the CapabilityStatement answered")
+			if err != nil {
+				why = err
+			}
+			e.log.LogAttrs(fctx, logWarn, "the issuer's configuration could not be fetched again; the cached one is used a minute longer",
+				slogIssuer(is), attrErr(why))
+			stale := *as
+			stale.expires = now.Add(fallbackRetryTTL)
+			e.mu.Lock()
+			e.servers[is.URL] = &stale
+			e.mu.Unlock()
+			return &stale, nil
+		}
 		if err != nil {
 			return nil, err
 		}
-		next := &authServer{disc: d, expires: e.cfg.Now().Add(ttl), gap: gap}
+		expires := now.Add(ttl)
+		next := &authServer{disc: d, expires: expires, staleUntil: expires.Add(discoveryTTL), gap: gap}
 		if as != nil && as.disc.JWKSURI == d.JWKSURI && as.disc.Issuer == d.Issuer {
 			next.verifier = as.verifier // keep the cached keys
 		} else {
