@@ -27,6 +27,12 @@ import (
 // expires_in): short, so that such a token is asked for again soon.
 const defaultBackendTokenLifetime = 5 * time.Minute
 
+// backendRetryAfter is how long after a failed Backend Services token
+// request the calls that need a token get its error instead of asking
+// again: a program that loops over patients must not turn a failing token
+// endpoint into a flood of token requests (each with its retries).
+const backendRetryAfter = 2 * time.Second
+
 // maxBackends bounds the Backend Services tokens an engine keeps, one per
 // issuer and scope.
 const maxBackends = 256
@@ -53,7 +59,9 @@ const maxBackends = 256
 // once: CodeDiscoveryFailed when the issuer's endpoints cannot be found,
 // CodeTokenExchangeFailed when the token endpoint refuses (its
 // *oauth2.RetrieveError, with the OAuth error code, is in the chain) or
-// cannot be reached.
+// cannot be reached. For two seconds after a token request failed, calls
+// that need a token get its error without asking again, so that a program
+// looping over patients does not flood a failing token endpoint.
 //
 // The token is kept and shared: every call for the same issuer and scope
 // (in any order) returns the same client, and its requests make no token
@@ -166,6 +174,10 @@ type backendToken struct {
 
 	mu  sync.Mutex
 	tok tokens // the token last got; zero before the first
+	// failed is when the last token request failed, and failure its
+	// error: calls within backendRetryAfter get it without asking again.
+	failed  time.Time
+	failure error
 
 	flight singleflight.Group // one token request at a time in the process
 }
@@ -211,6 +223,13 @@ func (b *backendToken) refusedRefreshed() error { return nil }
 // renewed reports whether a token request made for this call (or one it
 // joined) got the token. Concurrent calls share one token request.
 func (b *backendToken) refresh(ctx context.Context, op string, stale Secret) (tok Secret, renewed bool, err error) {
+	b.mu.Lock()
+	failure := b.failure
+	recent := failure != nil && b.engine.cfg.Now().Sub(b.failed) < backendRetryAfter
+	b.mu.Unlock()
+	if recent {
+		return "", false, failure
+	}
 	for attempt := 1; ; attempt++ {
 		ch := b.flight.DoChan("", func() (any, error) {
 			// The request belongs to every waiting caller: the first one's
@@ -224,6 +243,9 @@ func (b *backendToken) refresh(ctx context.Context, op string, stale Secret) (to
 		case r = <-ch:
 		}
 		if r.Err != nil {
+			b.mu.Lock()
+			b.failed, b.failure = b.engine.cfg.Now(), r.Err
+			b.mu.Unlock()
 			return "", false, r.Err
 		}
 		res := r.Val.(backendResult)
@@ -234,6 +256,7 @@ func (b *backendToken) refresh(ctx context.Context, op string, stale Secret) (to
 		if cur := b.tok; cur.Access == stale || !res.tok.Expiry.Before(cur.Expiry) {
 			b.tok = res.tok // never put back an older token
 		}
+		b.failure = nil
 		b.mu.Unlock()
 		return res.tok.Access, res.renewed, nil
 	}

@@ -360,12 +360,14 @@ func TestBackendEHRFailures(t *testing.T) {
 	_, err := env.eng.Backend(ctx, env.iss, backendScope)
 	wantCode(t, err, core.CodeDiscoveryFailed)
 
+	env.clock.Advance(3 * time.Second) // past the pause after a failure
 	env.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointTokenClientCredentials: 503}})
 	_, err = env.eng.Backend(ctx, env.iss, backendScope)
 	wantCode(t, err, core.CodeTokenExchangeFailed)
 
 	// A FHIR error answer stays the FHIR server's: a *fhir.Error with its
 	// status, and no token request.
+	env.clock.Advance(3 * time.Second)
 	env.ehr.SetFaults(smarttest.Faults{})
 	c := env.backend(t)
 	env.ehr.ResetCounts()
@@ -595,6 +597,33 @@ func TestBackendWithoutStorage(t *testing.T) {
 	env := newBackendEnv(t, backendSetup{})
 	env.store.setFail(errors.New("the store is down"))
 	c := env.backend(t)
+	if _, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A program that loops over patients while the token endpoint fails does
+// not flood it: for two seconds after a failed token request, calls get
+// its error without asking again; then one call asks again, and once the
+// endpoint answers, the token serves.
+func TestBackendFailingTokenEndpointIsNotFlooded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newBackendEnv(t, backendSetup{cfg: core.Config{MaxRetries: -1}})
+	env.ehr.SetFaults(smarttest.Faults{Status: map[smarttest.Endpoint]int{smarttest.EndpointTokenClientCredentials: 503}})
+	for range 100 {
+		_, err := env.eng.Backend(ctx, env.iss, backendScope)
+		wantCode(t, err, core.CodeTokenExchangeFailed)
+	}
+	if got := env.tokenRequests(); got != 1 {
+		t.Fatalf("100 calls in a row against a failing token endpoint made %d token requests, want 1", got)
+	}
+	env.clock.Advance(3 * time.Second)
+	env.ehr.SetFaults(smarttest.Faults{})
+	c := env.backend(t)
+	if got := env.tokenRequests(); got != 2 {
+		t.Fatalf("after the pause, %d token requests in all, want 2", got)
+	}
 	if _, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-1"); err != nil {
 		t.Fatal(err)
 	}
