@@ -36,7 +36,16 @@ func (c *decodeCache) get(key string, raw []byte) (launchRecord, bool) {
 	return d.rec, true
 }
 
+// maxDecodedRecordBytes bounds the records the cache keeps: real launch
+// records are well under 8 KiB, and thousands of records near
+// maxRecordBytes (a hostile EHR's launches) would hold a GiB. A larger
+// record is decoded at each read.
+const maxDecodedRecordBytes = 16 << 10
+
 func (c *decodeCache) put(key string, raw []byte, rec launchRecord) {
+	if len(raw) > maxDecodedRecordBytes {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {

@@ -258,6 +258,35 @@ func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 	return &d, nil
 }
 
+// An issuer's configuration stays in the engine's cache, for every issuer
+// a launch names with AllowAnyIssuer: within the 1 MiB response cap, a
+// hostile EHR's list of 200,000 short capabilities would hold 4 MiB of
+// memory per issuer, a thousand issuers 4 GiB. Real configurations list a
+// few dozen capabilities and name URLs of a few hundred bytes.
+const (
+	maxCapabilities  = 256
+	maxCapabilityLen = 256
+	maxEndpointLen   = 4096 // an endpoint's or the issuer's URL
+)
+
+// checkSize refuses a configuration whose capabilities or issuer are
+// beyond the bounds above. An endpoint's URL beyond them is unusable (see
+// resolve).
+func (d *Discovery) checkSize() error {
+	if len(d.Capabilities) > maxCapabilities {
+		return fmt.Errorf("%d capabilities, more than %d", len(d.Capabilities), maxCapabilities)
+	}
+	for _, c := range d.Capabilities {
+		if len(c) > maxCapabilityLen {
+			return fmt.Errorf("a capability of %d bytes, more than %d", len(c), maxCapabilityLen)
+		}
+	}
+	if len(d.Issuer) > maxEndpointLen {
+		return fmt.Errorf("an issuer of %d bytes, more than %d", len(d.Issuer), maxEndpointLen)
+	}
+	return nil
+}
+
 // resolve makes every endpoint absolute against base and checks them.
 // The authorization endpoint may be absent (SMART App Launch 2.2 requires
 // it only of servers that support launches: one of Backend Services only
@@ -265,6 +294,9 @@ func (cs *capabilityStatement) oauthEndpoints() (*Discovery, error) {
 func (d *Discovery) resolve(base string, allowHTTP bool) error {
 	b, err := url.Parse(base)
 	if err != nil {
+		return err
+	}
+	if err := d.checkSize(); err != nil {
 		return err
 	}
 	for _, f := range []struct {
@@ -278,6 +310,13 @@ func (d *Discovery) resolve(base string, allowHTTP bool) error {
 		{"jwks_uri", &d.JWKSURI, false, true},
 		{"revocation_endpoint", &d.RevocationEndpoint, false, true},
 	} {
+		if len(*f.p) > maxEndpointLen {
+			if f.required {
+				return fmt.Errorf("%s is longer than %d bytes", f.name, maxEndpointLen)
+			}
+			*f.p = "" // an unusable optional endpoint is left out
+			continue
+		}
 		if *f.p == "" {
 			if !f.absentOK {
 				return fmt.Errorf("no %s", f.name)

@@ -317,6 +317,13 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 		return as, nil
 	}
 	ch := e.flight.DoChan(is.URL, func() (any, error) {
+		// Read again: a fetch that ended since may have stored a fresh one.
+		e.mu.RLock()
+		as := e.servers[is.URL]
+		e.mu.RUnlock()
+		if as != nil && e.cfg.Now().Before(as.expires) {
+			return as, nil
+		}
 		// The fetch belongs to every waiting caller: do not let the first
 		// caller's cancellation fail the others.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultHTTPTimeout)
@@ -342,7 +349,9 @@ func (e *Engine) server(ctx context.Context, op string, is *Issuer) (*authServer
 			stale := *as
 			stale.expires = now.Add(fallbackRetryTTL)
 			e.mu.Lock()
-			e.servers[is.URL] = &stale
+			if e.servers[is.URL] == as { // not evicted meanwhile (see maxCachedIssuers), nor replaced
+				e.servers[is.URL] = &stale
+			}
 			e.mu.Unlock()
 			return &stale, nil
 		}

@@ -74,9 +74,7 @@ func launchContextFrom(iss string, tr *tokenResponse, now time.Time) LaunchConte
 			lc.NeedPatientBanner = b
 		}
 	}
-	if raw, ok := tr.raw["fhirContext"]; ok {
-		_ = json.Unmarshal(raw, &lc.FHIRContext) // malformed context is dropped, not fatal
-	}
+	lc.FHIRContext = tr.fhirContext // malformed context is dropped, not fatal
 	for k, v := range tr.raw {
 		if !knownTokenFields[k] {
 			if lc.Extra == nil {

@@ -108,6 +108,8 @@ func (e *Engine) lookUpOpenID(ctx context.Context, is *Issuer, d *Discovery) (*i
 		return gap("its authorization server publishes no OpenID configuration (.well-known/openid-configuration)", fmt.Errorf("%s: %w: %w", docURL, errOpenIDAbsent, err))
 	}
 	switch {
+	case len(doc.JWKSURI) > maxEndpointLen:
+		return gap("the jwks_uri of the OpenID configuration of its authorization server is unusable", fmt.Errorf("%s: a jwks_uri of %d bytes", docURL, len(doc.JWKSURI)))
 	case doc.Issuer == "" || doc.JWKSURI == "":
 		return gap("the OpenID configuration of its authorization server names no issuer or no jwks_uri", fmt.Errorf("%s: no issuer or no jwks_uri", docURL))
 	case doc.Issuer != issuer && (exact || strings.TrimSuffix(doc.Issuer, "/") != strings.TrimSuffix(issuer, "/")):

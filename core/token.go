@@ -38,6 +38,9 @@ type tokenResponse struct {
 
 	// raw holds every field, for the launch context and its extras.
 	raw map[string]json.RawMessage
+	// fhirContext is the fhirContext array, item by item; nil when there
+	// is none or it is malformed (dropped, not fatal).
+	fhirContext []json.RawMessage
 }
 
 // requestToken POSTs form to the issuer's token endpoint with the issuer's
@@ -116,6 +119,12 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 	if len(tr.Scope) > maxGrantedScopeLen {
 		return nil, newError(op, code, fmt.Sprintf("the token endpoint's answer has a scope longer than %d KiB", maxGrantedScopeLen>>10), nil)
 	}
+	if len(tr.raw) > maxTokenFields {
+		return nil, newError(op, code, fmt.Sprintf("the token endpoint's answer has %d fields, more than %d", len(tr.raw), maxTokenFields), nil)
+	}
+	if raw, ok := tr.raw["fhirContext"]; ok && json.Unmarshal(raw, &tr.fhirContext) == nil && len(tr.fhirContext) > maxTokenFields {
+		return nil, newError(op, code, fmt.Sprintf("the token endpoint's answer has %d fhirContext items, more than %d", len(tr.fhirContext), maxTokenFields), nil)
+	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
 		return nil, newError(op, code, "the token endpoint issued a token that is not a Bearer token; only Bearer tokens are supported",
 			untrustedText("token_type", tr.TokenType))
@@ -129,6 +138,14 @@ func parseTokenResponse(op string, code Code, resp *http.Response, body []byte) 
 // Real grants, even of every resource type in two contexts, are a few
 // KiB.
 const maxGrantedScopeLen = 64 << 10
+
+// maxTokenFields bounds the fields of a token response and the items of
+// its fhirContext, which the launch context keeps one by one: within the
+// 64 KiB of a launch record, tens of thousands of tiny ones ({} or "a":0)
+// decode to ten times that, in each of the thousands of records the engine
+// keeps decoded and in each copy LaunchContext makes. Real responses carry
+// a few dozen fields and a few items.
+const maxTokenFields = 128
 
 // maxAccessTokenLifetime bounds the lifetime an access token is taken to
 // have: an expires_in above it counts as this much (30 days). An EHR's
