@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -121,12 +122,25 @@ func (c *traceparentCarrier) Set(k, v string) {
 }
 
 // traced sends a FHIR request through client in a client span, and
-// records its duration by issuer host, method and status class.
+// records its duration by issuer host, method and status class. Both end
+// when the answer's body has been read to its end or closed, as otelhttp's
+// do: a large Bundle's time is in its body.
 func (ft *fhirTransport) traced(client *http.Client, req *http.Request) (*http.Response, error) {
-	t := ft.engine.tel
 	start := time.Now()
-	_, span := t.clientSpan(req, ft.base, ft.sameOrigin(req.URL))
+	_, span := ft.engine.tel.clientSpan(req, ft.base, ft.sameOrigin(req.URL))
 	resp, err := client.Do(req)
+	recording := span.IsRecording() || ft.engine.tel.fhirDuration.Enabled(req.Context())
+	if err != nil || !recording || resp.Body == nil || resp.Body == http.NoBody {
+		ft.endFHIR(span, req, resp, err, start) // nothing to wait for, or nothing records it
+		return resp, err
+	}
+	resp.Body = &tracedBody{ReadCloser: resp.Body, ft: ft, span: span, req: req, resp: resp, start: start}
+	return resp, nil
+}
+
+// endFHIR ends a FHIR request's span and records its duration.
+func (ft *fhirTransport) endFHIR(span trace.Span, req *http.Request, resp *http.Response, err error, start time.Time) {
+	t := ft.engine.tel
 	endClientSpan(span, resp, err)
 	if ctx := req.Context(); t.fhirDuration.Enabled(ctx) {
 		class := "none"
@@ -138,7 +152,33 @@ func (ft *fhirTransport) traced(client *http.Client, req *http.Request) (*http.R
 			semconv.HTTPRequestMethodKey.String(knownMethod(req.Method)),
 			attrStatusClass.String(class)))
 	}
-	return resp, err
+}
+
+// tracedBody ends a FHIR request's span, and records its duration, at the
+// end of its body or when it is closed, whichever comes first.
+type tracedBody struct {
+	io.ReadCloser
+	once  sync.Once
+	ft    *fhirTransport
+	span  trace.Span
+	req   *http.Request
+	resp  *http.Response
+	start time.Time
+}
+
+func (b *tracedBody) end() { b.ft.endFHIR(b.span, b.req, b.resp, nil, b.start) }
+
+func (b *tracedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.end)
+	}
+	return n, err
+}
+
+func (b *tracedBody) Close() error {
+	b.once.Do(b.end)
+	return b.ReadCloser.Close()
 }
 
 // fhirTemplate returns the URL template of a FHIR request's path, every id

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -530,5 +531,49 @@ func TestTelemetryGlobalProviderInstalledBefore(t *testing.T) {
 	}
 	if n := len(sdk.named("smart.callback")); n != 1 {
 		t.Errorf("%d callback spans, want 1", n)
+	}
+}
+
+// A FHIR request's span and duration end with its answer's body, not its
+// header, as otelhttp's do: a large Bundle's time is in its body. The span
+// is not ended while the body is unread, and is ended once it is read to
+// its end; closing a body unread ends it too.
+func TestTelemetryFHIRSpanEndsWithTheBody(t *testing.T) {
+	t.Parallel()
+	sdk := newOtelSDK(t)
+	env := newBackendEnv(t, backendSetup{cfg: core.Config{TracerProvider: sdk.tp, MeterProvider: sdk.mp}})
+	ctx := context.Background()
+	c, err := env.eng.Backend(ctx, env.iss, backendScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "GET /fhir/Patient/{id}"
+	for _, read := range []bool{true, false} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.iss+"/Patient/pat-1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(sdk.named(name))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(sdk.named(name)); n != before {
+			t.Fatalf("the FHIR span ended with the answer's header (%d ended, %d before), before its body was read", n, before)
+		}
+		if read {
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp.Body.Close()
+		if n := len(sdk.named(name)); n != before+1 {
+			t.Fatalf("read=%v: %d FHIR spans ended after the body, want %d", read, n, before+1)
+		}
+	}
+	u, _ := url.Parse(env.iss)
+	if n := sdk.count(t, "smart.fhir.request.duration", attribute.String("smart.issuer", u.Host),
+		attribute.String("http.request.method", "GET"), attribute.String("smart.http.status_class", "2xx")); n != 2 {
+		t.Errorf("smart.fhir.request.duration counts %d, want 2", n)
 	}
 }
