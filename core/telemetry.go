@@ -160,7 +160,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) *telemetry {
 		metric.WithDescription("Config.Locker locks held by this process for token refreshes."))
 	keep(err)
 	t.fhirDuration, err = m.Float64Histogram("smart.fhir.request.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of launches' FHIR requests until the answer's header, by issuer host, method and status class."),
+		metric.WithDescription("Duration of FHIR requests (of launches and Backend Services) until the answer's body is read or closed, by issuer host, method and status class."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	keep(err)
 	t.storeDuration, err = m.Float64Histogram("smart.store.operation.duration", metric.WithUnit("s"),
