@@ -100,6 +100,11 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 		return &usageError{err}
 	}
 	defer stopTracing(context.WithoutCancel(ctx))
+	mp, stopMetering, err := metering(ctx, router, getenv, stdout)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer stopMetering(context.WithoutCancel(ctx))
 
 	cfg := adapters.Config{
 		Config: core.Config{
@@ -110,6 +115,7 @@ func Run(ctx context.Context, router string, mount Mount, args []string, getenv 
 			Logger:            log,
 			StoreKeys:         s.storeKeys,
 			TracerProvider:    tp, // nil: the global one
+			MeterProvider:     mp, // nil: the global one
 		},
 		RedirectURL: base + PagePath,
 		LogoutURL:   base + PagePath,

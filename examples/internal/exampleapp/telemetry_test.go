@@ -103,3 +103,34 @@ func TestServerSpanMethodIsBounded(t *testing.T) {
 		t.Errorf("span names %v, want [GET _OTHER]", names)
 	}
 }
+
+// With OTEL_METRICS_EXPORTER=console, the engine's metrics of a launch are
+// printed to stdout at each export (every 50 ms here, by
+// OTEL_METRIC_EXPORT_INTERVAL), with the patient's id nowhere; an unknown
+// exporter is a usage error.
+func TestConsoleMetricsOfALaunch(t *testing.T) {
+	out := runSandboxEnv(t, map[string]string{"OTEL_METRICS_EXPORTER": "console", "OTEL_METRIC_EXPORT_INTERVAL": "50"})
+	want := []string{`"Name":"smart.launches"`, `"Name":"smart.callbacks"`, `"Name":"smart.fhir.request.duration"`}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s, missing := out.String(), ""
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			if strings.Contains(s, "pat-2") {
+				t.Errorf("stdout names the patient:\n%s", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s on stdout after the launch:\n%s", missing, s)
+		}
+	}
+	err := Run(t.Context(), "nethttp", mountNetHTTP, []string{"-addr", "127.0.0.1:0"},
+		env(map[string]string{"OTEL_METRICS_EXPORTER": "prometheus"}), io.Discard)
+	if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "OTEL_METRICS_EXPORTER") {
+		t.Errorf("OTEL_METRICS_EXPORTER=prometheus: %v, want a usage error naming it", err)
+	}
+}
