@@ -31,6 +31,9 @@ func TestSuite(t *testing.T) {
 			app.HandleFunc("GET /api/patient", func(w http.ResponseWriter, r *http.Request) {
 				adaptertest.Patient(w, r, adapters.FromContext(r.Context()))
 			})
+			app.HandleFunc("GET /api/chart/{id}", func(w http.ResponseWriter, r *http.Request) {
+				adaptertest.Patient(w, r, adapters.FromContext(r.Context()))
+			})
 			app.HandleFunc("GET /api/fail", func(w http.ResponseWriter, r *http.Request) {
 				adaptertest.Touch(r, cfg)
 				http.Error(w, "teapot", http.StatusTeapot)

@@ -45,20 +45,30 @@ type App struct {
 }
 
 func init() {
-	hooks.Ready = func(app any, w http.ResponseWriter, r *http.Request, require bool) (*http.Request, bool) {
-		return app.(*App).ready(w, r, require)
+	hooks.Serve = func(app any, w http.ResponseWriter, r *http.Request, require bool, next func(http.ResponseWriter, *http.Request)) bool {
+		return app.(*App).serveReady(w, r, require, next)
 	}
 	hooks.Routes = func(app any) []hooks.Route { return app.(*App).routes() }
-	hooks.PrefetchReady = func(app any, r *http.Request) (*http.Request, func()) { return app.(*App).prefetch(r) }
 }
 
-// routes are the App's own routes.
+// routes are the App's own routes. Each names itself on the request
+// (Request.Pattern) when the router has not, as echo's and gin's do not,
+// so that a log line names the route, never the path.
 func (a *App) routes() []hooks.Route {
-	return []hooks.Route{
+	rts := []hooks.Route{
 		{Method: http.MethodGet, Path: "/launch", Handler: a.launch},
 		{Method: http.MethodGet, Path: "/callback", Handler: a.callback},
 		{Method: http.MethodPost, Path: "/logout", Handler: a.logout},
 	}
+	for i, rt := range rts {
+		rts[i].Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Pattern == "" {
+				r.Pattern = rt.Path
+			}
+			rt.Handler.ServeHTTP(w, r)
+		})
+	}
+	return rts
 }
 
 // New validates cfg and returns an App. An invalid Config gives a

@@ -15,6 +15,17 @@ import (
 // record against the browser the session names, exactly as it checks a
 // record it reads itself: a record of another browser is no launch.
 
+// serveReady is the ready middleware for a router (hooks.Serve): next runs
+// behind the ready step, in the browser session, unless the step answered.
+func (a *App) serveReady(w http.ResponseWriter, r *http.Request, require bool, next func(http.ResponseWriter, *http.Request)) (ran bool) {
+	a.readySessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r, ran = a.ready(w, r, require); ran {
+			next(w, r)
+		}
+	})).ServeHTTP(w, r)
+	return ran
+}
+
 // readySessions is [App.Sessions] for the ready middleware: the launch
 // record that the request's handle names is read at the same time as the
 // browser session.

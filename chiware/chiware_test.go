@@ -30,6 +30,9 @@ func TestSuite(t *testing.T) {
 			s.Get("/api/patient", func(w http.ResponseWriter, r *http.Request) {
 				adaptertest.Patient(w, r, chiware.ReadyClient(r))
 			})
+			s.Get("/api/chart/{id}", func(w http.ResponseWriter, r *http.Request) {
+				adaptertest.Patient(w, r, chiware.ReadyClient(r))
+			})
 			s.Get("/api/fail", func(w http.ResponseWriter, r *http.Request) {
 				adaptertest.Touch(r, cfg)
 				http.Error(w, "teapot", http.StatusTeapot)

@@ -29,7 +29,7 @@ func New(g *echo.Group, cfg adapters.Config) (*Group, error) {
 		return nil, err
 	}
 	for _, rt := range hooks.Routes(s) {
-		g.Add(rt.Method, rt.Path, routed(echo.WrapHandler(rt.Handler)))
+		g.Add(rt.Method, rt.Path, echo.WrapHandler(rt.Handler))
 	}
 	sg := &Group{smart: s}
 	sg.Group = g.Group("", sg.RequireReady)
@@ -45,52 +45,38 @@ func Smart(g *echo.Group, cfg adapters.Config) *Group { return hooks.Must(New(g,
 // shares the Group's engine and caches: requests with a usable launch get
 // the ReadyClient, others the error page (401).
 func (g *Group) RequireReady(next echo.HandlerFunc) echo.HandlerFunc {
-	return g.session(g.ready(next, true))
+	return g.session(next, true)
 }
 
 // LoadReady is the ready middleware that lets requests without a launch
 // through, with no ReadyClient; see [adapters.App.LoadReady].
 func (g *Group) LoadReady(next echo.HandlerFunc) echo.HandlerFunc {
-	return g.session(g.ready(next, false))
+	return g.session(next, false)
 }
 
 // Engine returns the engine behind the Group's handlers, for the
 // app's use outside HTTP handlers.
 func (g *Group) Engine() *core.Engine { return g.smart.Engine() }
 
-// session runs next inside the browser session, with the response going
-// through the session's writer so the session is saved before the first
-// byte. An error next returns is answered there too, for the same reason,
-// and then returned, as echo's own middleware do.
-func (g *Group) session(next echo.HandlerFunc) echo.HandlerFunc {
+// session runs next behind the ready step, inside the browser session,
+// with the response going through the session's writer so the session is
+// saved before the first byte. An error next returns is answered there
+// too, for the same reason, and then returned, as echo's own middleware do.
+func (g *Group) session(next echo.HandlerFunc, require bool) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		res, req := c.Response(), c.Request()
 		routePattern(c)
 		orig := res.Writer
 		// The session's request ends with it: middleware above sees its own.
 		defer func() { res.Writer = orig; c.SetRequest(req) }()
-		// The launch record is read at the same time as the session.
-		r, stop := hooks.PrefetchReady(g.smart, req)
-		defer stop()
-		g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks.Serve(g.smart, orig, req, require, func(w http.ResponseWriter, r *http.Request) {
 			res.Writer = w
 			c.SetRequest(r)
 			if err = next(c); err != nil {
 				c.Error(err)
 			}
-		})).ServeHTTP(orig, r)
+		})
 		return err
-	}
-}
-
-func (g *Group) ready(next echo.HandlerFunc, require bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r, ok := hooks.Ready(g.smart, c.Response(), c.Request(), require)
-		if !ok {
-			return nil
-		}
-		c.SetRequest(r)
-		return next(c)
 	}
 }
 
@@ -111,14 +97,6 @@ func URL(c echo.Context, ref string) string { return adapters.URL(c.Request(), r
 func Error(c echo.Context, err error) error {
 	adapters.Error(c.Response(), c.Request(), err)
 	return nil
-}
-
-// routed notes the route on the request before next runs (see routePattern).
-func routed(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		routePattern(c)
-		return next(c)
-	}
 }
 
 // routePattern sets the request's Pattern to echo's route path, as

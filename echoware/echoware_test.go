@@ -32,6 +32,10 @@ func TestSuite(t *testing.T) {
 				adaptertest.Patient(c.Response(), c.Request(), echoware.ReadyClient(c))
 				return nil
 			})
+			s.GET("/api/chart/:id", func(c echo.Context) error {
+				adaptertest.Patient(c.Response(), c.Request(), echoware.ReadyClient(c))
+				return nil
+			})
 			s.GET("/api/fail", func(c echo.Context) error {
 				adaptertest.Touch(c.Request(), cfg)
 				return echo.NewHTTPError(http.StatusTeapot, "teapot")

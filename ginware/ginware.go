@@ -30,7 +30,7 @@ func New(g *gin.RouterGroup, cfg adapters.Config) (*Group, error) {
 		return nil, err
 	}
 	for _, rt := range hooks.Routes(s) {
-		g.Handle(rt.Method, rt.Path, routePattern, gin.WrapH(rt.Handler))
+		g.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
 	}
 	sg := &Group{smart: s}
 	sg.RouterGroup = g.Group("", sg.RequireReady)
@@ -63,22 +63,14 @@ func (g *Group) session(c *gin.Context, require bool) {
 	orig, req := c.Writer, c.Request
 	// The session's request ends with it: middleware above sees its own.
 	defer func() { c.Request = req }()
-	ran := false
-	// The launch record is read at the same time as the session.
-	r, stop := hooks.PrefetchReady(g.smart, req)
-	defer stop()
-	g.smart.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, ran = hooks.Ready(g.smart, w, r, require)
-		if !ran {
-			return
-		}
+	ran := hooks.Serve(g.smart, orig, req, require, func(w http.ResponseWriter, r *http.Request) {
 		c.Request = r
 		if w != http.ResponseWriter(orig) {
 			c.Writer = &sessionWriter{ResponseWriter: orig, session: w}
 			defer func() { c.Writer = orig }()
 		}
 		c.Next()
-	})).ServeHTTP(orig, r)
+	})
 	if !ran {
 		c.Abort()
 	}

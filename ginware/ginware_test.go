@@ -32,6 +32,9 @@ func TestSuite(t *testing.T) {
 			s.GET("/api/patient", func(c *gin.Context) {
 				adaptertest.Patient(c.Writer, c.Request, ginware.ReadyClient(c))
 			})
+			s.GET("/api/chart/:id", func(c *gin.Context) {
+				adaptertest.Patient(c.Writer, c.Request, ginware.ReadyClient(c))
+			})
 			s.GET("/api/fail", func(c *gin.Context) {
 				adaptertest.Touch(c.Request, cfg)
 				c.AbortWithStatus(http.StatusTeapot)

@@ -21,6 +21,8 @@ type Router struct {
 	//	                        the Smart form's own routes
 	//	GET  /fhir/api/patient  an app route of the Smart form:
 	//	                        Patient(w, r, rc), rc from the router's accessor
+	//	GET  /fhir/api/chart/ID an app route of the Smart form with the
+	//	                        router's path parameter: Patient(w, r, rc)
 	//	GET  /fhir/api/fail     an app route of the Smart form: Touch(r, cfg),
 	//	                        then fail with 418 the router's way (an echo
 	//	                        handler returns an error)

@@ -64,6 +64,7 @@ var cases = []suiteCase{
 	{"CookieAttributes", cookieAttributes},
 	{"ErrorHook", errorHook},
 	{"SessionSavedOnHandlerError", sessionSavedOnHandlerError},
+	{"LogsNameTheRoute", logsNameTheRoute},
 	{"InvalidConfig", invalidConfig},
 }
 
@@ -606,4 +607,31 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// logsNameTheRoute: a log line names the route a request took, never its
+// path, which may hold a patient's id: the refusals of an app route with
+// an id in its path and of a SMART route are logged with a route and
+// without the path's id or the query.
+func logsNameTheRoute(t *testing.T, r Router) {
+	e := newEnv(t, r, nil)
+	b := e.browser()
+	const id = "pat-from-the-path-4711"
+	expect(t, b.get(e.url("/fhir/api/chart/"+id)), http.StatusUnauthorized)
+	expect(t, b.get(e.url("/fhir/launch?launch="+id)), http.StatusBadRequest)
+	logs := e.logs.String()
+	if strings.Contains(logs, id) {
+		t.Errorf("a log line holds the request's path or query:\n%s", logs)
+	}
+	for _, want := range []string{`"code":"no_launch"`, `"code":"invalid_request"`} {
+		line := ""
+		for l := range strings.Lines(logs) {
+			if strings.Contains(l, want) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, `"route":"`) || strings.Contains(line, `"route":"unmatched"`) {
+			t.Errorf("the %s line names no route: %q", want, line)
+		}
+	}
 }

@@ -6,12 +6,14 @@ package hooks
 
 import "net/http"
 
-// Ready runs the ready step of app (an *adapters.App) for a request inside
-// its browser session: it returns the request with the launch's client in
-// its context and true, or answers the request and returns false. With
-// require false, a request without a usable launch goes on, with the load
-// error in its context.
-var Ready func(app any, w http.ResponseWriter, r *http.Request, require bool) (*http.Request, bool)
+// Serve runs the ready middleware of app (an *adapters.App) for a
+// router's request: the browser session (the launch record the request
+// names read at the same time), the ready step, then next with the
+// session's writer and the request with the launch's client in its
+// context. It reports whether next ran: when it did not, the ready step
+// answered the request. With require false, a request without a usable
+// launch goes on to next, with the load error in its context.
+var Serve func(app any, w http.ResponseWriter, r *http.Request, require bool, next func(http.ResponseWriter, *http.Request)) bool
 
 // Routes returns the SMART routes of app (an *adapters.App): GET /launch,
 // GET /callback and POST /logout.

@@ -1,9 +1,6 @@
 package hooks
 
-import (
-	"context"
-	"net/http"
-)
+import "context"
 
 // PrefetchLaunch starts reading, from the Storage of engine (a
 // *core.Engine), the launch record that handle names, before the
@@ -20,10 +17,3 @@ var PrefetchLaunch func(ctx context.Context, engine any, handle string) (context
 // the Storage of engine (a *core.Engine) as it is now. The core package
 // sets it.
 var PrefetchesLaunch func(engine any) bool
-
-// PrefetchReady starts, for the ready middleware of app (an
-// *adapters.App), reading the launch record that the request's handle
-// names, before the browser session loads. It returns the request to serve
-// in the session, and a function to call once it is served. The adapters
-// package sets it.
-var PrefetchReady func(app any, r *http.Request) (*http.Request, func())
