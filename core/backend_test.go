@@ -475,23 +475,12 @@ func TestBackendConcurrentRenewalOnce(t *testing.T) {
 	// A slow EHR keeps the token request in flight while the others pile up.
 	env.ehr.SetFaults(smarttest.Faults{Latency: 20 * time.Millisecond})
 	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			if p, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-3"); err != nil || p.ID != "pat-3" {
-				errs <- fmt.Errorf("call %d: %+v, %w", i, p, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	atOnce(t, n, func(i int) error {
+		if p, err := fhir.Read[fhirPatient](ctx, c, "Patient/pat-3"); err != nil || p.ID != "pat-3" {
+			return fmt.Errorf("call %d: %+v, %w", i, p, err)
+		}
+		return nil
+	})
 	if got := env.tokenRequests(); got != 1 {
 		t.Errorf("%d concurrent calls on an expired token made %d token requests, want 1", n, got)
 	}

@@ -234,3 +234,26 @@ func wantOneToken(t testing.TB, ehr *smarttest.Server, n int) {
 		}
 	}
 }
+
+// atOnce runs call(i) for i in [0, n) in n goroutines released together,
+// waits for them all, and fails the test with each error.
+func atOnce(t testing.TB, n int, call func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			if err := call(i); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

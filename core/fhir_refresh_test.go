@@ -33,32 +33,20 @@ func TestConcurrentRequestsRefreshOnce(t *testing.T) {
 			env.ehr.SetFaults(smarttest.Faults{Latency: 20 * time.Millisecond})
 
 			const n = 100
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					rc := env.rc
-					if !shared {
-						var err error
-						if rc, err = env.eng.Ready(ctx, env.browser, env.handle); err != nil {
-							errs <- fmt.Errorf("request %d: Ready: %w", i, err)
-							return
-						}
+			atOnce(t, n, func(i int) error {
+				rc := env.rc
+				if !shared {
+					var err error
+					if rc, err = env.eng.Ready(ctx, env.browser, env.handle); err != nil {
+						return fmt.Errorf("request %d: Ready: %w", i, err)
 					}
-					var p fhirPatient
-					if err := readPatient(ctx, rc, &p); err != nil || p.ID != "pat-1" {
-						errs <- fmt.Errorf("request %d: %+v, %w", i, p, err)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
+				}
+				var p fhirPatient
+				if err := readPatient(ctx, rc, &p); err != nil || p.ID != "pat-1" {
+					return fmt.Errorf("request %d: %+v, %w", i, p, err)
+				}
+				return nil
+			})
 			if got := env.ehr.Count(smarttest.EndpointTokenRefresh); got != 1 {
 				t.Errorf("%d concurrent requests made %d refreshes, want 1", n, got)
 			}

@@ -326,28 +326,17 @@ func TestTelemetryOfConcurrentRefreshes(t *testing.T) {
 	env.ehr.SetFaults(smarttest.Faults{Latency: 20 * time.Millisecond})
 
 	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			rc, err := env.eng.Ready(context.Background(), env.browser, env.handle)
-			if err == nil {
-				var p fhirPatient
-				err = readPatient(context.Background(), rc, &p)
-			}
-			if err != nil {
-				errs <- fmt.Errorf("request %d: %w", i, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	atOnce(t, n, func(i int) error {
+		rc, err := env.eng.Ready(context.Background(), env.browser, env.handle)
+		if err == nil {
+			var p fhirPatient
+			err = readPatient(context.Background(), rc, &p)
+		}
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		return nil
+	})
 	if got := env.ehr.Count(smarttest.EndpointTokenRefresh); got != 1 {
 		t.Fatalf("%d refreshes at the EHR, want 1", got)
 	}
