@@ -90,34 +90,7 @@ func benchSmart(b *testing.B, store scs.Store, keys ...core.Secret) {
 // benchSmartWith measures the ready path on store, with the engine's
 // Config changed by edit.
 func benchSmartWith(b *testing.B, store scs.Store, edit func(*core.Config)) {
-	ehr := smarttest.NewServer(smarttest.Options{})
-	b.Cleanup(ehr.Close)
-	ehr.RegisterClient(smarttest.Client{ID: "app"})
-
-	app := httptest.NewUnstartedServer(nil)
-	base := "http://" + app.Listener.Addr().String()
-	// The manager the adapters would make, with the store swapped in.
-	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP)).SessionManager()
-	sm.Store = store
-	cfg := core.Config{
-		ClientID: "app", CallbackURL: base + "/fhir/callback",
-		Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
-	}
-	edit(&cfg)
-	s := chiware.Smart(adapters.Config{
-		Config:         cfg,
-		SessionManager: sm,
-		RedirectURL:    base + "/fhir/",
-		Cookies:        sessions.CookieInsecureHTTP,
-	})
-	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, chiware.ReadyClient(r).Patient().ID)
-	})
-	r := chi.NewRouter()
-	r.Mount("/fhir", s)
-	app.Config.Handler = r
-	app.Start()
-	b.Cleanup(app.Close)
+	ehr, base, r := readyApp(b, store, edit)
 
 	// One real launch through HTTP, to get the cookie and the handle.
 	client := browsertest.New()
@@ -142,6 +115,42 @@ func benchSmartWith(b *testing.B, store scs.Store, edit func(*core.Config)) {
 	if after := ehr.Count(smarttest.EndpointToken) + ehr.Count(smarttest.EndpointFHIR); after != before {
 		b.Fatalf("the ready path made %d network calls with a fresh token", after-before)
 	}
+}
+
+// readyApp starts a sandbox EHR and, on an HTTP server at base, a chiware
+// app mounted at /fhir over store, on the session manager the adapters
+// would make, whose page /fhir/ writes the launched patient's id; edit
+// changes the engine's Config. It returns the EHR, base and the app's
+// handler.
+func readyApp(tb testing.TB, store scs.Store, edit func(*core.Config)) (*smarttest.Server, string, http.Handler) {
+	ehr := smarttest.NewServer(smarttest.Options{})
+	tb.Cleanup(ehr.Close)
+	ehr.RegisterClient(smarttest.Client{ID: "app"})
+
+	app := httptest.NewUnstartedServer(nil)
+	base := "http://" + app.Listener.Addr().String()
+	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP)).SessionManager()
+	sm.Store = store
+	cfg := core.Config{
+		ClientID: "app", CallbackURL: base + "/fhir/callback",
+		Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
+	}
+	edit(&cfg)
+	s := chiware.Smart(adapters.Config{
+		Config:         cfg,
+		SessionManager: sm,
+		RedirectURL:    base + "/fhir/",
+		Cookies:        sessions.CookieInsecureHTTP,
+	})
+	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, chiware.ReadyClient(r).Patient().ID)
+	})
+	r := chi.NewRouter()
+	r.Mount("/fhir", s)
+	app.Config.Handler = r
+	app.Start()
+	tb.Cleanup(app.Close)
+	return ehr, base, r
 }
 
 // benchBaseline measures scs's own LoadAndSave on store, with codec, or

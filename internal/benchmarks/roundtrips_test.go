@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,11 +12,9 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
-	"github.com/go-chi/chi/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fhirware/smart/adapters"
-	"github.com/fhirware/smart/chiware"
 	"github.com/fhirware/smart/core"
 	"github.com/fhirware/smart/core/smarttest"
 	"github.com/fhirware/smart/internal/browsertest"
@@ -104,32 +101,9 @@ func newRoundTripApp(t *testing.T) *roundTripApp {
 	testservers.DeleteRedisKeys(t, addr, prefix+"*")
 	gate := testservers.NewRedisGate(t, addr)
 	client := testservers.GoredisClient(t, gate.Addr())
-
-	ehr := smarttest.NewServer(smarttest.Options{})
-	t.Cleanup(ehr.Close)
-	ehr.RegisterClient(smarttest.Client{ID: "app"})
-	app := httptest.NewUnstartedServer(nil)
-	base := "http://" + app.Listener.Addr().String()
-	sm := sessions.New(nil, sessions.WithCookies(sessions.CookieInsecureHTTP)).SessionManager()
-	sm.Store = goredisstore.NewWithPrefix(client, prefix)
-	s := chiware.Smart(adapters.Config{
-		Config: core.Config{
-			ClientID: "app", CallbackURL: base + "/fhir/callback",
-			Issuers: []core.Issuer{{URL: ehr.FHIRBaseURL()}}, AllowInsecureHTTP: true,
-			StoreKeys: []core.Secret{core.Secret(base64.StdEncoding.EncodeToString(make([]byte, 32)))},
-		},
-		SessionManager: sm,
-		RedirectURL:    base + "/fhir/",
-		Cookies:        sessions.CookieInsecureHTTP,
+	ehr, base, _ := readyApp(t, goredisstore.NewWithPrefix(client, prefix), func(c *core.Config) {
+		c.StoreKeys = []core.Secret{core.Secret(base64.StdEncoding.EncodeToString(make([]byte, 32)))}
 	})
-	s.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, chiware.ReadyClient(r).Patient().ID)
-	})
-	r := chi.NewRouter()
-	r.Mount("/fhir", s)
-	app.Config.Handler = r
-	app.Start()
-	t.Cleanup(app.Close)
 	return &roundTripApp{ehr: ehr, gate: gate, client: client, base: base, prefix: prefix}
 }
 
