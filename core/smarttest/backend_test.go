@@ -32,18 +32,7 @@ func TestClientCredentials(t *testing.T) {
 	s.RegisterClient(smarttest.Client{ID: "secret", Auth: smarttest.AuthClientSecretBasic, Secret: "s", SystemScope: "system/*.rs"})
 
 	claims := func(client string, kv ...any) map[string]any {
-		c := map[string]any{
-			"iss": client, "sub": client, "aud": s.TokenURL(), "jti": rand.Text(),
-			"exp": time.Now().Add(4 * time.Minute).Unix(),
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(c, kv[i].(string))
-			} else {
-				c[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return c
+		return assertionClaims(s.TokenURL(), client, 4*time.Minute, kv...)
 	}
 	form := func(scope string, c map[string]any) url.Values {
 		return url.Values{

@@ -32,18 +32,7 @@ func TestTokenClientAuthentication(t *testing.T) {
 	s.RegisterClient(smarttest.Client{ID: "ec", Auth: smarttest.AuthPrivateKeyJWT, PublicKey: ecKey.Public()})
 
 	claims := func(client string, kv ...any) map[string]any {
-		c := map[string]any{
-			"iss": client, "sub": client, "aud": s.TokenURL(), "jti": rand.Text(),
-			"exp": time.Now().Add(2 * time.Minute).Unix(),
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(c, kv[i].(string))
-			} else {
-				c[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return c
+		return assertionClaims(s.TokenURL(), client, 2*time.Minute, kv...)
 	}
 	jwtForm := func(a string) []string {
 		return []string{"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion", a}
@@ -228,4 +217,22 @@ func TestTokenUnsupportedGrant(t *testing.T) {
 	if status != 400 || body["error"] != "unsupported_grant_type" {
 		t.Fatalf("got %d %v", status, body)
 	}
+}
+
+// assertionClaims are the claims of a client assertion for client at the
+// token endpoint aud, expiring in exp, with the name, value pairs of kv
+// set over them (a nil value removes the claim).
+func assertionClaims(aud, client string, exp time.Duration, kv ...any) map[string]any {
+	c := map[string]any{
+		"iss": client, "sub": client, "aud": aud, "jti": rand.Text(),
+		"exp": time.Now().Add(exp).Unix(),
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(c, kv[i].(string))
+		} else {
+			c[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return c
 }
